@@ -1,0 +1,54 @@
+// Vector updates and the bias gradient:
+//
+//   axpy         y += α·x
+//   scale        x *= α
+//   column_sums  db[j] = Σ_i dy[i, j]   (the gradient of a bias added to every row)
+//
+// axpy and scale run one invocation per element; column_sums one invocation per column, summing its
+// rows in order (no atomics, so results repeat bit for bit).
+
+struct Params {
+    n: u32,
+    rows: u32,
+    cols: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+@group(0) @binding(1) var<storage, read> ax_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ax_y: array<f32>;
+
+@compute @workgroup_size(64)
+fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 64u;
+    if (i < p.n) {
+        ax_y[i] += p.alpha * ax_x[i];
+    }
+}
+
+@group(0) @binding(3) var<storage, read_write> sc_x: array<f32>;
+
+@compute @workgroup_size(64)
+fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 64u;
+    if (i < p.n) {
+        sc_x[i] *= p.alpha;
+    }
+}
+
+@group(0) @binding(4) var<storage, read> cs_dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> cs_db: array<f32>;
+
+@compute @workgroup_size(64)
+fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= p.cols) {
+        return;
+    }
+    var s = 0.0;
+    for (var i = 0u; i < p.rows; i++) {
+        s += cs_dy[i * p.cols + j];
+    }
+    cs_db[j] = s;
+}

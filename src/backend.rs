@@ -1,0 +1,175 @@
+//! The one seam between models and devices: the tensor operations training needs.
+//!
+//! A model's forward and backward passes are written once against [`Backend`]; the CPU backend is the
+//! obviously-correct reference and the GPU backend must agree with it op by op (see `tests/parity.rs`).
+//! Tensors are row-major matrices `[rows, cols]`; a batch is one sample per row. Every operation writes
+//! into an output the caller allocated, so a training step allocates nothing.
+
+use crate::activation::Activation;
+use crate::error::Result;
+use crate::optim::OptimStep;
+
+/// A tensor's shape.
+pub trait Shaped {
+    /// Number of rows (the batch dimension for activations).
+    fn rows(&self) -> usize;
+    /// Number of columns (features).
+    fn cols(&self) -> usize;
+    /// Number of elements.
+    fn len(&self) -> usize {
+        self.rows() * self.cols()
+    }
+    /// True for a tensor with no elements.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the matrix product does to its result before storing it: `C = act(A·B + bias)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a, T> {
+    /// A `[1, N]` row added to every row of the product.
+    pub bias: Option<&'a T>,
+    /// Applied element-wise last.
+    pub activation: Activation,
+}
+
+impl<T> Epilogue<'_, T> {
+    /// No bias, identity activation: a plain product.
+    pub fn none() -> Self {
+        Epilogue {
+            bias: None,
+            activation: Activation::Identity,
+        }
+    }
+}
+
+/// Tensor operations, each stating its math. `B` is the batch (rows), `C` the columns.
+pub trait Backend {
+    /// A device-resident `f32` matrix.
+    type Tensor: Shaped;
+    /// A device-resident vector of `u32` (class labels, sample indices).
+    type Indices;
+    /// A training set stored once on the device as bytes, from which [`Backend::gather`] builds batches.
+    type Dataset;
+
+    /// A one-line description of the device (e.g. adapter name and backend).
+    fn describe(&self) -> String;
+
+    /// A `[rows, cols]` tensor of zeros.
+    fn zeros(&self, rows: usize, cols: usize) -> Result<Self::Tensor>;
+    /// A `[rows, cols]` tensor holding `data` (row-major; `data.len()` must be `rows·cols`).
+    fn tensor(&self, rows: usize, cols: usize, data: &[f32]) -> Result<Self::Tensor>;
+    /// Overwrites `t` with `data` (same length).
+    fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()>;
+    /// Copies `t` back to the host, waiting for pending work.
+    fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>>;
+    /// A device vector holding `data`.
+    fn indices(&self, data: &[u32]) -> Result<Self::Indices>;
+    /// Copies an index vector back to the host.
+    fn read_indices(&self, ids: &Self::Indices) -> Result<Vec<u32>>;
+    /// Stores `count = labels.len()` samples of `features` bytes each (`pixels.len() = count·features`)
+    /// and their labels; gathered samples are normalised as `x = byte·scale + shift`.
+    fn dataset(
+        &self,
+        pixels: &[u8],
+        labels: &[u8],
+        features: usize,
+        scale: f32,
+        shift: f32,
+    ) -> Result<Self::Dataset>;
+
+    /// `C = act(op(A)·op(B) + bias)` where `op(X)` is `Xᵀ` when its flag is set.
+    /// `op(A)` is `[M, K]`, `op(B)` is `[K, N]`, `C` is `[M, N]`, `bias` is `[1, N]`.
+    fn matmul(
+        &self,
+        a: &Self::Tensor,
+        trans_a: bool,
+        b: &Self::Tensor,
+        trans_b: bool,
+        epilogue: Epilogue<'_, Self::Tensor>,
+        c: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// The bias gradient, column sums: `db[j] = Σ_i dy[i, j]`; `db` is `[1, C]`.
+    fn bias_grad(&self, dy: &Self::Tensor, db: &mut Self::Tensor) -> Result<()>;
+    /// `y += α·x`.
+    fn axpy(&self, alpha: f32, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+    /// `x *= α`.
+    fn scale(&self, alpha: f32, x: &mut Self::Tensor) -> Result<()>;
+
+    /// `y = f(x)` element-wise.
+    fn activation_forward(
+        &self,
+        f: Activation,
+        x: &Self::Tensor,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// `dx = dy ⊙ f'(x)` element-wise.
+    fn activation_backward(
+        &self,
+        f: Activation,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Row-wise softmax, max-subtracted: `y[i, j] = exp(x[i, j] - mᵢ) / Σ_k exp(x[i, k] - mᵢ)`.
+    fn softmax(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+
+    /// Softmax + cross-entropy fused, with class-index labels `t`:
+    /// `loss = (1/B) Σ_i [log Σ_k exp(z[i,k]) - z[i, tᵢ]]` into the `[1, 1]` tensor `loss`, and its gradient
+    /// `dz[i, j] = (softmax(z)[i, j] - [j = tᵢ]) / B`. A label `≥ C` makes the loss NaN.
+    fn softmax_cross_entropy(
+        &self,
+        logits: &Self::Tensor,
+        labels: &Self::Indices,
+        dlogits: &mut Self::Tensor,
+        loss: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Sigmoid + binary cross-entropy fused, with targets `t ∈ [0, 1]` of the logits' shape:
+    /// `loss = (1/B) Σ_ij [max(z,0) - z·t + log(1 + e^-|z|)]`, `dz = (σ(z) - t) / B`.
+    fn sigmoid_binary_cross_entropy(
+        &self,
+        logits: &Self::Tensor,
+        targets: &Self::Tensor,
+        dlogits: &mut Self::Tensor,
+        loss: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Mean over the batch of half the sum of squared errors: `loss = (1/B) Σ_ij ½(y - t)²`,
+    /// `dy = (y - t) / B`.
+    fn mean_squared_error(
+        &self,
+        y: &Self::Tensor,
+        targets: &Self::Tensor,
+        dy: &mut Self::Tensor,
+        loss: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Number of rows whose arg-max (first, on ties) equals the label, into the `[1, 1]` tensor `correct`.
+    fn accuracy(
+        &self,
+        logits: &Self::Tensor,
+        labels: &Self::Indices,
+        correct: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    /// One optimizer update of `param` from `grad`, with state `s1`, `s2` (see [`crate::optim`]); states the
+    /// rule does not use may be any size.
+    fn optimizer_step(
+        &self,
+        step: &OptimStep,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        s1: &mut Self::Tensor,
+        s2: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    /// Builds a batch from the stored set: for `b < x.rows()`, with `s = order[offset + b]`,
+    /// `x[b, j] = pixel[s, j]·scale + shift` and `y[b] = label[s]`.
+    fn gather(
+        &self,
+        set: &Self::Dataset,
+        order: &Self::Indices,
+        offset: usize,
+        x: &mut Self::Tensor,
+        y: &mut Self::Indices,
+    ) -> Result<()>;
+}

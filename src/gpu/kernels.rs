@@ -1,0 +1,288 @@
+//! The WGSL kernels: where each comes from, what it binds, and a cache that compiles each
+//! (kernel, override constants) pair once.
+//!
+//! Every kernel binds a uniform block of parameters at binding 0 (with a dynamic offset into the
+//! per-submission parameter arena) and then storage buffers at consecutive bindings from `first_binding`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+macro_rules! shader {
+    ($($file:literal),+) => {
+        concat!($(include_str!(concat!("../../shaders/", $file)), "\n"),+)
+    };
+}
+
+const ACTIVATION: &str = shader!("activation.wgsl", "activation_fns.wgsl");
+const MATMUL_TILED: &str = shader!("matmul_tiled.wgsl", "activation_fns.wgsl");
+const MATMUL_SUBGROUP: &str = shader!("matmul_subgroup.wgsl", "activation_fns.wgsl");
+const SOFTMAX_LOSS: &str = shader!("softmax_loss.wgsl", "activation_fns.wgsl");
+const BLAS: &str = shader!("blas.wgsl");
+const OPTIM: &str = shader!("optim.wgsl");
+const GATHER: &str = shader!("gather.wgsl");
+
+/// How a kernel uses a storage buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `var<storage, read>`.
+    Read,
+    /// `var<storage, read_write>`.
+    ReadWrite,
+}
+use Access::{Read, ReadWrite};
+
+/// One entry point of one WGSL module and its binding interface.
+#[derive(Debug)]
+pub struct KernelSpec {
+    /// The WGSL source (with any appended helpers).
+    pub source: &'static str,
+    /// The entry point.
+    pub entry: &'static str,
+    /// Binding number of the first storage buffer.
+    pub first_binding: u32,
+    /// The storage buffers, in binding order.
+    pub buffers: &'static [Access],
+    /// Names of the `override` constants, in the order their values are passed.
+    pub overrides: &'static [&'static str],
+    /// Size in bytes of the uniform parameter block.
+    pub params_size: u64,
+}
+
+macro_rules! kernel {
+    ($name:ident, $src:expr, $entry:literal, $first:literal, [$($acc:expr),*], [$($ov:literal),*], $params:literal) => {
+        #[doc = concat!("The `", $entry, "` kernel.")]
+        pub static $name: KernelSpec = KernelSpec {
+            source: $src,
+            entry: $entry,
+            first_binding: $first,
+            buffers: &[$($acc),*],
+            overrides: &[$($ov),*],
+            params_size: $params,
+        };
+    };
+}
+
+kernel!(
+    ACT_FORWARD,
+    ACTIVATION,
+    "forward",
+    1,
+    [Read, ReadWrite],
+    ["ACT"],
+    8
+);
+kernel!(
+    ACT_BACKWARD,
+    ACTIVATION,
+    "backward",
+    3,
+    [Read, Read, ReadWrite],
+    ["ACT"],
+    8
+);
+kernel!(
+    MATMUL_TILED_MAIN,
+    MATMUL_TILED,
+    "main",
+    1,
+    [Read, Read, Read, ReadWrite],
+    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT"],
+    16
+);
+kernel!(
+    MATMUL_SUBGROUP_MAIN,
+    MATMUL_SUBGROUP,
+    "main",
+    1,
+    [Read, Read, Read, ReadWrite],
+    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT"],
+    16
+);
+kernel!(
+    SOFTMAX,
+    SOFTMAX_LOSS,
+    "softmax",
+    1,
+    [Read, ReadWrite],
+    [],
+    16
+);
+kernel!(
+    SOFTMAX_XENT,
+    SOFTMAX_LOSS,
+    "softmax_cross_entropy",
+    3,
+    [Read, Read, ReadWrite, ReadWrite],
+    [],
+    16
+);
+kernel!(
+    SIGMOID_BCE,
+    SOFTMAX_LOSS,
+    "sigmoid_binary_cross_entropy",
+    7,
+    [Read, Read, ReadWrite, ReadWrite],
+    [],
+    16
+);
+kernel!(
+    MSE,
+    SOFTMAX_LOSS,
+    "mean_squared_error",
+    7,
+    [Read, Read, ReadWrite, ReadWrite],
+    [],
+    16
+);
+kernel!(
+    ACCURACY,
+    SOFTMAX_LOSS,
+    "accuracy",
+    11,
+    [Read, Read, ReadWrite],
+    [],
+    16
+);
+kernel!(AXPY, BLAS, "axpy", 1, [Read, ReadWrite], [], 16);
+kernel!(SCALE, BLAS, "scale", 3, [ReadWrite], [], 16);
+kernel!(
+    COLUMN_SUMS,
+    BLAS,
+    "column_sums",
+    4,
+    [Read, ReadWrite],
+    [],
+    16
+);
+kernel!(
+    OPTIM_STEP,
+    OPTIM,
+    "step",
+    1,
+    [ReadWrite, Read, ReadWrite, ReadWrite],
+    ["RULE", "NESTEROV"],
+    32
+);
+kernel!(
+    GATHER_BATCH,
+    GATHER,
+    "gather",
+    1,
+    [Read, Read, Read, ReadWrite, ReadWrite],
+    [],
+    24
+);
+
+/// Values of a kernel's override constants, in the order of [`KernelSpec::overrides`].
+pub type Overrides = [u32; 4];
+
+/// A compiled kernel.
+pub struct Kernel {
+    /// The specification it was compiled from.
+    pub spec: &'static KernelSpec,
+    /// The compute pipeline.
+    pub pipeline: wgpu::ComputePipeline,
+    /// Its bind group layout.
+    pub layout: wgpu::BindGroupLayout,
+    /// A number unique among this cache's kernels (part of the bind group cache key).
+    pub id: u32,
+}
+
+/// Compiles kernels on first use and keeps them.
+#[derive(Default)]
+pub struct KernelCache {
+    modules: RefCell<HashMap<usize, wgpu::ShaderModule>>,
+    kernels: RefCell<HashMap<(usize, Overrides), Rc<Kernel>>>,
+}
+
+impl KernelCache {
+    /// The kernel `spec` with these override values, compiled on first request.
+    pub fn get(
+        &self,
+        device: &wgpu::Device,
+        spec: &'static KernelSpec,
+        overrides: Overrides,
+    ) -> Rc<Kernel> {
+        let key = (spec as *const KernelSpec as usize, overrides);
+        if let Some(k) = self.kernels.borrow().get(&key) {
+            return k.clone();
+        }
+        let kernel = Rc::new(self.compile(device, spec, overrides));
+        self.kernels.borrow_mut().insert(key, kernel.clone());
+        kernel
+    }
+
+    fn compile(
+        &self,
+        device: &wgpu::Device,
+        spec: &'static KernelSpec,
+        overrides: Overrides,
+    ) -> Kernel {
+        let mut modules = self.modules.borrow_mut();
+        let module = modules
+            .entry(spec.source.as_ptr() as usize)
+            .or_insert_with(|| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(spec.entry),
+                    source: wgpu::ShaderSource::Wgsl(spec.source.into()),
+                })
+            });
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(spec.params_size),
+            },
+            count: None,
+        }];
+        for (i, access) in spec.buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: spec.first_binding + i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(spec.entry),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(spec.entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let constants: Vec<(&str, f64)> = spec
+            .overrides
+            .iter()
+            .zip(overrides)
+            .map(|(name, v)| (*name, f64::from(v)))
+            .collect();
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(spec.entry),
+            layout: Some(&pipeline_layout),
+            module,
+            entry_point: Some(spec.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        Kernel {
+            spec,
+            pipeline,
+            layout,
+            id: self.kernels.borrow().len() as u32,
+        }
+    }
+}

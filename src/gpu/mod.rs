@@ -1,0 +1,683 @@
+//! The GPU backend: every [`Backend`] operation as a WGSL kernel run through wgpu.
+//!
+//! Operations are recorded, not run (see [`recorder`]); [`Backend::read`] submits what is pending and
+//! waits. Tensors, index vectors and datasets live in device storage buffers for their whole life.
+
+pub mod context;
+pub mod kernels;
+pub mod recorder;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::activation::Activation;
+use crate::backend::{Backend, Epilogue, Shaped};
+use crate::error::{Error, Result};
+use crate::optim::OptimStep;
+use crate::shape;
+pub use context::GpuContext;
+use kernels::{KernelCache, KernelSpec, Overrides};
+use recorder::{Binding, Recorder};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A device-resident row-major `f32` matrix.
+pub struct GpuTensor {
+    buffer: wgpu::Buffer,
+    id: u64,
+    rows: usize,
+    cols: usize,
+}
+
+impl Shaped for GpuTensor {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+impl GpuTensor {
+    fn binding(&self) -> Binding<'_> {
+        Binding {
+            id: self.id,
+            buffer: &self.buffer,
+        }
+    }
+}
+
+/// A device-resident vector of `u32`.
+pub struct GpuIndices {
+    buffer: wgpu::Buffer,
+    id: u64,
+    len: usize,
+}
+
+impl GpuIndices {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn binding(&self) -> Binding<'_> {
+        Binding {
+            id: self.id,
+            buffer: &self.buffer,
+        }
+    }
+}
+
+/// A training set on the device: pixels as bytes packed four to a word, labels as words.
+pub struct GpuDataset {
+    pixels: GpuIndices,
+    labels: GpuIndices,
+    samples: usize,
+    features: usize,
+    scale: f32,
+    shift: f32,
+}
+
+/// Which matrix-product kernel the backend uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// Workgroup-memory tiling: portable, the choice for hardware GPUs.
+    Tiled,
+    /// Subgroup broadcast without workgroup memory: for CPU-emulated adapters with subgroups of 8.
+    Subgroup8,
+}
+
+impl MatmulKernel {
+    /// The kernel's name as `NABLA_MATMUL` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulKernel::Tiled => "tiled",
+            MatmulKernel::Subgroup8 => "subgroup",
+        }
+    }
+}
+
+/// The environment variable that forces a matmul kernel (`tiled` or `subgroup`).
+pub const MATMUL_ENV: &str = "NABLA_MATMUL";
+
+/// The GPU backend.
+pub struct GpuBackend {
+    ctx: GpuContext,
+    kernels: KernelCache,
+    recorder: RefCell<Recorder>,
+    matmul: MatmulKernel,
+    /// Bound where a kernel's optional input is absent (no bias).
+    placeholder: GpuTensor,
+}
+
+fn f(x: f32) -> u32 {
+    x.to_bits()
+}
+
+fn u(n: usize) -> u32 {
+    n as u32
+}
+
+impl GpuBackend {
+    /// Opens the preferred adapter (see [`context`]) and picks the matmul kernel for it.
+    pub fn new() -> Result<Self> {
+        Self::with_context(GpuContext::new()?)
+    }
+
+    /// A backend on an already opened device.
+    pub fn with_context(ctx: GpuContext) -> Result<Self> {
+        let recorder = RefCell::new(Recorder::new(&ctx.device, &ctx.limits));
+        let placeholder = Self::raw_tensor(&ctx, 1, 1, None)?;
+        let mut gpu = GpuBackend {
+            matmul: MatmulKernel::Tiled,
+            ctx,
+            kernels: KernelCache::default(),
+            recorder,
+            placeholder,
+        };
+        let preferred = if gpu.ctx.is_software() && gpu.ctx.subgroups_of(8) {
+            MatmulKernel::Subgroup8
+        } else {
+            MatmulKernel::Tiled
+        };
+        let chosen = match std::env::var(MATMUL_ENV).as_deref() {
+            Ok("tiled") => MatmulKernel::Tiled,
+            Ok("subgroup") => MatmulKernel::Subgroup8,
+            Ok(other) if !other.is_empty() => {
+                return Err(Error::Invalid(format!(
+                    "{MATMUL_ENV}={other}: expected `tiled` or `subgroup`"
+                )));
+            }
+            _ => preferred,
+        };
+        gpu.set_matmul_kernel(chosen)?;
+        Ok(gpu)
+    }
+
+    /// The device this backend runs on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// The matmul kernel in use.
+    pub fn matmul_kernel(&self) -> MatmulKernel {
+        self.matmul
+    }
+
+    /// Switches the matmul kernel; the subgroup kernel needs subgroups of exactly 8 lanes.
+    pub fn set_matmul_kernel(&mut self, kernel: MatmulKernel) -> Result<()> {
+        if kernel == MatmulKernel::Subgroup8 && !self.ctx.subgroups_of(8) {
+            return Err(Error::Device(format!(
+                "the subgroup matmul needs subgroups of exactly 8 lanes; {} has {}..{}{}",
+                self.ctx.info.name,
+                self.ctx.info.subgroup_min_size,
+                self.ctx.info.subgroup_max_size,
+                if self.ctx.features.contains(wgpu::Features::SUBGROUP) {
+                    ""
+                } else {
+                    " and no subgroup support"
+                }
+            )));
+        }
+        self.matmul = kernel;
+        Ok(())
+    }
+
+    /// Submits all recorded work without waiting for it.
+    pub fn flush(&self) {
+        self.recorder
+            .borrow_mut()
+            .flush(&self.ctx.device, &self.ctx.queue);
+    }
+
+    /// Submits all recorded work and waits until the device has finished it.
+    pub fn synchronize(&self) -> Result<()> {
+        self.flush();
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Device(format!("waiting for the GPU failed: {e}")))
+    }
+
+    fn buffer(ctx: &GpuContext, bytes: usize, contents: Option<&[u8]>) -> Result<wgpu::Buffer> {
+        let max = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size);
+        if bytes as u64 > max {
+            return Err(Error::Device(format!(
+                "a buffer of {bytes} bytes exceeds {}'s limit of {max} bytes per storage binding; \
+                 use a smaller batch or layer",
+                ctx.info.name
+            )));
+        }
+        let size = (bytes.max(4) as u64).div_ceil(4) * 4;
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage,
+            mapped_at_creation: contents.is_some(),
+        });
+        if let Some(data) = contents {
+            buffer
+                .slice(..)
+                .get_mapped_range_mut()
+                .map_err(|e| Error::Device(format!("mapping a new buffer failed: {e}")))?
+                .slice(..data.len())
+                .copy_from_slice(data);
+            buffer.unmap();
+        }
+        Ok(buffer)
+    }
+
+    fn raw_tensor(
+        ctx: &GpuContext,
+        rows: usize,
+        cols: usize,
+        data: Option<&[f32]>,
+    ) -> Result<GpuTensor> {
+        let len = rows
+            .checked_mul(cols)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| Error::shape(format!("{rows}×{cols} overflows")))?;
+        Ok(GpuTensor {
+            buffer: Self::buffer(ctx, len, data.map(bytemuck::cast_slice))?,
+            id: next_id(),
+            rows,
+            cols,
+        })
+    }
+
+    fn raw_indices(&self, words: &[u32]) -> Result<GpuIndices> {
+        Ok(GpuIndices {
+            buffer: Self::buffer(
+                &self.ctx,
+                words.len() * 4,
+                Some(bytemuck::cast_slice(words)),
+            )?,
+            id: next_id(),
+            len: words.len(),
+        })
+    }
+
+    /// Records one dispatch of `spec`.
+    fn run(
+        &self,
+        spec: &'static KernelSpec,
+        overrides: Overrides,
+        params: &[u32],
+        buffers: &[Binding<'_>],
+        groups: [u32; 3],
+    ) {
+        let kernel = self.kernels.get(&self.ctx.device, spec, overrides);
+        self.recorder.borrow_mut().dispatch(
+            &self.ctx.device,
+            &self.ctx.queue,
+            kernel,
+            params,
+            buffers,
+            groups,
+        );
+    }
+
+    /// Workgroups for `n` invocations of a 1-D kernel with `size`-wide workgroups, folded into a second
+    /// dimension past the per-dimension limit (the kernels rebuild the index from `num_workgroups`).
+    fn grid(&self, n: usize, size: usize) -> [u32; 3] {
+        let groups = n.div_ceil(size) as u64;
+        let max = u64::from(self.ctx.limits.max_compute_workgroups_per_dimension);
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            [max as u32, groups.div_ceil(max) as u32, 1]
+        }
+    }
+}
+
+impl Backend for GpuBackend {
+    type Tensor = GpuTensor;
+    type Indices = GpuIndices;
+    type Dataset = GpuDataset;
+
+    fn describe(&self) -> String {
+        format!(
+            "{}, {} matmul",
+            context::describe(&self.ctx.info),
+            self.matmul.name()
+        )
+    }
+
+    fn zeros(&self, rows: usize, cols: usize) -> Result<GpuTensor> {
+        Self::raw_tensor(&self.ctx, rows, cols, None)
+    }
+
+    fn tensor(&self, rows: usize, cols: usize, data: &[f32]) -> Result<GpuTensor> {
+        shape::data_len(data.len(), rows, cols)?;
+        Self::raw_tensor(&self.ctx, rows, cols, Some(data))
+    }
+
+    fn write(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {
+        shape::data_len(data.len(), t.rows, t.cols)?;
+        // Work recorded earlier may read `t`: it must run before the new contents land.
+        self.flush();
+        self.ctx
+            .queue
+            .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    fn read(&self, t: &GpuTensor) -> Result<Vec<f32>> {
+        let bytes = self.recorder.borrow_mut().read(
+            &self.ctx.device,
+            &self.ctx.queue,
+            &t.buffer,
+            (t.len() * 4) as u64,
+        )?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn indices(&self, data: &[u32]) -> Result<GpuIndices> {
+        self.raw_indices(data)
+    }
+
+    fn read_indices(&self, ids: &GpuIndices) -> Result<Vec<u32>> {
+        let bytes = self.recorder.borrow_mut().read(
+            &self.ctx.device,
+            &self.ctx.queue,
+            &ids.buffer,
+            (ids.len * 4) as u64,
+        )?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn dataset(
+        &self,
+        pixels: &[u8],
+        labels: &[u8],
+        features: usize,
+        scale: f32,
+        shift: f32,
+    ) -> Result<GpuDataset> {
+        shape::dataset(pixels.len(), labels.len(), features)?;
+        let mut words = vec![0u32; pixels.len().div_ceil(4)];
+        for (w, chunk) in words.iter_mut().zip(pixels.chunks(4)) {
+            let mut b = [0u8; 4];
+            b[..chunk.len()].copy_from_slice(chunk);
+            *w = u32::from_le_bytes(b);
+        }
+        let labels32: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
+        Ok(GpuDataset {
+            pixels: self.raw_indices(&words)?,
+            labels: self.raw_indices(&labels32)?,
+            samples: labels.len(),
+            features,
+            scale,
+            shift,
+        })
+    }
+
+    fn matmul(
+        &self,
+        a: &GpuTensor,
+        trans_a: bool,
+        b: &GpuTensor,
+        trans_b: bool,
+        epilogue: Epilogue<'_, GpuTensor>,
+        c: &mut GpuTensor,
+    ) -> Result<()> {
+        let (m, k, n) = shape::matmul(a, trans_a, b, trans_b, epilogue.bias, c)?;
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let act = epilogue.activation;
+        let bias = epilogue.bias.unwrap_or(&self.placeholder);
+        let overrides = [
+            u32::from(trans_a),
+            u32::from(trans_b),
+            u32::from(epilogue.bias.is_some()),
+            act.code(),
+        ];
+        let (spec, groups) = match self.matmul {
+            MatmulKernel::Tiled => (
+                &kernels::MATMUL_TILED_MAIN,
+                [u(n.div_ceil(64)), u(m.div_ceil(64)), 1],
+            ),
+            MatmulKernel::Subgroup8 => (
+                &kernels::MATMUL_SUBGROUP_MAIN,
+                [u(n.div_ceil(32)), u(m.div_ceil(64)), 1],
+            ),
+        };
+        self.run(
+            spec,
+            overrides,
+            &[u(m), u(n), u(k), f(act.alpha())],
+            &[a.binding(), b.binding(), bias.binding(), c.binding()],
+            groups,
+        );
+        Ok(())
+    }
+
+    fn bias_grad(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
+        shape::exact("bias gradient", db, 1, dy.cols)?;
+        self.run(
+            &kernels::COLUMN_SUMS,
+            [0; 4],
+            &[u(dy.len()), u(dy.rows), u(dy.cols), 0],
+            &[dy.binding(), db.binding()],
+            self.grid(dy.cols, 64),
+        );
+        Ok(())
+    }
+
+    fn axpy(&self, alpha: f32, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        shape::same("axpy", x, y)?;
+        self.run(
+            &kernels::AXPY,
+            [0; 4],
+            &[u(x.len()), 0, 0, f(alpha)],
+            &[x.binding(), y.binding()],
+            self.grid(x.len(), 64),
+        );
+        Ok(())
+    }
+
+    fn scale(&self, alpha: f32, x: &mut GpuTensor) -> Result<()> {
+        self.run(
+            &kernels::SCALE,
+            [0; 4],
+            &[u(x.len()), 0, 0, f(alpha)],
+            &[x.binding()],
+            self.grid(x.len(), 64),
+        );
+        Ok(())
+    }
+
+    fn activation_forward(&self, act: Activation, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        shape::same("activation", x, y)?;
+        self.run(
+            &kernels::ACT_FORWARD,
+            [act.code(), 0, 0, 0],
+            &[u(x.len()), f(act.alpha())],
+            &[x.binding(), y.binding()],
+            self.grid(x.len(), 64),
+        );
+        Ok(())
+    }
+
+    fn activation_backward(
+        &self,
+        act: Activation,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        shape::same("activation backward (x, dy)", x, dy)?;
+        shape::same("activation backward (x, dx)", x, dx)?;
+        self.run(
+            &kernels::ACT_BACKWARD,
+            [act.code(), 0, 0, 0],
+            &[u(x.len()), f(act.alpha())],
+            &[x.binding(), dy.binding(), dx.binding()],
+            self.grid(x.len(), 64),
+        );
+        Ok(())
+    }
+
+    fn softmax(&self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        shape::same("softmax", x, y)?;
+        self.run(
+            &kernels::SOFTMAX,
+            [0; 4],
+            &[u(x.rows), u(x.cols), 0, 0],
+            &[x.binding(), y.binding()],
+            self.grid(x.rows, 64),
+        );
+        Ok(())
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        logits: &GpuTensor,
+        labels: &GpuIndices,
+        dlogits: &mut GpuTensor,
+        loss: &mut GpuTensor,
+    ) -> Result<()> {
+        check_labels(logits, labels)?;
+        shape::same("softmax cross-entropy gradient", logits, dlogits)?;
+        shape::exact("loss", loss, 1, 1)?;
+        self.run(
+            &kernels::SOFTMAX_XENT,
+            [0; 4],
+            &loss_params(logits),
+            &[
+                logits.binding(),
+                labels.binding(),
+                dlogits.binding(),
+                loss.binding(),
+            ],
+            [1, 1, 1],
+        );
+        Ok(())
+    }
+
+    fn sigmoid_binary_cross_entropy(
+        &self,
+        logits: &GpuTensor,
+        targets: &GpuTensor,
+        dlogits: &mut GpuTensor,
+        loss: &mut GpuTensor,
+    ) -> Result<()> {
+        shape::same("binary cross-entropy targets", logits, targets)?;
+        shape::same("binary cross-entropy gradient", logits, dlogits)?;
+        shape::exact("loss", loss, 1, 1)?;
+        self.run(
+            &kernels::SIGMOID_BCE,
+            [0; 4],
+            &loss_params(logits),
+            &[
+                logits.binding(),
+                targets.binding(),
+                dlogits.binding(),
+                loss.binding(),
+            ],
+            [1, 1, 1],
+        );
+        Ok(())
+    }
+
+    fn mean_squared_error(
+        &self,
+        y: &GpuTensor,
+        targets: &GpuTensor,
+        dy: &mut GpuTensor,
+        loss: &mut GpuTensor,
+    ) -> Result<()> {
+        shape::same("squared error targets", y, targets)?;
+        shape::same("squared error gradient", y, dy)?;
+        shape::exact("loss", loss, 1, 1)?;
+        self.run(
+            &kernels::MSE,
+            [0; 4],
+            &loss_params(y),
+            &[y.binding(), targets.binding(), dy.binding(), loss.binding()],
+            [1, 1, 1],
+        );
+        Ok(())
+    }
+
+    fn accuracy(
+        &self,
+        logits: &GpuTensor,
+        labels: &GpuIndices,
+        correct: &mut GpuTensor,
+    ) -> Result<()> {
+        check_labels(logits, labels)?;
+        shape::exact("correct count", correct, 1, 1)?;
+        self.run(
+            &kernels::ACCURACY,
+            [0; 4],
+            &loss_params(logits),
+            &[logits.binding(), labels.binding(), correct.binding()],
+            [1, 1, 1],
+        );
+        Ok(())
+    }
+
+    fn optimizer_step(
+        &self,
+        step: &OptimStep,
+        param: &mut GpuTensor,
+        grad: &GpuTensor,
+        s1: &mut GpuTensor,
+        s2: &mut GpuTensor,
+    ) -> Result<()> {
+        shape::same("optimizer gradient", param, grad)?;
+        let needed = match step.code {
+            0 => 0,
+            1..=3 => 1,
+            _ => 2,
+        };
+        for (i, s) in [&*s1, &*s2].into_iter().enumerate().take(needed) {
+            shape::same(&format!("optimizer state {}", i + 1), param, s)?;
+        }
+        self.run(
+            &kernels::OPTIM_STEP,
+            [step.code, u32::from(step.nesterov), 0, 0],
+            &[
+                u(param.len()),
+                f(step.lr),
+                f(step.h1),
+                f(step.h2),
+                f(step.eps),
+                f(step.weight_decay),
+                f(step.c1),
+                f(step.c2),
+            ],
+            &[param.binding(), grad.binding(), s1.binding(), s2.binding()],
+            self.grid(param.len(), 64),
+        );
+        Ok(())
+    }
+
+    fn gather(
+        &self,
+        set: &GpuDataset,
+        order: &GpuIndices,
+        offset: usize,
+        x: &mut GpuTensor,
+        y: &mut GpuIndices,
+    ) -> Result<()> {
+        shape::gather(order.len, offset, x.rows, x.cols, set.features, y.len)?;
+        self.run(
+            &kernels::GATHER_BATCH,
+            [0; 4],
+            &[
+                u(x.rows),
+                u(set.features),
+                u(offset),
+                u(set.samples),
+                f(set.scale),
+                f(set.shift),
+            ],
+            &[
+                set.pixels.binding(),
+                set.labels.binding(),
+                order.binding(),
+                x.binding(),
+                y.binding(),
+            ],
+            self.grid(x.len(), 64),
+        );
+        Ok(())
+    }
+}
+
+fn check_labels(logits: &GpuTensor, labels: &GpuIndices) -> Result<()> {
+    if labels.len != logits.rows {
+        return Err(Error::shape(format!(
+            "{} labels for {} rows",
+            labels.len, logits.rows
+        )));
+    }
+    Ok(())
+}
+
+/// The uniform block of the softmax/loss kernels.
+fn loss_params(t: &GpuTensor) -> [u32; 4] {
+    [
+        u(t.rows),
+        u(t.cols),
+        f32::NAN.to_bits(),
+        f(1.0 / t.rows as f32),
+    ]
+}

@@ -1,0 +1,225 @@
+//! Records dispatches and copies, and submits them together.
+//!
+//! Operations do not run when called: each appends its parameters to a host-side arena and a command to
+//! a list. [`Recorder::flush`] writes the arena to its uniform buffer once, encodes every command into a
+//! single compute pass (wgpu inserts the barriers between dependent dispatches) and submits once. A
+//! training step is therefore one submission, and nothing is read back unless asked for.
+//! Bind groups are cached by (kernel, buffers), so a step that reuses its buffers creates none.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::kernels::Kernel;
+use crate::error::{Error, Result};
+
+/// Uniform blocks reserved per submission; a longer sequence of operations is split into submissions.
+const PARAM_SLOTS: usize = 4096;
+/// Bind groups kept before the cache is emptied (it fills only when many short-lived buffers come and go).
+const BIND_GROUP_CACHE_LIMIT: usize = 8192;
+/// Most storage buffers any kernel binds.
+pub const MAX_BUFFERS: usize = 6;
+
+/// A storage buffer as an operation binds it: its unique id (for the bind group cache) and the buffer.
+#[derive(Clone, Copy)]
+pub struct Binding<'a> {
+    /// Unique for the lifetime of the process.
+    pub id: u64,
+    /// The buffer, bound whole.
+    pub buffer: &'a wgpu::Buffer,
+}
+
+enum Command {
+    Dispatch {
+        kernel: Rc<Kernel>,
+        bind_group: wgpu::BindGroup,
+        offset: u32,
+        groups: [u32; 3],
+    },
+    Copy {
+        from: wgpu::Buffer,
+        to: wgpu::Buffer,
+        bytes: u64,
+    },
+}
+
+/// The pending work of a GPU backend.
+pub struct Recorder {
+    params_buffer: wgpu::Buffer,
+    params: Vec<u8>,
+    slot: usize,
+    commands: Vec<Command>,
+    bind_groups: HashMap<(u32, [u64; MAX_BUFFERS]), wgpu::BindGroup>,
+    staging: Option<wgpu::Buffer>,
+}
+
+impl Recorder {
+    /// A recorder whose uniform slots honour the device's offset alignment.
+    pub fn new(device: &wgpu::Device, limits: &wgpu::Limits) -> Self {
+        let slot = limits.min_uniform_buffer_offset_alignment.max(64) as usize;
+        let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("nabla params"),
+            size: (slot * PARAM_SLOTS) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Recorder {
+            params_buffer,
+            params: Vec::with_capacity(slot * PARAM_SLOTS),
+            slot,
+            commands: Vec::new(),
+            bind_groups: HashMap::new(),
+            staging: None,
+        }
+    }
+
+    /// Appends a dispatch of `kernel` over `groups` workgroups with uniform `params` and `buffers`.
+    pub fn dispatch(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        kernel: Rc<Kernel>,
+        params: &[u32],
+        buffers: &[Binding<'_>],
+        groups: [u32; 3],
+    ) {
+        debug_assert_eq!(buffers.len(), kernel.spec.buffers.len());
+        if self.params.len() + self.slot > self.params_buffer.size() as usize {
+            self.flush(device, queue);
+        }
+        let offset = self.params.len() as u32;
+        let words: &[u8] = bytemuck::cast_slice(params);
+        self.params.extend_from_slice(words);
+        self.params.resize(offset as usize + self.slot, 0);
+
+        let mut key = (kernel.id, [0u64; MAX_BUFFERS]);
+        for (k, b) in key.1.iter_mut().zip(buffers) {
+            *k = b.id;
+        }
+        if self.bind_groups.len() >= BIND_GROUP_CACHE_LIMIT {
+            self.bind_groups.clear();
+        }
+        let bind_group = self
+            .bind_groups
+            .entry(key)
+            .or_insert_with(|| {
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.params_buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(kernel.spec.params_size),
+                    }),
+                }];
+                for (i, b) in buffers.iter().enumerate() {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: kernel.spec.first_binding + i as u32,
+                        resource: b.buffer.as_entire_binding(),
+                    });
+                }
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(kernel.spec.entry),
+                    layout: &kernel.layout,
+                    entries: &entries,
+                })
+            })
+            .clone();
+        self.commands.push(Command::Dispatch {
+            kernel,
+            bind_group,
+            offset,
+            groups,
+        });
+    }
+
+    /// Submits everything recorded so far.
+    pub fn flush(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
+        if self.commands.is_empty() {
+            return;
+        }
+        queue.write_buffer(&self.params_buffer, 0, &self.params);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("nabla step"),
+        });
+        let mut commands = std::mem::take(&mut self.commands).into_iter().peekable();
+        while commands.peek().is_some() {
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                while let Some(Command::Dispatch { .. }) = commands.peek() {
+                    let Some(Command::Dispatch {
+                        kernel,
+                        bind_group,
+                        offset,
+                        groups,
+                    }) = commands.next()
+                    else {
+                        unreachable!("peeked a dispatch")
+                    };
+                    pass.set_pipeline(&kernel.pipeline);
+                    pass.set_bind_group(0, &bind_group, &[offset]);
+                    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                }
+            }
+            while let Some(Command::Copy { .. }) = commands.peek() {
+                let Some(Command::Copy { from, to, bytes }) = commands.next() else {
+                    unreachable!("peeked a copy")
+                };
+                encoder.copy_buffer_to_buffer(&from, 0, &to, 0, bytes);
+            }
+        }
+        queue.submit([encoder.finish()]);
+        self.params.clear();
+    }
+
+    /// Runs all pending work and copies the first `bytes` of `buffer` back to the host.
+    pub fn read(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        buffer: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = match &self.staging {
+            Some(s) if s.size() >= bytes => s.clone(),
+            _ => {
+                let s = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("nabla readback"),
+                    size: bytes.next_power_of_two().max(256),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.staging = Some(s.clone());
+                s
+            }
+        };
+        self.commands.push(Command::Copy {
+            from: buffer.clone(),
+            to: staging.clone(),
+            bytes,
+        });
+        self.flush(device, queue);
+        let slice = staging.slice(..bytes);
+        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = sender.send(r);
+        });
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(format!("waiting for the GPU failed: {e}")))?;
+        match pollster::block_on(receiver.receive()) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                return Err(Error::Device(format!("reading back a buffer failed: {e}")));
+            }
+            None => return Err(Error::Device("the GPU dropped a readback".into())),
+        }
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Device(format!("mapping a readback buffer failed: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}

@@ -1,0 +1,22 @@
+//! nabla: neural networks from scratch, trained on any GPU through WGSL compute kernels, with a CPU
+//! reference for every operation.
+//!
+//! The [`Backend`] trait is the seam: [`CpuBackend`] is the reference, [`GpuBackend`] runs the kernels in
+//! `shaders/` through wgpu (Vulkan, Metal, DX12, or Mesa's lavapipe where there is no GPU).
+
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod backend;
+pub mod cpu;
+pub mod error;
+pub mod gpu;
+pub mod optim;
+pub mod shape;
+
+pub use activation::Activation;
+pub use backend::{Backend, Epilogue, Shaped};
+pub use cpu::{CpuBackend, CpuTensor};
+pub use error::{Error, Result};
+pub use gpu::{GpuBackend, GpuTensor, MatmulKernel};
+pub use optim::{OptimStep, Optimizer, OptimizerKind};

@@ -1,0 +1,124 @@
+//! Shape checks shared by every backend, so both reject the same calls with the same message.
+
+use crate::backend::Shaped;
+use crate::error::{Error, Result};
+
+/// Checks `op(A)·op(B) → C` (+ a `[1, N]` bias) and returns `(M, K, N)`.
+pub fn matmul<T: Shaped>(
+    a: &T,
+    trans_a: bool,
+    b: &T,
+    trans_b: bool,
+    bias: Option<&T>,
+    c: &T,
+) -> Result<(usize, usize, usize)> {
+    let (m, k) = if trans_a {
+        (a.cols(), a.rows())
+    } else {
+        (a.rows(), a.cols())
+    };
+    let (k2, n) = if trans_b {
+        (b.cols(), b.rows())
+    } else {
+        (b.rows(), b.cols())
+    };
+    if k != k2 {
+        return Err(Error::shape(format!(
+            "matmul inner dimensions differ: op(A) is {m}×{k}, op(B) is {k2}×{n}"
+        )));
+    }
+    if c.rows() != m || c.cols() != n {
+        return Err(Error::shape(format!(
+            "matmul output is {}×{}, expected {m}×{n}",
+            c.rows(),
+            c.cols()
+        )));
+    }
+    if let Some(bias) = bias {
+        if bias.rows() != 1 || bias.cols() != n {
+            return Err(Error::shape(format!(
+                "bias is {}×{}, expected 1×{n}",
+                bias.rows(),
+                bias.cols()
+            )));
+        }
+    }
+    Ok((m, k, n))
+}
+
+/// Checks that `a` and `b` have the same shape.
+pub fn same<T: Shaped>(what: &str, a: &T, b: &T) -> Result<()> {
+    if a.rows() == b.rows() && a.cols() == b.cols() {
+        Ok(())
+    } else {
+        Err(Error::shape(format!(
+            "{what}: {}×{} vs {}×{}",
+            a.rows(),
+            a.cols(),
+            b.rows(),
+            b.cols()
+        )))
+    }
+}
+
+/// Checks that `t` is `rows × cols`.
+pub fn exact<T: Shaped>(what: &str, t: &T, rows: usize, cols: usize) -> Result<()> {
+    if t.rows() == rows && t.cols() == cols {
+        Ok(())
+    } else {
+        Err(Error::shape(format!(
+            "{what} is {}×{}, expected {rows}×{cols}",
+            t.rows(),
+            t.cols()
+        )))
+    }
+}
+
+/// Checks that a host slice of `len` elements fills a `rows × cols` tensor.
+pub fn data_len(len: usize, rows: usize, cols: usize) -> Result<()> {
+    if rows.checked_mul(cols) == Some(len) {
+        Ok(())
+    } else {
+        Err(Error::shape(format!(
+            "{len} values cannot fill a {rows}×{cols} tensor"
+        )))
+    }
+}
+
+/// Checks a batch gather: `rows` samples from `order[offset..]` of an order of length `order_len`,
+/// into labels of length `labels_len`, with `cols` equal to the set's `features`.
+pub fn gather(
+    order_len: usize,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    features: usize,
+    labels_len: usize,
+) -> Result<()> {
+    if cols != features {
+        return Err(Error::shape(format!(
+            "batch has {cols} columns but samples have {features} features"
+        )));
+    }
+    if labels_len != rows {
+        return Err(Error::shape(format!(
+            "batch has {rows} rows but {labels_len} labels"
+        )));
+    }
+    if offset.checked_add(rows).is_none_or(|end| end > order_len) {
+        return Err(Error::shape(format!(
+            "batch of {rows} at offset {offset} runs past the order's {order_len} entries"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a dataset's byte counts: `labels.len()` samples of `features` bytes each.
+pub fn dataset(pixels: usize, labels: usize, features: usize) -> Result<()> {
+    if features == 0 || labels.checked_mul(features) != Some(pixels) {
+        return Err(Error::shape(format!(
+            "{pixels} pixel bytes are not {labels} samples of {features} features"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,527 @@
+//! GPU kernels against the CPU reference, op by op, on seeded random inputs: shapes that are not
+//! multiples of any tile or workgroup, edge values, and NaN/Inf checks.
+//!
+//! Tolerances (f32, unit roundoff u = 2⁻²⁴ ≈ 6e-8):
+//! - matmul: each result is a K-term dot product; both backends' errors are bounded by K·u·Σ|aₖbₖ| (the
+//!   standard bound for any summation order), so they may differ by 2·K·u·Σ|aₖbₖ|, computed per element.
+//! - element-wise transcendental ops: 2e-5 relative plus 1e-6 absolute. Vulkan lets `exp` err by a few
+//!   ulp and `tanh` by more; 1e-6 absolute covers results that cancel to near zero.
+//! - reductions over B rows (losses, bias gradient): summation order differs (a tree on the GPU, f64 on
+//!   the CPU), so rows·u relative to the sum of magnitudes.
+//! - gather, accuracy: exact.
+
+mod common;
+
+use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::{
+    Activation, Backend, Epilogue, GpuBackend, MatmulKernel, Optimizer, OptimizerKind, Shaped,
+};
+
+const U: f32 = 5.960_464_5e-8;
+
+/// Odd sizes that straddle every tile (64), subgroup block (32) and workgroup (64, 256) edge.
+const SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (7, 33, 5),
+    (33, 127, 65),
+    (127, 785, 33),
+    (65, 1, 130),
+    (64, 64, 64),
+    (128, 784, 128),
+];
+
+fn matmul_kernels(gpu: &GpuBackend) -> Vec<MatmulKernel> {
+    let mut k = vec![MatmulKernel::Tiled];
+    if gpu.context().subgroups_of(8) {
+        k.push(MatmulKernel::Subgroup8);
+    }
+    k
+}
+
+/// op(A)·op(B) through both backends, with the per-element tolerance 2·K·u·Σ|a||b|·slope + 1e-6.
+fn check_matmul(
+    gpu: &GpuBackend,
+    (m, k, n): (usize, usize, usize),
+    trans_a: bool,
+    trans_b: bool,
+    bias: bool,
+    act: Activation,
+    seed: u64,
+) {
+    let cpu = cpu();
+    let mut r = rng(seed);
+    let a = uniform(&mut r, m * k, 1.0);
+    let b = uniform(&mut r, k * n, 1.0);
+    let bias_v = uniform(&mut r, n, 1.0);
+    let (ar, ac) = if trans_a { (k, m) } else { (m, k) };
+    let (br, bc) = if trans_b { (n, k) } else { (k, n) };
+
+    let ca = cpu.tensor(ar, ac, &a).unwrap();
+    let cb = cpu.tensor(br, bc, &b).unwrap();
+    let cbias = cpu.tensor(1, n, &bias_v).unwrap();
+    let mut cc = cpu.zeros(m, n).unwrap();
+    let epi = Epilogue {
+        bias: bias.then_some(&cbias),
+        activation: act,
+    };
+    cpu.matmul(&ca, trans_a, &cb, trans_b, epi, &mut cc)
+        .unwrap();
+    // Σ|a||b| per element, for the error bound.
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let aa = cpu.tensor(ar, ac, &abs(&a)).unwrap();
+    let ab = cpu.tensor(br, bc, &abs(&b)).unwrap();
+    let mut mag = cpu.zeros(m, n).unwrap();
+    cpu.matmul(&aa, trans_a, &ab, trans_b, Epilogue::none(), &mut mag)
+        .unwrap();
+
+    let ga = gpu.tensor(ar, ac, &a).unwrap();
+    let gb = gpu.tensor(br, bc, &b).unwrap();
+    let gbias = gpu.tensor(1, n, &bias_v).unwrap();
+    let mut gc = gpu.zeros(m, n).unwrap();
+    let epi = Epilogue {
+        bias: bias.then_some(&gbias),
+        activation: act,
+    };
+    gpu.matmul(&ga, trans_a, &gb, trans_b, epi, &mut gc)
+        .unwrap();
+    let got = read(gpu, &gc);
+    let want = cc.data();
+    let label = format!(
+        "matmul {:?} {m}×{k}×{n} ta={trans_a} tb={trans_b} bias={bias} {act:?}",
+        gpu.matmul_kernel()
+    );
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = 2.0 * k as f32 * U * (mag.data()[i] + 1.0) * 1.1 + 1e-6 + 2e-5 * w.abs();
+        assert!(g.is_finite(), "{label}[{i}] = {g}");
+        assert!(
+            (g - w).abs() <= tol,
+            "{label}[{i}]: got {g}, want {w}, tol {tol}"
+        );
+    }
+}
+
+#[test]
+fn matmul_matches_cpu_for_every_transpose_and_odd_shapes() {
+    with_gpu(|gpu| {
+        for kernel in matmul_kernels(gpu) {
+            gpu.set_matmul_kernel(kernel).unwrap();
+            for (s, &shape) in SHAPES.iter().enumerate() {
+                for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                    check_matmul(gpu, shape, ta, tb, false, Activation::Identity, s as u64);
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn matmul_epilogue_fuses_bias_and_activation() {
+    with_gpu(|gpu| {
+        for kernel in matmul_kernels(gpu) {
+            gpu.set_matmul_kernel(kernel).unwrap();
+            for act in [
+                Activation::Relu,
+                Activation::Sigmoid,
+                Activation::Tanh,
+                Activation::Gelu,
+            ] {
+                check_matmul(gpu, (33, 70, 45), false, false, true, act, 11);
+            }
+            check_matmul(
+                gpu,
+                (100, 10, 7),
+                true,
+                false,
+                true,
+                Activation::Identity,
+                12,
+            );
+        }
+    });
+}
+
+#[test]
+fn matmul_is_deterministic() {
+    with_gpu(|gpu| {
+        let mut r = rng(3);
+        let a = gpu
+            .tensor(65, 300, &uniform(&mut r, 65 * 300, 1.0))
+            .unwrap();
+        let b = gpu
+            .tensor(300, 70, &uniform(&mut r, 300 * 70, 1.0))
+            .unwrap();
+        let mut c = gpu.zeros(65, 70).unwrap();
+        gpu.matmul(&a, false, &b, false, Epilogue::none(), &mut c)
+            .unwrap();
+        let first = read(gpu, &c);
+        gpu.matmul(&a, false, &b, false, Epilogue::none(), &mut c)
+            .unwrap();
+        assert_eq!(first, read(gpu, &c));
+    });
+}
+
+/// Random normals ×3 plus the edges every activation must survive.
+fn activation_inputs(n: usize, seed: u64) -> Vec<f32> {
+    let mut v = uniform(&mut rng(seed), n, 4.0);
+    v.extend([
+        0.0, -0.0, 1e-4, -1e-4, 1e-30, -1e-30, 0.5, -0.5, 9.0, -9.0, 20.0, -20.0, 88.0, -88.0,
+        1000.0, -1000.0,
+    ]);
+    v
+}
+
+#[test]
+fn activations_forward_and_backward_match_cpu() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for (s, n) in [1usize, 7, 63, 65, 1000].into_iter().enumerate() {
+            let x = activation_inputs(n, s as u64);
+            let dy = uniform(&mut rng(100 + s as u64), x.len(), 1.0);
+            let len = x.len();
+            let (cx, cdy) = (
+                cpu.tensor(1, len, &x).unwrap(),
+                cpu.tensor(1, len, &dy).unwrap(),
+            );
+            let (gx, gdy) = (
+                gpu.tensor(1, len, &x).unwrap(),
+                gpu.tensor(1, len, &dy).unwrap(),
+            );
+            for act in Activation::ALL {
+                let mut cy = cpu.zeros(1, len).unwrap();
+                let mut gy = gpu.zeros(1, len).unwrap();
+                cpu.activation_forward(act, &cx, &mut cy).unwrap();
+                gpu.activation_forward(act, &gx, &mut gy).unwrap();
+                assert_close(
+                    &format!("{act:?} forward"),
+                    &read(gpu, &gy),
+                    cy.data(),
+                    1e-6,
+                    2e-5,
+                );
+                cpu.activation_backward(act, &cx, &cdy, &mut cy).unwrap();
+                gpu.activation_backward(act, &gx, &gdy, &mut gy).unwrap();
+                assert_close(
+                    &format!("{act:?} backward"),
+                    &read(gpu, &gy),
+                    cy.data(),
+                    1e-6,
+                    2e-5,
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn softmax_matches_cpu_and_survives_huge_logits() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for (rows, cols) in [(1, 1), (3, 7), (70, 10), (5, 33), (2, 1000)] {
+            let mut x = uniform(&mut rng(cols as u64), rows * cols, 5.0);
+            x[0] = 1000.0;
+            if x.len() > 1 {
+                x[1] = -1000.0;
+            }
+            let cx = cpu.tensor(rows, cols, &x).unwrap();
+            let gx = gpu.tensor(rows, cols, &x).unwrap();
+            let mut cy = cpu.zeros(rows, cols).unwrap();
+            let mut gy = gpu.zeros(rows, cols).unwrap();
+            cpu.softmax(&cx, &mut cy).unwrap();
+            gpu.softmax(&gx, &mut gy).unwrap();
+            assert_close("softmax", &read(gpu, &gy), cy.data(), 1e-7, 1e-5);
+        }
+    });
+}
+
+fn scalar<B: Backend>(b: &B, t: &B::Tensor) -> f32 {
+    read(b, t)[0]
+}
+
+#[test]
+fn softmax_cross_entropy_matches_cpu() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for (rows, cols) in [(1, 1), (1, 10), (7, 10), (257, 10), (300, 33)] {
+            let mut r = rng(rows as u64);
+            let mut z = uniform(&mut r, rows * cols, 6.0);
+            z[0] = 1000.0; // a saturated row must give a finite loss
+            let labels: Vec<u32> = (0..rows).map(|i| ((i * 7 + 3) % cols) as u32).collect();
+            let (cz, cl) = (
+                cpu.tensor(rows, cols, &z).unwrap(),
+                cpu.indices(&labels).unwrap(),
+            );
+            let (gz, gl) = (
+                gpu.tensor(rows, cols, &z).unwrap(),
+                gpu.indices(&labels).unwrap(),
+            );
+            let (mut cd, mut cl1) = (cpu.zeros(rows, cols).unwrap(), cpu.zeros(1, 1).unwrap());
+            let (mut gd, mut gl1) = (gpu.zeros(rows, cols).unwrap(), gpu.zeros(1, 1).unwrap());
+            cpu.softmax_cross_entropy(&cz, &cl, &mut cd, &mut cl1)
+                .unwrap();
+            gpu.softmax_cross_entropy(&gz, &gl, &mut gd, &mut gl1)
+                .unwrap();
+            let want = scalar(&cpu, &cl1);
+            assert!(want.is_finite());
+            assert_close(
+                "xent loss",
+                &[scalar(gpu, &gl1)],
+                &[want],
+                1e-6,
+                rows as f32 * U + 1e-5,
+            );
+            assert_close("xent grad", &read(gpu, &gd), cd.data(), 1e-7, 1e-5);
+        }
+    });
+}
+
+#[test]
+fn out_of_range_label_gives_nan_loss_on_both() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        let z = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+        let labels = [1u32, 3];
+        let (mut cd, mut cl) = (cpu.zeros(2, 3).unwrap(), cpu.zeros(1, 1).unwrap());
+        let (mut gd, mut gl) = (gpu.zeros(2, 3).unwrap(), gpu.zeros(1, 1).unwrap());
+        let (cz, ci) = (cpu.tensor(2, 3, &z).unwrap(), cpu.indices(&labels).unwrap());
+        let (gz, gi) = (gpu.tensor(2, 3, &z).unwrap(), gpu.indices(&labels).unwrap());
+        cpu.softmax_cross_entropy(&cz, &ci, &mut cd, &mut cl)
+            .unwrap();
+        gpu.softmax_cross_entropy(&gz, &gi, &mut gd, &mut gl)
+            .unwrap();
+        assert!(scalar(&cpu, &cl).is_nan());
+        assert!(scalar(gpu, &gl).is_nan());
+    });
+}
+
+#[test]
+fn binary_cross_entropy_and_squared_error_match_cpu() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for (rows, cols) in [(1, 1), (7, 3), (300, 5)] {
+            let mut r = rng(rows as u64 + 50);
+            let mut z = uniform(&mut r, rows * cols, 8.0);
+            z[0] = -1000.0;
+            let t: Vec<f32> = uniform(&mut r, rows * cols, 0.5)
+                .iter()
+                .map(|v| v + 0.5)
+                .collect();
+            let (cz, ct) = (
+                cpu.tensor(rows, cols, &z).unwrap(),
+                cpu.tensor(rows, cols, &t).unwrap(),
+            );
+            let (gz, gt) = (
+                gpu.tensor(rows, cols, &z).unwrap(),
+                gpu.tensor(rows, cols, &t).unwrap(),
+            );
+            let n = (rows * cols) as f32;
+            for bce in [true, false] {
+                let (mut cd, mut cl) = (cpu.zeros(rows, cols).unwrap(), cpu.zeros(1, 1).unwrap());
+                let (mut gd, mut gl) = (gpu.zeros(rows, cols).unwrap(), gpu.zeros(1, 1).unwrap());
+                if bce {
+                    cpu.sigmoid_binary_cross_entropy(&cz, &ct, &mut cd, &mut cl)
+                        .unwrap();
+                    gpu.sigmoid_binary_cross_entropy(&gz, &gt, &mut gd, &mut gl)
+                        .unwrap();
+                } else {
+                    cpu.mean_squared_error(&cz, &ct, &mut cd, &mut cl).unwrap();
+                    gpu.mean_squared_error(&gz, &gt, &mut gd, &mut gl).unwrap();
+                }
+                let what = if bce { "bce" } else { "mse" };
+                let want = scalar(&cpu, &cl);
+                assert_close(what, &[scalar(gpu, &gl)], &[want], 1e-6, n * U + 2e-5);
+                assert_close(what, &read(gpu, &gd), cd.data(), 1e-7, 1e-5);
+            }
+        }
+    });
+}
+
+#[test]
+fn accuracy_counts_match_exactly() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for rows in [1usize, 9, 257, 1000] {
+            let z = uniform(&mut rng(rows as u64), rows * 10, 1.0);
+            let labels: Vec<u32> = (0..rows).map(|i| (i % 10) as u32).collect();
+            let mut cc = cpu.zeros(1, 1).unwrap();
+            let mut gc = gpu.zeros(1, 1).unwrap();
+            cpu.accuracy(&cpu.tensor(rows, 10, &z).unwrap(), &labels, &mut cc)
+                .unwrap();
+            let (gz, gl) = (
+                gpu.tensor(rows, 10, &z).unwrap(),
+                gpu.indices(&labels).unwrap(),
+            );
+            gpu.accuracy(&gz, &gl, &mut gc).unwrap();
+            assert_eq!(scalar(gpu, &gc), scalar(&cpu, &cc));
+        }
+    });
+}
+
+#[test]
+fn bias_grad_axpy_and_scale_match_cpu() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for (rows, cols) in [(1, 1), (7, 65), (300, 10)] {
+            let dy = uniform(&mut rng(cols as u64), rows * cols, 1.0);
+            let mut cdb = cpu.zeros(1, cols).unwrap();
+            let mut gdb = gpu.zeros(1, cols).unwrap();
+            cpu.bias_grad(&cpu.tensor(rows, cols, &dy).unwrap(), &mut cdb)
+                .unwrap();
+            gpu.bias_grad(&gpu.tensor(rows, cols, &dy).unwrap(), &mut gdb)
+                .unwrap();
+            assert_close(
+                "bias grad",
+                &read(gpu, &gdb),
+                cdb.data(),
+                rows as f32 * U * 2.0,
+                0.0,
+            );
+
+            let x = uniform(&mut rng(7), rows * cols, 2.0);
+            let (cx, gx) = (
+                cpu.tensor(rows, cols, &x).unwrap(),
+                gpu.tensor(rows, cols, &x).unwrap(),
+            );
+            let (mut cy, mut gy) = (
+                cpu.tensor(rows, cols, &dy).unwrap(),
+                gpu.tensor(rows, cols, &dy).unwrap(),
+            );
+            cpu.axpy(-0.3, &cx, &mut cy).unwrap();
+            gpu.axpy(-0.3, &gx, &mut gy).unwrap();
+            cpu.scale(1.7, &mut cy).unwrap();
+            gpu.scale(1.7, &mut gy).unwrap();
+            assert_close("axpy+scale", &read(gpu, &gy), cy.data(), 1e-7, 1e-6);
+        }
+    });
+}
+
+#[test]
+fn every_optimizer_matches_cpu_over_several_steps() {
+    let kinds = [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum {
+            momentum: 0.9,
+            nesterov: false,
+        },
+        OptimizerKind::Momentum {
+            momentum: 0.9,
+            nesterov: true,
+        },
+        OptimizerKind::AdaGrad,
+        OptimizerKind::RmsProp { decay: 0.99 },
+        OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+        },
+        OptimizerKind::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+        },
+    ];
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        let n = 130;
+        for kind in kinds {
+            let mut opt = Optimizer::new(kind, 0.01);
+            opt.weight_decay = 0.01;
+            let p0 = uniform(&mut rng(1), n, 1.0);
+            let (mut cp, mut gp) = (
+                cpu.tensor(1, n, &p0).unwrap(),
+                gpu.tensor(1, n, &p0).unwrap(),
+            );
+            let (mut c1, mut c2) = (cpu.zeros(1, n).unwrap(), cpu.zeros(1, n).unwrap());
+            let (mut g1, mut g2) = (gpu.zeros(1, n).unwrap(), gpu.zeros(1, n).unwrap());
+            for t in 1..=5 {
+                let g = uniform(&mut rng(10 + t), n, 1.0);
+                let step = opt.step(t);
+                cpu.optimizer_step(
+                    &step,
+                    &mut cp,
+                    &cpu.tensor(1, n, &g).unwrap(),
+                    &mut c1,
+                    &mut c2,
+                )
+                .unwrap();
+                gpu.optimizer_step(
+                    &step,
+                    &mut gp,
+                    &gpu.tensor(1, n, &g).unwrap(),
+                    &mut g1,
+                    &mut g2,
+                )
+                .unwrap();
+            }
+            assert_close(&format!("{kind:?}"), &read(gpu, &gp), cp.data(), 1e-6, 1e-5);
+            assert_close(
+                &format!("{kind:?} state"),
+                &read(gpu, &g1),
+                c1.data(),
+                1e-6,
+                1e-5,
+            );
+        }
+    });
+}
+
+#[test]
+fn gather_builds_the_same_batch() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        let (samples, features) = (37, 13); // 13 bytes per sample: samples straddle u32 words
+        let pixels: Vec<u8> = (0..samples * features)
+            .map(|i| (i * 31 % 256) as u8)
+            .collect();
+        let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
+        let order: Vec<u32> = (0..samples as u32).rev().collect();
+        let cset = cpu
+            .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
+            .unwrap();
+        let gset = gpu
+            .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
+            .unwrap();
+        let (co, go) = (cpu.indices(&order).unwrap(), gpu.indices(&order).unwrap());
+        let rows = 9;
+        for offset in [0, 5, samples - rows] {
+            let (mut cx, mut cy) = (
+                cpu.zeros(rows, features).unwrap(),
+                cpu.indices(&[0; 9]).unwrap(),
+            );
+            let (mut gx, mut gy) = (
+                gpu.zeros(rows, features).unwrap(),
+                gpu.indices(&[0; 9]).unwrap(),
+            );
+            cpu.gather(&cset, &co, offset, &mut cx, &mut cy).unwrap();
+            gpu.gather(&gset, &go, offset, &mut gx, &mut gy).unwrap();
+            assert_eq!(read(gpu, &gx), cx.data());
+            assert_eq!(gpu.read_indices(&gy).unwrap(), cy);
+        }
+        let mut gx = gpu.zeros(rows, features).unwrap();
+        let mut gy = gpu.indices(&[0; 9]).unwrap();
+        assert!(
+            gpu.gather(&gset, &go, samples - rows + 1, &mut gx, &mut gy)
+                .is_err()
+        );
+    });
+}
+
+#[test]
+fn shape_mismatches_are_errors_not_panics() {
+    with_gpu(|gpu| {
+        let a = gpu.zeros(3, 4).unwrap();
+        let b = gpu.zeros(5, 6).unwrap();
+        let mut c = gpu.zeros(3, 6).unwrap();
+        let err = gpu
+            .matmul(&a, false, &b, false, Epilogue::none(), &mut c)
+            .unwrap_err();
+        assert!(err.to_string().contains("inner dimensions"), "{err}");
+        assert!(gpu.tensor(2, 2, &[1.0; 3]).is_err());
+        let big = gpu.context().limits.max_storage_buffer_binding_size as usize / 4 + 1;
+        let err = gpu.zeros(big, 1).err().expect("over the binding limit");
+        assert!(err.to_string().contains("limit"), "{err}");
+        let mut y = gpu.zeros(3, 5).unwrap();
+        assert!(
+            gpu.activation_forward(Activation::Relu, &a, &mut y)
+                .is_err()
+        );
+        assert_eq!(y.rows(), 3);
+    });
+}
