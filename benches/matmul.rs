@@ -1,1 +1,92 @@
-fn main() {}
+//! Matmul throughput, GPU against CPU, at the shapes training uses. Prints a table of GFLOP/s
+//! (2·M·K·N floating-point operations per product). Run with `cargo bench --bench matmul`.
+//!
+//! Each figure is the best of several timed batches (the least disturbed by other load); a GPU batch
+//! records `reps` products and submits them at once, as a training step does, then waits.
+
+use std::time::{Duration, Instant};
+
+use nabla::{Backend, CpuBackend, Epilogue, GpuBackend, MatmulKernel};
+
+const SHAPES: [(usize, usize, usize); 4] = [
+    (128, 784, 128),
+    (256, 784, 1024),
+    (256, 1024, 1024),
+    (1024, 1024, 1024),
+];
+
+/// Best seconds per product over `batches` batches of `reps` products.
+fn time_it(batches: usize, reps: usize, mut run: impl FnMut(usize)) -> f64 {
+    run(1); // warm-up: compiles kernels, faults in memory
+    let mut best = Duration::MAX;
+    for _ in 0..batches {
+        let t = Instant::now();
+        run(reps);
+        best = best.min(t.elapsed());
+    }
+    best.as_secs_f64() / reps as f64
+}
+
+fn gflops<B: Backend>(b: &B, (m, k, n): (usize, usize, usize), sync: impl Fn(&B)) -> f64 {
+    let a = b.tensor(m, k, &vec![0.5; m * k]).expect("alloc A");
+    let w = b.tensor(k, n, &vec![0.25; k * n]).expect("alloc B");
+    let mut c = b.zeros(m, n).expect("alloc C");
+    let flops = 2.0 * (m * k * n) as f64;
+    let reps = ((4e9 / flops) as usize).clamp(1, 50);
+    let secs = time_it(3, reps, |r| {
+        for _ in 0..r {
+            b.matmul(&a, false, &w, false, Epilogue::none(), &mut c)
+                .expect("matmul");
+        }
+        sync(b);
+    });
+    flops / secs / 1e9
+}
+
+fn main() {
+    let cpu = CpuBackend::new();
+    let mut gpu = match GpuBackend::new() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("no GPU: {e}");
+            None
+        }
+    };
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("CPU: {}", cpu.describe());
+    if let Some(g) = &gpu {
+        println!("GPU: {}", g.describe());
+    }
+    println!(
+        "load average: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut kernels = vec![MatmulKernel::Tiled];
+    if gpu.as_ref().is_some_and(|g| g.context().subgroups_of(8)) {
+        kernels.push(MatmulKernel::Subgroup8);
+    }
+    print!("{:>18} {:>12}", "M×K×N", "CPU GFLOP/s");
+    for k in &kernels {
+        print!(" {:>16}", format!("GPU {} GFLOP/s", k.name()));
+    }
+    println!();
+    for shape in SHAPES {
+        let (m, k, n) = shape;
+        print!(
+            "{:>18} {:>12.1}",
+            format!("{m}×{k}×{n}"),
+            gflops(&cpu, shape, |_| ())
+        );
+        if let Some(g) = gpu.as_mut() {
+            for &kernel in &kernels {
+                g.set_matmul_kernel(kernel).expect("kernel available");
+                let r = gflops(&*g, shape, |g| g.synchronize().expect("sync"));
+                print!(" {r:>16.1}");
+            }
+        }
+        println!();
+    }
+}

@@ -9,7 +9,7 @@
 // lane l owning columns 4l..4l+3 of it (ROWS vec4 accumulators). For each step of 4 along K, lane l loads
 // the op(A) values of rows l, l+8, … as vec4s and subgroupBroadcast hands every row to all lanes, while
 // each lane loads its own 4×4 patch of op(B); the update is acc[r] += a.x·b₀ + a.y·b₁ + a.z·b₂ + a.w·b₃.
-// Loads past the edges read zero. activation_fns.wgsl is appended by the host.
+// Blocks wholly inside the matrices load without bounds checks; edge blocks read zero past the edges. activation_fns.wgsl is appended by the host.
 
 // Subgroup builtins need the device's SUBGROUP feature; naga does not yet accept `enable subgroups;`.
 
@@ -30,75 +30,108 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// A and B again, as vec4s: one load instead of four where a row's length is a multiple of 4.
+@group(0) @binding(5) var<storage, read> a_vec: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b_vec: array<vec4<f32>>;
 
 const ROWS: u32 = 64u;
 const LANES: u32 = 8u;
 
+// Bounds-checked loads for edge blocks, branch-free (a branch that differs by lane is costly here):
+// the index is clamped into range and the value zeroed when out of range.
 fn a_at(row: u32, kk: u32) -> f32 {
-    if (row >= p.m || kk >= p.k) {
-        return 0.0;
-    }
+    let inside = row < p.m && kk < p.k;
+    var i = row * p.k + kk;
     if (TRANS_A) {
-        return a[kk * p.m + row];
+        i = kk * p.m + row;
     }
-    return a[row * p.k + kk];
+    return select(0.0, a[select(0u, i, inside)], inside);
 }
 
 fn b_at(kk: u32, col: u32) -> f32 {
-    if (kk >= p.k || col >= p.n) {
-        return 0.0;
-    }
+    let inside = kk < p.k && col < p.n;
+    var i = kk * p.n + col;
     if (TRANS_B) {
-        return b[col * p.k + kk];
+        i = col * p.k + kk;
     }
-    return b[kk * p.n + col];
+    return select(0.0, b[select(0u, i, inside)], inside);
 }
 
-// op(A)[row, k0..k0+4]
+// op(A)[row, k0..k0+4], checked.
 fn a4(row: u32, k0: u32) -> vec4<f32> {
     return vec4<f32>(a_at(row, k0), a_at(row, k0 + 1u), a_at(row, k0 + 2u), a_at(row, k0 + 3u));
 }
 
-// op(B)[kk, col0..col0+4]
+// op(B)[kk, col0..col0+4], checked.
 fn b4(kk: u32, col0: u32) -> vec4<f32> {
     return vec4<f32>(b_at(kk, col0), b_at(kk, col0 + 1u), b_at(kk, col0 + 2u), b_at(kk, col0 + 3u));
 }
 
-@compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    let row0 = wg.y * ROWS;
-    let col0 = wg.x * (LANES * 4u) + lane * 4u;
-    var acc: array<vec4<f32>, ROWS>;
-    for (var k0 = 0u; k0 < p.k; k0 += 4u) {
-        let b0 = b4(k0, col0);
-        let b1 = b4(k0 + 1u, col0);
-        let b2 = b4(k0 + 2u, col0);
-        let b3 = b4(k0 + 3u, col0);
-        for (var j = 0u; j < ROWS / LANES; j++) {
-            let mine = a4(row0 + j * LANES + lane, k0);
-            let r = j * LANES;
-            var v = subgroupBroadcast(mine, 0u);
-            acc[r] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-            v = subgroupBroadcast(mine, 1u);
-            acc[r + 1u] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-            v = subgroupBroadcast(mine, 2u);
-            acc[r + 2u] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-            v = subgroupBroadcast(mine, 3u);
-            acc[r + 3u] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-            v = subgroupBroadcast(mine, 4u);
-            acc[r + 4u] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-            v = subgroupBroadcast(mine, 5u);
-            acc[r + 5u] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-            v = subgroupBroadcast(mine, 6u);
-            acc[r + 6u] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-            v = subgroupBroadcast(mine, 7u);
-            acc[r + 7u] += v.x * b0 + v.y * b1 + v.z * b2 + v.w * b3;
-        }
+// The same loads for blocks wholly inside the matrices; `aligned` says rows of the stored matrix
+// are whole vec4s (K, or N, a multiple of 4).
+fn a4_inside(row: u32, k0: u32, aligned: bool) -> vec4<f32> {
+    if (TRANS_A) {
+        return vec4<f32>(a[k0 * p.m + row], a[(k0 + 1u) * p.m + row], a[(k0 + 2u) * p.m + row],
+            a[(k0 + 3u) * p.m + row]);
     }
-    for (var r = 0u; r < ROWS; r++) {
-        let row = row0 + r;
+    let i = row * p.k + k0;
+    if (aligned) {
+        return a_vec[i / 4u];
+    }
+    return vec4<f32>(a[i], a[i + 1u], a[i + 2u], a[i + 3u]);
+}
+
+// Rows k0..k0+3 of op(B) at columns col0..col0+3, as the columns of a 4×4 matrix.
+fn b_block_inside(k0: u32, col0: u32, aligned: bool) -> mat4x4<f32> {
+    if (TRANS_B) {
+        // B is stored N×K: each column of op(B) is a contiguous row of B; load four and transpose.
+        if (aligned) {
+            let i = (col0 * p.k + k0) / 4u;
+            let q = p.k / 4u;
+            return transpose(mat4x4<f32>(b_vec[i], b_vec[i + q], b_vec[i + 2u * q], b_vec[i + 3u * q]));
+        }
+        return mat4x4<f32>(b4(k0, col0), b4(k0 + 1u, col0), b4(k0 + 2u, col0), b4(k0 + 3u, col0));
+    }
+    let i = k0 * p.n + col0;
+    if (aligned) {
+        let q = p.n / 4u;
+        return mat4x4<f32>(b_vec[i / 4u], b_vec[i / 4u + q], b_vec[i / 4u + 2u * q], b_vec[i / 4u + 3u * q]);
+    }
+    return mat4x4<f32>(b4(k0, col0), b4(k0 + 1u, col0), b4(k0 + 2u, col0), b4(k0 + 3u, col0));
+}
+
+// acc[i] += (row i of the 8 rows the lanes hold in `mine`) · [b0; b1; b2; b3]. The 8 accumulators of a
+// row group live in their own array indexed by constants only, so they stay in registers.
+fn update_rows(acc: ptr<function, array<vec4<f32>, 8>>, mine: vec4<f32>, b: mat4x4<f32>) {
+    (*acc)[0] += b * subgroupBroadcast(mine, 0u);
+    (*acc)[1] += b * subgroupBroadcast(mine, 1u);
+    (*acc)[2] += b * subgroupBroadcast(mine, 2u);
+    (*acc)[3] += b * subgroupBroadcast(mine, 3u);
+    (*acc)[4] += b * subgroupBroadcast(mine, 4u);
+    (*acc)[5] += b * subgroupBroadcast(mine, 5u);
+    (*acc)[6] += b * subgroupBroadcast(mine, 6u);
+    (*acc)[7] += b * subgroupBroadcast(mine, 7u);
+}
+
+// Loads op(A)[row0 + group·8 + lane, k0..k0+4] and applies it to that row group's accumulators.
+fn row_group(acc: ptr<function, array<vec4<f32>, 8>>, group: u32, row0: u32, lane: u32, k0: u32,
+             b: mat4x4<f32>, inside: bool, a_aligned: bool) {
+    let row = row0 + group * LANES + lane;
+    var mine: vec4<f32>;
+    if (inside) {
+        mine = a4_inside(row, k0, a_aligned);
+    } else {
+        mine = a4(row, k0);
+    }
+    update_rows(acc, mine, b);
+}
+
+// Writes one row group's accumulators to C through the epilogue.
+fn store_rows(acc: array<vec4<f32>, 8>, first_row: u32, col0: u32) {
+    for (var r = 0u; r < 8u; r++) {
+        let row = first_row + r;
         if (row >= p.m) {
-            break;
+            return;
         }
         let v = acc[r];
         for (var j = 0u; j < 4u; j++) {
@@ -112,4 +145,47 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
             }
         }
     }
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    let row0 = wg.y * ROWS;
+    let col0 = wg.x * (LANES * 4u) + lane * 4u;
+    // Uniform over the workgroup: the whole ROWS×32 block of C lies inside the matrix.
+    let block_inside = row0 + ROWS <= p.m && (wg.x + 1u) * LANES * 4u <= p.n;
+    let a_aligned = (p.k & 3u) == 0u;
+    let b_aligned = select((p.n & 3u) == 0u, (p.k & 3u) == 0u, TRANS_B);
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
+    var acc2: array<vec4<f32>, 8>;
+    var acc3: array<vec4<f32>, 8>;
+    var acc4: array<vec4<f32>, 8>;
+    var acc5: array<vec4<f32>, 8>;
+    var acc6: array<vec4<f32>, 8>;
+    var acc7: array<vec4<f32>, 8>;
+    for (var k0 = 0u; k0 < p.k; k0 += 4u) {
+        let inside = block_inside && k0 + 4u <= p.k;
+        var b: mat4x4<f32>;
+        if (inside) {
+            b = b_block_inside(k0, col0, b_aligned);
+        } else {
+            b = mat4x4<f32>(b4(k0, col0), b4(k0 + 1u, col0), b4(k0 + 2u, col0), b4(k0 + 3u, col0));
+        }
+        row_group(&acc0, 0u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc1, 1u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc2, 2u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc3, 3u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc4, 4u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc5, 5u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc6, 6u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc7, 7u, row0, lane, k0, b, inside, a_aligned);
+    }
+    store_rows(acc0, row0, col0);
+    store_rows(acc1, row0 + 8u, col0);
+    store_rows(acc2, row0 + 16u, col0);
+    store_rows(acc3, row0 + 24u, col0);
+    store_rows(acc4, row0 + 32u, col0);
+    store_rows(acc5, row0 + 40u, col0);
+    store_rows(acc6, row0 + 48u, col0);
+    store_rows(acc7, row0 + 56u, col0);
 }

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod cpu;
 pub mod error;
 pub mod gpu;
+pub mod numerical;
 pub mod optim;
 pub mod shape;
 

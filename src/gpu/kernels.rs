@@ -95,7 +95,7 @@ kernel!(
     MATMUL_SUBGROUP,
     "main",
     1,
-    [Read, Read, Read, ReadWrite],
+    [Read, Read, Read, ReadWrite, Read, Read],
     ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT"],
     16
 );

@@ -219,7 +219,8 @@ impl GpuBackend {
                 ctx.info.name
             )));
         }
-        let size = (bytes.max(4) as u64).div_ceil(4) * 4;
+        // Whole vec4s, so any buffer may also be bound as an array of vec4.
+        let size = (bytes.max(16) as u64).div_ceil(16) * 16;
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
@@ -417,11 +418,20 @@ impl Backend for GpuBackend {
                 [u(n.div_ceil(32)), u(m.div_ceil(64)), 1],
             ),
         };
+        // The subgroup kernel binds A and B a second time as arrays of vec4 for its aligned loads.
+        let buffers = [
+            a.binding(),
+            b.binding(),
+            bias.binding(),
+            c.binding(),
+            a.binding(),
+            b.binding(),
+        ];
         self.run(
             spec,
             overrides,
             &[u(m), u(n), u(k), f(act.alpha())],
-            &[a.binding(), b.binding(), bias.binding(), c.binding()],
+            &buffers[..spec.buffers.len()],
             groups,
         );
         Ok(())

@@ -1,0 +1,175 @@
+//! Every backward pass against central-difference numerical gradients, on the CPU and on the GPU.
+//!
+//! The numerical side runs the backend's own f32 forward kernels, so its error is the central
+//! difference's truncation (≈ h²·|f'''|/6) plus rounding (≈ u·|f|/h). With the steps chosen below both
+//! stay under 1e-4 for these inputs, so the tolerances (1e-3 absolute plus 1e-2 relative for element-wise
+//! functions, 2e-4 absolute plus 1e-2 relative for losses) leave a margin while still catching any wrong
+//! formula, sign or scale.
+
+mod common;
+
+use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::numerical::gradient;
+use nabla::{Activation, Backend, Epilogue};
+use rand::Rng;
+
+/// Inputs away from the kinks of ReLU-like functions, where no derivative exists.
+fn smooth_inputs(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = rng(seed);
+    (0..n)
+        .map(|_| {
+            let v: f32 = r.random_range(0.05..3.0);
+            if r.random_bool(0.5) { v } else { -v }
+        })
+        .collect()
+}
+
+fn activations<B: Backend>(b: &B) {
+    let n = 200;
+    let x = smooth_inputs(n, 1);
+    let h = 1e-3f32;
+    let ones = vec![1.0; n];
+    let forward = |v: &[f32], act: Activation| {
+        let mut y = b.zeros(1, n).unwrap();
+        b.activation_forward(act, &b.tensor(1, n, v).unwrap(), &mut y)
+            .unwrap();
+        read(b, &y)
+    };
+    for act in Activation::ALL {
+        let up: Vec<f32> = x.iter().map(|v| v + h).collect();
+        let down: Vec<f32> = x.iter().map(|v| v - h).collect();
+        let (fu, fd) = (forward(&up, act), forward(&down, act));
+        let numeric: Vec<f32> = fu
+            .iter()
+            .zip(&fd)
+            .map(|(u, d)| (u - d) / (2.0 * h))
+            .collect();
+        let mut dx = b.zeros(1, n).unwrap();
+        let (tx, tdy) = (b.tensor(1, n, &x).unwrap(), b.tensor(1, n, &ones).unwrap());
+        b.activation_backward(act, &tx, &tdy, &mut dx).unwrap();
+        assert_close(&format!("{act:?}'"), &read(b, &dx), &numeric, 1e-3, 1e-2);
+    }
+}
+
+/// Checks a loss's gradient output against the numerical gradient of its loss output.
+fn loss_gradient<B: Backend>(
+    b: &B,
+    what: &str,
+    rows: usize,
+    cols: usize,
+    run: impl Fn(&B::Tensor, &mut B::Tensor, &mut B::Tensor),
+) {
+    let mut z = uniform(&mut rng(rows as u64), rows * cols, 3.0);
+    let mut dz = b.zeros(rows, cols).unwrap();
+    let mut loss = b.zeros(1, 1).unwrap();
+    run(&b.tensor(rows, cols, &z).unwrap(), &mut dz, &mut loss);
+    let analytic = read(b, &dz);
+    let numeric = gradient(
+        |v| {
+            let mut scratch = b.zeros(rows, cols).unwrap();
+            let mut l = b.zeros(1, 1).unwrap();
+            run(&b.tensor(rows, cols, v).unwrap(), &mut scratch, &mut l);
+            f64::from(read(b, &l)[0])
+        },
+        &mut z,
+        1e-2,
+    );
+    assert_close(what, &analytic, &numeric, 2e-4, 1e-2);
+}
+
+fn losses<B: Backend>(b: &B) {
+    let (rows, cols) = (4, 5);
+    let labels = b.indices(&[0, 4, 2, 2]).unwrap();
+    loss_gradient(b, "softmax cross-entropy", rows, cols, |z, dz, l| {
+        b.softmax_cross_entropy(z, &labels, dz, l).unwrap()
+    });
+    let t: Vec<f32> = uniform(&mut rng(9), rows * cols, 0.5)
+        .iter()
+        .map(|v| v + 0.5)
+        .collect();
+    let targets = b.tensor(rows, cols, &t).unwrap();
+    loss_gradient(b, "sigmoid binary cross-entropy", rows, cols, |z, dz, l| {
+        b.sigmoid_binary_cross_entropy(z, &targets, dz, l).unwrap()
+    });
+    loss_gradient(b, "mean squared error", rows, cols, |z, dz, l| {
+        b.mean_squared_error(z, &targets, dz, l).unwrap()
+    });
+}
+
+/// A dense layer `Y = X·W + b` under the loss `L = Σ G ⊙ Y`: the backward products
+/// `dW = Xᵀ·G`, `dX = G·Wᵀ`, `db = Σ_rows G` against numerical gradients of L.
+fn dense_layer<B: Backend>(b: &B) {
+    let (batch, inputs, outputs) = (5, 7, 3);
+    let mut r = rng(4);
+    let mut x = uniform(&mut r, batch * inputs, 1.0);
+    let mut w = uniform(&mut r, inputs * outputs, 1.0);
+    let mut bias = uniform(&mut r, outputs, 1.0);
+    let g = uniform(&mut r, batch * outputs, 1.0);
+    let tg = b.tensor(batch, outputs, &g).unwrap();
+    let loss = |x: &[f32], w: &[f32], bias: &[f32]| {
+        let mut y = b.zeros(batch, outputs).unwrap();
+        let tb = b.tensor(1, outputs, bias).unwrap();
+        let epi = Epilogue {
+            bias: Some(&tb),
+            activation: Activation::Identity,
+        };
+        let (tx, tw) = (
+            b.tensor(batch, inputs, x).unwrap(),
+            b.tensor(inputs, outputs, w).unwrap(),
+        );
+        b.matmul(&tx, false, &tw, false, epi, &mut y).unwrap();
+        read(b, &y)
+            .iter()
+            .zip(&g)
+            .map(|(y, g)| f64::from(y * g))
+            .sum::<f64>()
+    };
+    let (tx, tw) = (
+        b.tensor(batch, inputs, &x).unwrap(),
+        b.tensor(inputs, outputs, &w).unwrap(),
+    );
+    let mut dw = b.zeros(inputs, outputs).unwrap();
+    let mut dx = b.zeros(batch, inputs).unwrap();
+    let mut db = b.zeros(1, outputs).unwrap();
+    b.matmul(&tx, true, &tg, false, Epilogue::none(), &mut dw)
+        .unwrap();
+    b.matmul(&tg, false, &tw, true, Epilogue::none(), &mut dx)
+        .unwrap();
+    b.bias_grad(&tg, &mut db).unwrap();
+    let (x0, w0, b0) = (x.clone(), w.clone(), bias.clone());
+    let num_w = gradient(|v| loss(&x0, v, &b0), &mut w, 1e-2);
+    let num_x = gradient(|v| loss(v, &w0, &b0), &mut x, 1e-2);
+    let num_b = gradient(|v| loss(&x0, &w0, v), &mut bias, 1e-2);
+    assert_close("dW = Xᵀ·G", &read(b, &dw), &num_w, 2e-3, 1e-2);
+    assert_close("dX = G·Wᵀ", &read(b, &dx), &num_x, 2e-3, 1e-2);
+    assert_close("db", &read(b, &db), &num_b, 2e-3, 1e-2);
+}
+
+#[test]
+fn cpu_backward_passes_match_numerical_gradients() {
+    let b = cpu();
+    activations(&b);
+    losses(&b);
+    dense_layer(&b);
+}
+
+#[test]
+fn gpu_backward_passes_match_numerical_gradients() {
+    with_gpu(|b| {
+        activations(&*b);
+        losses(&*b);
+        dense_layer(&*b);
+    });
+}
+
+#[test]
+fn central_difference_beats_forward_difference() {
+    // f(x) = 0.01x² + 0.1x has f'(5) = 0.2 and f'(10) = 0.3 exactly.
+    let f = |x: f64| 0.01 * x * x + 0.1 * x;
+    for (x, exact) in [(5.0, 0.2), (10.0, 0.3)] {
+        let central = nabla::numerical::derivative(f, x, 1e-4);
+        assert!((central - exact).abs() < 1e-9, "{central}");
+        let forward = (f(x + 1e-4) - f(x)) / 1e-4;
+        assert!((forward - exact).abs() > (central - exact).abs());
+    }
+}
