@@ -8,12 +8,18 @@
 
 pub mod activation;
 pub mod backend;
+pub mod checkpoint;
 pub mod cpu;
 pub mod error;
+pub mod fetch;
 pub mod gpu;
+pub mod init;
+pub mod mnist;
+pub mod model;
 pub mod numerical;
 pub mod optim;
 pub mod shape;
+pub mod train;
 
 pub use activation::Activation;
 pub use backend::{Backend, Epilogue, Shaped};

@@ -1,0 +1,253 @@
+//! MNIST: validating and loading the IDX files.
+//!
+//! Each file is checked before it is read (magic number, counts, 28×28 shape, exact size, labels
+//! 0–9), so a truncated or corrupt file is a clear [`Error::Data`], never a panic; the checked files are
+//! then read through the `mnist` crate.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Image side length.
+pub const SIDE: usize = 28;
+/// Pixels per image.
+pub const PIXELS: usize = SIDE * SIDE;
+/// Number of classes.
+pub const CLASSES: usize = 10;
+/// Images in the training set.
+pub const TRAIN_LEN: usize = 60_000;
+/// Images in the test set.
+pub const TEST_LEN: usize = 10_000;
+
+/// The four files, as the data directory holds them.
+pub const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// One split of MNIST: `len` images of [`PIXELS`] bytes (0 = background, 255 = ink) and their labels.
+#[derive(Clone, Debug)]
+pub struct Split {
+    /// Row-major pixel bytes, `len · 784`.
+    pub images: Vec<u8>,
+    /// Digits 0–9.
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the split has no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The first `n` images (all of them if there are fewer).
+    pub fn truncated(mut self, n: usize) -> Split {
+        let n = n.min(self.len());
+        self.images.truncate(n * PIXELS);
+        self.labels.truncate(n);
+        self
+    }
+
+    /// Image `i` as floats, normalised to [0, 1] (`normalise`) or kept as 0–255.
+    pub fn image(&self, i: usize, normalise: bool) -> Vec<f32> {
+        let scale = if normalise { 1.0 / 255.0 } else { 1.0 };
+        self.images[i * PIXELS..(i + 1) * PIXELS]
+            .iter()
+            .map(|&p| f32::from(p) * scale)
+            .collect()
+    }
+
+    /// Label `i` one-hot encoded.
+    pub fn one_hot(&self, i: usize) -> [f32; CLASSES] {
+        let mut t = [0.0; CLASSES];
+        t[usize::from(self.labels[i])] = 1.0;
+        t
+    }
+}
+
+/// The training and test splits.
+#[derive(Clone, Debug)]
+pub struct Mnist {
+    /// 60 000 training images.
+    pub train: Split,
+    /// 10 000 test images.
+    pub test: Split,
+}
+
+fn data_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Checks an IDX image file's bytes: magic 0x803, 28×28 images, size exactly 16 + n·784.
+/// Returns the image count n.
+pub fn check_images(path: &Path, bytes: &[u8]) -> Result<usize> {
+    if bytes.len() < 16 {
+        return Err(data_error(
+            path,
+            format!(
+                "{} bytes is too short for an IDX image header (16)",
+                bytes.len()
+            ),
+        ));
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != IMAGES_MAGIC {
+        return Err(data_error(
+            path,
+            format!("magic number {magic:#010x} is not an IDX image file's {IMAGES_MAGIC:#010x}"),
+        ));
+    }
+    let (n, rows, cols) = (
+        be_u32(bytes, 4) as usize,
+        be_u32(bytes, 8) as usize,
+        be_u32(bytes, 12) as usize,
+    );
+    if rows != SIDE || cols != SIDE {
+        return Err(data_error(
+            path,
+            format!("images are {rows}×{cols}, expected {SIDE}×{SIDE}"),
+        ));
+    }
+    let expected = 16 + n * PIXELS;
+    if bytes.len() != expected {
+        return Err(data_error(
+            path,
+            format!(
+                "{} bytes, but a header promising {n} images needs {expected}: the file is {}",
+                bytes.len(),
+                if bytes.len() < expected {
+                    "truncated"
+                } else {
+                    "too long"
+                }
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+/// Checks an IDX label file's bytes: magic 0x801, size exactly 8 + n, every label 0–9. Returns n.
+pub fn check_labels(path: &Path, bytes: &[u8]) -> Result<usize> {
+    if bytes.len() < 8 {
+        return Err(data_error(
+            path,
+            format!(
+                "{} bytes is too short for an IDX label header (8)",
+                bytes.len()
+            ),
+        ));
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != LABELS_MAGIC {
+        return Err(data_error(
+            path,
+            format!("magic number {magic:#010x} is not an IDX label file's {LABELS_MAGIC:#010x}"),
+        ));
+    }
+    let n = be_u32(bytes, 4) as usize;
+    if bytes.len() != 8 + n {
+        return Err(data_error(
+            path,
+            format!(
+                "{} bytes, but a header promising {n} labels needs {}",
+                bytes.len(),
+                8 + n
+            ),
+        ));
+    }
+    if let Some(i) = bytes[8..].iter().position(|&l| usize::from(l) >= CLASSES) {
+        return Err(data_error(
+            path,
+            format!("label {i} is {}, not a digit 0–9", bytes[8 + i]),
+        ));
+    }
+    Ok(n)
+}
+
+/// Checks a pair of image and label files and that they agree in count; returns the count.
+pub fn check_pair(images: &Path, labels: &Path) -> Result<usize> {
+    let n_images = check_images(images, &read_file(images)?)?;
+    let n_labels = check_labels(labels, &read_file(labels)?)?;
+    if n_images != n_labels {
+        return Err(data_error(
+            labels,
+            format!(
+                "{n_labels} labels for {n_images} images in {}",
+                images.display()
+            ),
+        ));
+    }
+    Ok(n_images)
+}
+
+/// The four files' paths in `dir`.
+pub fn paths(dir: &Path) -> [PathBuf; 4] {
+    FILES.map(|f| dir.join(f))
+}
+
+impl Mnist {
+    /// Validates and loads the four IDX files in `dir`.
+    pub fn load(dir: &Path) -> Result<Mnist> {
+        let [train_images, train_labels, test_images, test_labels] = paths(dir);
+        for (images, labels, expected) in [
+            (&train_images, &train_labels, TRAIN_LEN),
+            (&test_images, &test_labels, TEST_LEN),
+        ] {
+            let n = check_pair(images, labels)?;
+            if n != expected {
+                return Err(data_error(
+                    images,
+                    format!("{n} images, but MNIST has {expected} here"),
+                ));
+            }
+        }
+        let base = dir.to_str().ok_or_else(|| {
+            data_error(
+                dir,
+                "the data directory's path is not valid UTF-8; move the data elsewhere",
+            )
+        })?;
+        // The files passed every check the `mnist` crate asserts, so it cannot panic on them.
+        let m = mnist::MnistBuilder::new()
+            .base_path(base)
+            .label_format_digit()
+            .training_set_length(TRAIN_LEN as u32)
+            .validation_set_length(0)
+            .test_set_length(TEST_LEN as u32)
+            .finalize();
+        Ok(Mnist {
+            train: Split {
+                images: m.trn_img,
+                labels: m.trn_lbl,
+            },
+            test: Split {
+                images: m.tst_img,
+                labels: m.tst_lbl,
+            },
+        })
+    }
+}

@@ -1,0 +1,330 @@
+//! A sequential network of layers, each with its forward and backward pass next to each other, written
+//! once against [`Backend`] so that the same model trains on the CPU and on the GPU.
+//!
+//! Activations and gradients live in a [`Workspace`] sized for one batch size, allocated once; a
+//! training step then allocates nothing.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::activation::Activation;
+use crate::backend::{Backend, Epilogue, Shaped};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::optim::OptimStep;
+
+/// The architecture of a multi-layer perceptron: `inputs → hidden… → outputs`, with `activation` after
+/// every hidden layer and a softmax (inside the loss) after the last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// Input features (784 for MNIST).
+    pub inputs: usize,
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// Output classes.
+    pub outputs: usize,
+    /// The hidden layers' activation.
+    pub activation: Activation,
+}
+
+impl ModelSpec {
+    /// Layer widths from input to output.
+    pub fn widths(&self) -> Vec<usize> {
+        let mut w = vec![self.inputs];
+        w.extend(&self.hidden);
+        w.push(self.outputs);
+        w
+    }
+
+    /// Written as `784-128-10 relu`, the form [`ModelSpec::parse`] reads.
+    pub fn describe(&self) -> String {
+        let widths: Vec<String> = self.widths().iter().map(|w| w.to_string()).collect();
+        format!("{} {}", widths.join("-"), self.activation.name())
+    }
+
+    /// Reads the form [`ModelSpec::describe`] writes.
+    pub fn parse(s: &str) -> Result<ModelSpec> {
+        let bad = || {
+            Error::Invalid(format!(
+                "architecture `{s}` is not of the form `784-128-10 relu`"
+            ))
+        };
+        let (widths, act) = s.trim().split_once(' ').ok_or_else(bad)?;
+        let widths: Vec<usize> = widths
+            .split('-')
+            .map(|w| w.parse().map_err(|_| bad()))
+            .collect::<Result<_>>()?;
+        if widths.len() < 2 || widths.contains(&0) {
+            return Err(bad());
+        }
+        Ok(ModelSpec {
+            inputs: widths[0],
+            hidden: widths[1..widths.len() - 1].to_vec(),
+            outputs: widths[widths.len() - 1],
+            activation: Activation::from_name(act).ok_or_else(bad)?,
+        })
+    }
+}
+
+/// A fully connected layer `y = x·W + b` with `W` of shape `[inputs, outputs]`.
+pub struct Dense<B: Backend> {
+    /// Weights `[inputs, outputs]`.
+    pub weight: B::Tensor,
+    /// Bias `[1, outputs]`.
+    pub bias: B::Tensor,
+    grad_weight: B::Tensor,
+    grad_bias: B::Tensor,
+    /// Optimizer state: two tensors for the weight, two for the bias (1×1 when the rule needs none).
+    state: [B::Tensor; 4],
+}
+
+impl<B: Backend> Dense<B> {
+    fn new(b: &B, weight: &[f32], inputs: usize, outputs: usize, states: usize) -> Result<Self> {
+        let state_of = |rows, cols, i: usize| {
+            if i < states {
+                b.zeros(rows, cols)
+            } else {
+                b.zeros(1, 1)
+            }
+        };
+        Ok(Dense {
+            weight: b.tensor(inputs, outputs, weight)?,
+            bias: b.zeros(1, outputs)?,
+            grad_weight: b.zeros(inputs, outputs)?,
+            grad_bias: b.zeros(1, outputs)?,
+            state: [
+                state_of(inputs, outputs, 0)?,
+                state_of(inputs, outputs, 1)?,
+                state_of(1, outputs, 0)?,
+                state_of(1, outputs, 1)?,
+            ],
+        })
+    }
+
+    /// Forward: `y = x·W + b` (the bias is added in the product's epilogue).
+    fn forward(&self, b: &B, x: &B::Tensor, y: &mut B::Tensor) -> Result<()> {
+        let epilogue = Epilogue {
+            bias: Some(&self.bias),
+            activation: Activation::Identity,
+        };
+        b.matmul(x, false, &self.weight, false, epilogue, y)
+    }
+
+    /// Backward: `dW = xᵀ·dy`, `db = Σ_rows dy`, and `dx = dy·Wᵀ` when the caller needs it.
+    fn backward(
+        &mut self,
+        b: &B,
+        x: &B::Tensor,
+        dy: &B::Tensor,
+        dx: Option<&mut B::Tensor>,
+    ) -> Result<()> {
+        b.matmul(x, true, dy, false, Epilogue::none(), &mut self.grad_weight)?;
+        b.bias_grad(dy, &mut self.grad_bias)?;
+        if let Some(dx) = dx {
+            b.matmul(dy, false, &self.weight, true, Epilogue::none(), dx)?;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, b: &B, step: &OptimStep) -> Result<()> {
+        let [s1, s2, t1, t2] = &mut self.state;
+        b.optimizer_step(step, &mut self.weight, &self.grad_weight, s1, s2)?;
+        b.optimizer_step(step, &mut self.bias, &self.grad_bias, t1, t2)
+    }
+}
+
+/// One layer of a sequential model.
+pub enum Layer<B: Backend> {
+    /// A fully connected layer.
+    Dense(Dense<B>),
+    /// An element-wise activation.
+    Activation(Activation),
+}
+
+/// Buffers for one batch size: every layer's output and the gradient of the loss with respect to it.
+pub struct Workspace<B: Backend> {
+    outputs: Vec<B::Tensor>,
+    grads: Vec<B::Tensor>,
+    /// The batch's mean loss, `[1, 1]`.
+    pub loss: B::Tensor,
+    /// The batch's count of correct predictions, `[1, 1]`.
+    pub correct: B::Tensor,
+}
+
+impl<B: Backend> Workspace<B> {
+    /// The batch size this workspace holds.
+    pub fn rows(&self) -> usize {
+        self.outputs[0].rows()
+    }
+
+    /// The last layer's output (the logits).
+    pub fn logits(&self) -> &B::Tensor {
+        self.outputs.last().expect("a model has layers")
+    }
+
+    /// Counts the rows whose predicted class equals the label into [`Workspace::correct`].
+    pub fn count_correct(&mut self, b: &B, labels: &B::Indices) -> Result<()> {
+        let logits = self.outputs.last().expect("a model has layers");
+        b.accuracy(logits, labels, &mut self.correct)
+    }
+}
+
+/// A sequential model.
+pub struct Model<B: Backend> {
+    /// The architecture.
+    pub spec: ModelSpec,
+    /// The layers, input first.
+    pub layers: Vec<Layer<B>>,
+}
+
+impl<B: Backend> Model<B> {
+    /// A model of architecture `spec` with weights drawn by `init` from a generator seeded with `seed`,
+    /// and room for `optimizer_states` state tensors per parameter.
+    pub fn new(
+        b: &B,
+        spec: ModelSpec,
+        init: Init,
+        seed: u64,
+        optimizer_states: usize,
+    ) -> Result<Self> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let widths = spec.widths();
+        let weights: Vec<Vec<f32>> = widths
+            .windows(2)
+            .map(|w| init.sample(&mut rng, w[0], w[0] * w[1]))
+            .collect();
+        Self::from_weights(b, spec, &weights, optimizer_states)
+    }
+
+    /// A model with the given weights (biases zero), one `[inputs·outputs]` vector per dense layer.
+    pub fn from_weights(
+        b: &B,
+        spec: ModelSpec,
+        weights: &[Vec<f32>],
+        optimizer_states: usize,
+    ) -> Result<Self> {
+        let widths = spec.widths();
+        if weights.len() != widths.len() - 1 {
+            return Err(Error::shape(format!(
+                "{} weight matrices for {} dense layers",
+                weights.len(),
+                widths.len() - 1
+            )));
+        }
+        let mut layers = Vec::new();
+        for (i, (w, pair)) in weights.iter().zip(widths.windows(2)).enumerate() {
+            layers.push(Layer::Dense(Dense::new(
+                b,
+                w,
+                pair[0],
+                pair[1],
+                optimizer_states,
+            )?));
+            if i + 2 < widths.len() {
+                layers.push(Layer::Activation(spec.activation));
+            }
+        }
+        Ok(Model { spec, layers })
+    }
+
+    /// Buffers for batches of `rows`.
+    pub fn workspace(&self, b: &B, rows: usize) -> Result<Workspace<B>> {
+        let mut width = self.spec.inputs;
+        let mut outputs = Vec::new();
+        let mut grads = Vec::new();
+        for layer in &self.layers {
+            if let Layer::Dense(d) = layer {
+                width = d.bias.cols();
+            }
+            outputs.push(b.zeros(rows, width)?);
+            grads.push(b.zeros(rows, width)?);
+        }
+        Ok(Workspace {
+            outputs,
+            grads,
+            loss: b.zeros(1, 1)?,
+            correct: b.zeros(1, 1)?,
+        })
+    }
+
+    /// Runs the layers on `x`; the logits end up in [`Workspace::logits`].
+    pub fn forward(&self, b: &B, x: &B::Tensor, ws: &mut Workspace<B>) -> Result<()> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (before, rest) = ws.outputs.split_at_mut(i);
+            let input = if i == 0 { x } else { &before[i - 1] };
+            let out = &mut rest[0];
+            match layer {
+                Layer::Dense(d) => d.forward(b, input, out)?,
+                Layer::Activation(f) => b.activation_forward(*f, input, out)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// After [`Model::forward`]: the softmax cross-entropy loss against `labels` (into `ws.loss`) and
+    /// its gradient back through every layer, ending in each dense layer's parameter gradients.
+    pub fn backward(
+        &mut self,
+        b: &B,
+        x: &B::Tensor,
+        labels: &B::Indices,
+        ws: &mut Workspace<B>,
+    ) -> Result<()> {
+        let last = self.layers.len() - 1;
+        b.softmax_cross_entropy(&ws.outputs[last], labels, &mut ws.grads[last], &mut ws.loss)?;
+        for i in (0..self.layers.len()).rev() {
+            let input = if i == 0 { x } else { &ws.outputs[i - 1] };
+            let (before, rest) = ws.grads.split_at_mut(i);
+            let dy = &rest[0];
+            let dx = if i == 0 {
+                None
+            } else {
+                Some(&mut before[i - 1])
+            };
+            match &mut self.layers[i] {
+                Layer::Dense(d) => d.backward(b, input, dy, dx)?,
+                Layer::Activation(f) => {
+                    if let Some(dx) = dx {
+                        b.activation_backward(*f, input, dy, dx)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one optimizer update to every parameter from the gradients of the last backward pass.
+    pub fn update(&mut self, b: &B, step: &OptimStep) -> Result<()> {
+        for layer in &mut self.layers {
+            if let Layer::Dense(d) = layer {
+                d.update(b, step)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The dense layers, input first.
+    pub fn dense_layers(&self) -> impl Iterator<Item = &Dense<B>> {
+        self.layers.iter().filter_map(|l| match l {
+            Layer::Dense(d) => Some(d),
+            Layer::Activation(_) => None,
+        })
+    }
+
+    /// Mutable access to the dense layers, input first.
+    pub fn dense_layers_mut(&mut self) -> impl Iterator<Item = &mut Dense<B>> {
+        self.layers.iter_mut().filter_map(|l| match l {
+            Layer::Dense(d) => Some(d),
+            Layer::Activation(_) => None,
+        })
+    }
+
+    /// Floating-point operations of one forward pass per sample (2·in·out per dense layer).
+    pub fn forward_flops_per_sample(&self) -> f64 {
+        self.spec
+            .widths()
+            .windows(2)
+            .map(|w| 2.0 * (w[0] * w[1]) as f64)
+            .sum()
+    }
+}

@@ -1,0 +1,263 @@
+//! Training and evaluation: seeded shuffles, mini-batches gathered on the device, one submission per
+//! step, and the loss read back only when it is reported.
+//!
+//! Gradient descent comes in three forms through the batch size: full batch (the whole set per step),
+//! stochastic (one sample per step) and mini-batch (anything between). Each epoch draws a new
+//! permutation from the seed, uploads it once, and walks it in whole batches; the last partial batch is
+//! left for a later epoch's shuffle, so every step has the same shape.
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::mnist::{PIXELS, Split};
+use crate::model::Model;
+use crate::optim::Optimizer;
+
+/// A split stored on the device.
+pub struct DeviceSplit<B: Backend> {
+    /// The images and labels, gathered from by [`Backend::gather`].
+    pub set: B::Dataset,
+    /// Number of samples.
+    pub len: usize,
+}
+
+impl<B: Backend> DeviceSplit<B> {
+    /// Uploads `split`, normalising pixels to [0, 1] when `normalise` (else 0–255).
+    pub fn upload(b: &B, split: &Split, normalise: bool) -> Result<Self> {
+        let scale = if normalise { 1.0 / 255.0 } else { 1.0 };
+        Ok(DeviceSplit {
+            set: b.dataset(&split.images, &split.labels, PIXELS, scale, 0.0)?,
+            len: split.len(),
+        })
+    }
+}
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per step: 1 is stochastic, the set's size is full-batch gradient descent.
+    pub batch: usize,
+    /// The update rule, with its initial learning rate.
+    pub optimizer: Optimizer,
+    /// Learning-rate decay per epoch: epoch e (from 1) trains at `lr·decayᵉ⁻¹` (1 keeps it constant).
+    pub lr_decay: f32,
+    /// Seeds the shuffles.
+    pub seed: u64,
+    /// Stop after this many steps in all, if set (the curriculum counts steps, not epochs).
+    pub max_steps: Option<usize>,
+    /// Read the running loss back every this many steps (for progress reports).
+    pub report_every: usize,
+}
+
+/// What the trainer tells its observer.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Mid-epoch progress: the running mean loss and accuracy over the epoch's steps so far.
+    Progress {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Steps done in this epoch.
+        step: usize,
+        /// Steps in this epoch.
+        steps: usize,
+        /// Mean training loss so far this epoch.
+        loss: f32,
+        /// Training accuracy so far this epoch.
+        accuracy: f32,
+        /// Samples per second so far this epoch.
+        samples_per_sec: f64,
+    },
+    /// An epoch finished and was evaluated.
+    Epoch(EpochStats),
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochStats {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f32,
+    /// Training accuracy over the epoch's batches (as they were seen, while the weights moved).
+    pub train_accuracy: f32,
+    /// Accuracy on the evaluation split after the epoch, if one was given.
+    pub test_accuracy: Option<f32>,
+    /// Seconds spent training (evaluation excluded).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_sec: f64,
+}
+
+/// Trains `model` on `train`, evaluating on `test` after every epoch; `observe` hears progress and sees
+/// the model (to save it after an epoch, say).
+pub fn train<B: Backend>(
+    b: &B,
+    model: &mut Model<B>,
+    train: &DeviceSplit<B>,
+    test: Option<&DeviceSplit<B>>,
+    config: &TrainConfig,
+    mut observe: impl FnMut(&Event, &Model<B>),
+) -> Result<Vec<EpochStats>> {
+    config.optimizer.validate()?;
+    if !(config.lr_decay > 0.0 && config.lr_decay <= 1.0) {
+        return Err(Error::Invalid(format!(
+            "learning-rate decay {} must be in (0, 1]",
+            config.lr_decay
+        )));
+    }
+    if config.batch == 0 || config.batch > train.len {
+        return Err(Error::Invalid(format!(
+            "batch size {} must be between 1 and the training set's {} samples",
+            config.batch, train.len
+        )));
+    }
+    let steps_per_epoch = train.len / config.batch;
+    let mut ws = model.workspace(b, config.batch)?;
+    let mut x = b.zeros(config.batch, PIXELS)?;
+    let mut y = b.indices(&vec![0; config.batch])?;
+    let mut loss_sum = b.zeros(1, 1)?;
+    let mut correct_sum = b.zeros(1, 1)?;
+    let mut order: Vec<u32> = (0..train.len as u32).collect();
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut history = Vec::new();
+    let mut t = 0u64;
+    let report_every = config.report_every.max(1);
+    for epoch in 1..=config.epochs {
+        if config.max_steps.is_some_and(|m| t as usize >= m) {
+            break;
+        }
+        let mut optimizer = config.optimizer;
+        optimizer.lr *= config.lr_decay.powi(epoch as i32 - 1);
+        order.shuffle(&mut rng);
+        let device_order = b.indices(&order)?;
+        b.write(&mut loss_sum, &[0.0])?;
+        b.write(&mut correct_sum, &[0.0])?;
+        let start = Instant::now();
+        let mut steps = 0;
+        let mut last_loss = f32::NAN;
+        let mut last_accuracy = 0.0;
+        for s in 0..steps_per_epoch {
+            if config.max_steps.is_some_and(|m| t as usize >= m) {
+                break;
+            }
+            t += 1;
+            b.gather(&train.set, &device_order, s * config.batch, &mut x, &mut y)?;
+            model.forward(b, &x, &mut ws)?;
+            model.backward(b, &x, &y, &mut ws)?;
+            model.update(b, &optimizer.step(t))?;
+            b.axpy(1.0, &ws.loss, &mut loss_sum)?;
+            ws.count_correct(b, &y)?;
+            b.axpy(1.0, &ws.correct, &mut correct_sum)?;
+            steps = s + 1;
+            if steps % report_every == 0 || steps == steps_per_epoch {
+                let (loss, accuracy) = running(b, &loss_sum, &correct_sum, steps, config.batch)?;
+                check_finite(loss, epoch, steps)?;
+                (last_loss, last_accuracy) = (loss, accuracy);
+                let progress = Event::Progress {
+                    epoch,
+                    step: steps,
+                    steps: steps_per_epoch,
+                    loss,
+                    accuracy,
+                    samples_per_sec: (steps * config.batch) as f64 / start.elapsed().as_secs_f64(),
+                };
+                observe(&progress, model);
+            }
+        }
+        if steps % report_every != 0 && steps != steps_per_epoch && steps > 0 {
+            (last_loss, last_accuracy) = running(b, &loss_sum, &correct_sum, steps, config.batch)?;
+            check_finite(last_loss, epoch, steps)?;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let test_accuracy = match test {
+            Some(split) => Some(evaluate(b, model, split, 1000)?),
+            None => None,
+        };
+        let stats = EpochStats {
+            epoch,
+            train_loss: last_loss,
+            train_accuracy: last_accuracy,
+            test_accuracy,
+            seconds,
+            samples_per_sec: (steps * config.batch) as f64 / seconds,
+        };
+        observe(&Event::Epoch(stats.clone()), model);
+        history.push(stats);
+    }
+    Ok(history)
+}
+
+fn running<B: Backend>(
+    b: &B,
+    loss_sum: &B::Tensor,
+    correct_sum: &B::Tensor,
+    steps: usize,
+    batch: usize,
+) -> Result<(f32, f32)> {
+    let loss = b.read(loss_sum)?[0] / steps as f32;
+    let accuracy = b.read(correct_sum)?[0] / (steps * batch) as f32;
+    Ok((loss, accuracy))
+}
+
+fn check_finite(loss: f32, epoch: usize, step: usize) -> Result<()> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "the training loss became {loss} in epoch {epoch} by step {step}: the weights diverged. \
+             Lower the learning rate (or check the data); nothing was saved from this run"
+        )))
+    }
+}
+
+/// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`.
+pub fn evaluate<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    split: &DeviceSplit<B>,
+    batch: usize,
+) -> Result<f32> {
+    let order = b.indices(&(0..split.len as u32).collect::<Vec<_>>())?;
+    let batch = batch.clamp(1, split.len.max(1));
+    let mut correct = 0.0f64;
+    let mut done = 0;
+    let mut full = model.workspace(b, batch)?;
+    let mut x = b.zeros(batch, PIXELS)?;
+    let mut y = b.indices(&vec![0; batch])?;
+    while done + batch <= split.len {
+        correct += batch_correct(b, model, split, &order, done, &mut full, &mut x, &mut y)?;
+        done += batch;
+    }
+    let rest = split.len - done;
+    if rest > 0 {
+        let mut ws = model.workspace(b, rest)?;
+        let mut x = b.zeros(rest, PIXELS)?;
+        let mut y = b.indices(&vec![0; rest])?;
+        correct += batch_correct(b, model, split, &order, done, &mut ws, &mut x, &mut y)?;
+    }
+    Ok((correct / split.len.max(1) as f64) as f32)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn batch_correct<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    split: &DeviceSplit<B>,
+    order: &B::Indices,
+    offset: usize,
+    ws: &mut crate::model::Workspace<B>,
+    x: &mut B::Tensor,
+    y: &mut B::Indices,
+) -> Result<f64> {
+    b.gather(&split.set, order, offset, x, y)?;
+    model.forward(b, x, ws)?;
+    ws.count_correct(b, y)?;
+    Ok(f64::from(b.read(&ws.correct)?[0]))
+}
