@@ -288,20 +288,13 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
             8,
             None,
         ),
-        Preset::Book => (
+        Preset::Book | Preset::Backprop => (
             vec![50],
-            "sigmoid",
-            Init::Normal(0.01),
-            OptimizerChoice::Sgd,
-            0.1,
-            1.0,
-            100,
-            17,
-            Some(10_000),
-        ),
-        Preset::Backprop => (
-            vec![50],
-            "relu",
+            if args.preset == Preset::Book {
+                "sigmoid"
+            } else {
+                "relu"
+            },
             Init::Normal(0.01),
             OptimizerChoice::Sgd,
             0.1,
