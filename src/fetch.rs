@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -71,7 +72,10 @@ pub fn ensure(dir: &Path, say: impl Fn(&str)) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let work = dir.join(format!(".fetch-{}", std::process::id()));
+    // Unique per call, so concurrent fetches (threads or processes) never share a work directory.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let work = dir.join(format!(".fetch-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(io(&work))?;
     let result = fetch_into(dir, &work, &say);
     let _ = std::fs::remove_dir_all(&work);

