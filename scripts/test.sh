@@ -26,4 +26,5 @@ fi
 # lavapipe's window-system code complains when this is unset; compute needs no display.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
-cargo test --release "$@"
+# Library, binary and integration tests (the crate has no doc-tests).
+cargo test --release --lib --bins --tests "$@"
