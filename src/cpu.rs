@@ -52,17 +52,6 @@ impl CpuBackend {
     }
 }
 
-fn check_labels(logits: &CpuTensor, labels: &[u32]) -> Result<()> {
-    if labels.len() != logits.rows {
-        return Err(Error::shape(format!(
-            "{} labels for {} rows",
-            labels.len(),
-            logits.rows
-        )));
-    }
-    Ok(())
-}
-
 fn scalar_out(loss: &mut CpuTensor) -> Result<()> {
     shape::exact("loss", loss, 1, 1)
 }
@@ -245,7 +234,7 @@ impl Backend for CpuBackend {
         dlogits: &mut CpuTensor,
         loss: &mut CpuTensor,
     ) -> Result<()> {
-        check_labels(logits, labels)?;
+        shape::labels(logits.rows, labels.len())?;
         shape::same("softmax cross-entropy gradient", logits, dlogits)?;
         scalar_out(loss)?;
         let cols = logits.cols.max(1);
@@ -314,7 +303,7 @@ impl Backend for CpuBackend {
         labels: &Vec<u32>,
         correct: &mut CpuTensor,
     ) -> Result<()> {
-        check_labels(logits, labels)?;
+        shape::labels(logits.rows, labels.len())?;
         scalar_out(correct)?;
         let cols = logits.cols.max(1);
         let hits = logits

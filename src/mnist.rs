@@ -102,25 +102,31 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// Checks an IDX image file's bytes: magic 0x803, 28×28 images, size exactly 16 + n·784.
-/// Returns the image count n.
-pub fn check_images(path: &Path, bytes: &[u8]) -> Result<usize> {
-    if bytes.len() < 16 {
+/// Checks that `bytes` start with an IDX header of `header` bytes carrying `magic`.
+fn check_header(path: &Path, bytes: &[u8], header: usize, magic: u32, kind: &str) -> Result<()> {
+    if bytes.len() < header {
         return Err(data_error(
             path,
             format!(
-                "{} bytes is too short for an IDX image header (16)",
+                "{} bytes is too short for an IDX {kind} header ({header})",
                 bytes.len()
             ),
         ));
     }
-    let magic = be_u32(bytes, 0);
-    if magic != IMAGES_MAGIC {
+    let found = be_u32(bytes, 0);
+    if found != magic {
         return Err(data_error(
             path,
-            format!("magic number {magic:#010x} is not an IDX image file's {IMAGES_MAGIC:#010x}"),
+            format!("magic number {found:#010x} is not an IDX {kind} file's {magic:#010x}"),
         ));
     }
+    Ok(())
+}
+
+/// Checks an IDX image file's bytes: magic 0x803, 28×28 images, size exactly 16 + n·784.
+/// Returns the image count n.
+pub fn check_images(path: &Path, bytes: &[u8]) -> Result<usize> {
+    check_header(path, bytes, 16, IMAGES_MAGIC, "image")?;
     let (n, rows, cols) = (
         be_u32(bytes, 4) as usize,
         be_u32(bytes, 8) as usize,
@@ -152,22 +158,7 @@ pub fn check_images(path: &Path, bytes: &[u8]) -> Result<usize> {
 
 /// Checks an IDX label file's bytes: magic 0x801, size exactly 8 + n, every label 0–9. Returns n.
 pub fn check_labels(path: &Path, bytes: &[u8]) -> Result<usize> {
-    if bytes.len() < 8 {
-        return Err(data_error(
-            path,
-            format!(
-                "{} bytes is too short for an IDX label header (8)",
-                bytes.len()
-            ),
-        ));
-    }
-    let magic = be_u32(bytes, 0);
-    if magic != LABELS_MAGIC {
-        return Err(data_error(
-            path,
-            format!("magic number {magic:#010x} is not an IDX label file's {LABELS_MAGIC:#010x}"),
-        ));
-    }
+    check_header(path, bytes, 8, LABELS_MAGIC, "label")?;
     let n = be_u32(bytes, 4) as usize;
     if bytes.len() != 8 + n {
         return Err(data_error(

@@ -74,6 +74,15 @@ pub fn exact<T: Shaped>(what: &str, t: &T, rows: usize, cols: usize) -> Result<(
     }
 }
 
+/// Checks that there is one label per row of a `rows`-row batch.
+pub fn labels(rows: usize, labels: usize) -> Result<()> {
+    if labels == rows {
+        Ok(())
+    } else {
+        Err(Error::shape(format!("{labels} labels for {rows} rows")))
+    }
+}
+
 /// Checks that a host slice of `len` elements fills a `rows × cols` tensor.
 pub fn data_len(len: usize, rows: usize, cols: usize) -> Result<()> {
     if rows.checked_mul(cols) == Some(len) {

@@ -522,7 +522,7 @@ impl Backend for GpuBackend {
         dlogits: &mut GpuTensor,
         loss: &mut GpuTensor,
     ) -> Result<()> {
-        check_labels(logits, labels)?;
+        shape::labels(logits.rows, labels.len)?;
         shape::same("softmax cross-entropy gradient", logits, dlogits)?;
         shape::exact("loss", loss, 1, 1)?;
         self.run(
@@ -591,7 +591,7 @@ impl Backend for GpuBackend {
         labels: &GpuIndices,
         correct: &mut GpuTensor,
     ) -> Result<()> {
-        check_labels(logits, labels)?;
+        shape::labels(logits.rows, labels.len)?;
         shape::exact("correct count", correct, 1, 1)?;
         self.run(
             &kernels::ACCURACY,
@@ -670,16 +670,6 @@ impl Backend for GpuBackend {
         );
         Ok(())
     }
-}
-
-fn check_labels(logits: &GpuTensor, labels: &GpuIndices) -> Result<()> {
-    if labels.len != logits.rows {
-        return Err(Error::shape(format!(
-            "{} labels for {} rows",
-            labels.len, logits.rows
-        )));
-    }
-    Ok(())
 }
 
 /// The uniform block of the softmax/loss kernels.

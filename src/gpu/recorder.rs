@@ -140,7 +140,7 @@ impl Recorder {
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("nabla step"),
         });
-        let mut commands = std::mem::take(&mut self.commands).into_iter().peekable();
+        let mut commands = self.commands.drain(..).peekable();
         while commands.peek().is_some() {
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
