@@ -1,6 +1,6 @@
 // Element-wise activation, forward y = f(x) and backward dx = dy ⊙ f'(x).
 // The functions themselves are in activation_fns.wgsl (appended by the host).
-// One invocation per element; the grid is 2-D when n exceeds 65535 workgroups.
+// Invocations take strided runs of elements (elementwise.wgsl); the grid is 2-D past 65535 workgroups.
 
 override ACT: u32 = 0u;
 
@@ -10,25 +10,59 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
-    if (i < p.n) {
-        y[i] = act_forward(ACT, p.alpha, x[i]);
+fn forward4(v: vec4<f32>) -> vec4<f32> {
+    let a = p.alpha;
+    return vec4(
+        act_forward(ACT, a, v.x),
+        act_forward(ACT, a, v.y),
+        act_forward(ACT, a, v.z),
+        act_forward(ACT, a, v.w),
+    );
+}
+
+fn derivative4(v: vec4<f32>) -> vec4<f32> {
+    let a = p.alpha;
+    return vec4(
+        act_derivative(ACT, a, v.x),
+        act_derivative(ACT, a, v.y),
+        act_derivative(ACT, a, v.z),
+        act_derivative(ACT, a, v.w),
+    );
+}
+
+@compute @workgroup_size(LANES)
+fn forward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    for (var k = 0u; k < PER_LANE; k++) {
+        let i = element(group, groups, lane, k);
+        if (i >= vec4_count(p.n)) {
+            return;
+        }
+        y[i] = forward4(x[i]);
     }
 }
 
-@group(0) @binding(3) var<storage, read> bx: array<f32>;
-@group(0) @binding(4) var<storage, read> bdy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> bdx: array<f32>;
+@group(0) @binding(3) var<storage, read> bx: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> bdy: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> bdx: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
-    if (i < p.n) {
-        bdx[i] = bdy[i] * act_derivative(ACT, p.alpha, bx[i]);
+@compute @workgroup_size(LANES)
+fn backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    for (var k = 0u; k < PER_LANE; k++) {
+        let i = element(group, groups, lane, k);
+        if (i >= vec4_count(p.n)) {
+            return;
+        }
+        bdx[i] = bdy[i] * derivative4(bx[i]);
     }
 }

@@ -4,7 +4,7 @@
 //   scale        x *= α
 //   column_sums  db[j] = Σ_i dy[i, j]   (the gradient of a bias added to every row)
 //
-// axpy and scale run one invocation per element; column_sums one invocation per column, summing its
+// axpy and scale run in blocks (see elementwise.wgsl); column_sums one invocation per column, summing its
 // rows in order (no atomics, so results repeat bit for bit).
 
 struct Params {
@@ -16,23 +16,37 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-@group(0) @binding(1) var<storage, read> ax_x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ax_y: array<f32>;
+@group(0) @binding(1) var<storage, read> ax_x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> ax_y: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
-    if (i < p.n) {
+@compute @workgroup_size(LANES)
+fn axpy(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    for (var k = 0u; k < PER_LANE; k++) {
+        let i = element(group, groups, lane, k);
+        if (i >= vec4_count(p.n)) {
+            return;
+        }
         ax_y[i] += p.alpha * ax_x[i];
     }
 }
 
-@group(0) @binding(3) var<storage, read_write> sc_x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sc_x: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
-    if (i < p.n) {
+@compute @workgroup_size(LANES)
+fn scale(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    for (var k = 0u; k < PER_LANE; k++) {
+        let i = element(group, groups, lane, k);
+        if (i >= vec4_count(p.n)) {
+            return;
+        }
         sc_x[i] *= p.alpha;
     }
 }

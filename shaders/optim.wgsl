@@ -1,4 +1,5 @@
-// Optimizer updates, one invocation per parameter (g: gradient, p: parameter, wd: weight decay).
+// Optimizer updates (g: gradient, p: parameter, wd: weight decay); each invocation takes a strided
+// run of parameters (elementwise.wgsl).
 // RULE is an override constant, so each rule compiles to its own straight-line kernel:
 //
 //   every rule but AdamW first takes g ← g + wd·p (L2 decay)
@@ -26,55 +27,61 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> s1: array<f32>;
-@group(0) @binding(4) var<storage, read_write> s2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> param: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> s1: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> s2: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
-    if (i >= p.n) {
-        return;
-    }
-    var w = param[i];
-    var g = grad[i];
-    if (RULE != 5u) {
-        g += p.weight_decay * w;
-    }
-    switch RULE {
-        case 0u: {
-            w -= p.lr * g;
+@compute @workgroup_size(LANES)
+fn step(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    for (var k = 0u; k < PER_LANE; k++) {
+        let i = element(group, groups, lane, k);
+        if (i >= vec4_count(p.n)) {
+            return;
         }
-        case 1u: {
-            let b = p.h1 * s1[i] + g;
-            s1[i] = b;
-            if (NESTEROV) {
-                w -= p.lr * (g + p.h1 * b);
-            } else {
-                w -= p.lr * b;
+        var w = param[i];
+        var g = grad[i];
+        if (RULE != 5u) {
+            g += p.weight_decay * w;
+        }
+        switch RULE {
+            case 0u: {
+                w -= p.lr * g;
+            }
+            case 1u: {
+                let b = p.h1 * s1[i] + g;
+                s1[i] = b;
+                if (NESTEROV) {
+                    w -= p.lr * (g + p.h1 * b);
+                } else {
+                    w -= p.lr * b;
+                }
+            }
+            case 2u: {
+                let h = s1[i] + g * g;
+                s1[i] = h;
+                w -= p.lr * g / (sqrt(h) + p.eps);
+            }
+            case 3u: {
+                let h = p.h1 * s1[i] + (1.0 - p.h1) * g * g;
+                s1[i] = h;
+                w -= p.lr * g / (sqrt(h) + p.eps);
+            }
+            default: {
+                if (RULE == 5u) {
+                    w -= p.lr * p.weight_decay * w;
+                }
+                let m = p.h1 * s1[i] + (1.0 - p.h1) * g;
+                let v = p.h2 * s2[i] + (1.0 - p.h2) * g * g;
+                s1[i] = m;
+                s2[i] = v;
+                w -= p.lr * (m * p.c1) / (sqrt(v * p.c2) + p.eps);
             }
         }
-        case 2u: {
-            let h = s1[i] + g * g;
-            s1[i] = h;
-            w -= p.lr * g / (sqrt(h) + p.eps);
-        }
-        case 3u: {
-            let h = p.h1 * s1[i] + (1.0 - p.h1) * g * g;
-            s1[i] = h;
-            w -= p.lr * g / (sqrt(h) + p.eps);
-        }
-        default: {
-            if (RULE == 5u) {
-                w -= p.lr * p.weight_decay * w;
-            }
-            let m = p.h1 * s1[i] + (1.0 - p.h1) * g;
-            let v = p.h2 * s2[i] + (1.0 - p.h2) * g * g;
-            s1[i] = m;
-            s2[i] = v;
-            w -= p.lr * (m * p.c1) / (sqrt(v * p.c2) + p.eps);
-        }
+        param[i] = w;
     }
-    param[i] = w;
 }

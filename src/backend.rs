@@ -56,6 +56,15 @@ pub trait Backend {
     /// A one-line description of the device (e.g. adapter name and backend).
     fn describe(&self) -> String;
 
+    /// Hands the work recorded so far to the device without waiting, so that it runs while the host
+    /// records more (the trainer calls this once per step). Backends that run ops eagerly do nothing.
+    fn submit(&self) {}
+
+    /// Waits until every op issued so far has finished (for timing). Eager backends return at once.
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// A `[rows, cols]` tensor of zeros.
     fn zeros(&self, rows: usize, cols: usize) -> Result<Self::Tensor>;
     /// A `[rows, cols]` tensor holding `data` (row-major; `data.len()` must be `rows·cols`).

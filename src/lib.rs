@@ -8,6 +8,7 @@
 
 pub mod activation;
 pub mod backend;
+pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
 pub mod error;

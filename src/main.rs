@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use nabla::bench::{self, Machine, Measurement, Report, Workload, load_average};
 use nabla::checkpoint;
 use nabla::gpu::context;
 use nabla::init::Init;
@@ -38,6 +39,8 @@ enum Command {
     Predict(PredictArgs),
     /// List the GPU adapters and their limits.
     Info,
+    /// Time the benchmark workloads on the CPU and GPU backends and print one table.
+    Bench(BenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -182,6 +185,46 @@ struct PredictArgs {
     no_normalise: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    Cpu,
+    Gpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum WorkloadChoice {
+    /// W1: 784-50-10 sigmoid, N(0, 0.01²), SGD lr 0.1, batch 100.
+    Book,
+    /// W2: 784-128-128-10 ReLU, He, momentum 0.9 lr 0.05, batch 128.
+    Mlp,
+    /// W3: 784-1024-1024-10 ReLU, He, momentum 0.9 lr 0.05, batch 256.
+    Wide,
+    /// W4: inference over the test set with the W2 net, batch 1000.
+    Infer,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Directory holding (or to receive) the four MNIST IDX files.
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// Workloads to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [WorkloadChoice::Book, WorkloadChoice::Mlp, WorkloadChoice::Wide, WorkloadChoice::Infer])]
+    workloads: Vec<WorkloadChoice>,
+    /// Backends to run them on, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BackendChoice::Cpu, BackendChoice::Gpu])]
+    backends: Vec<BackendChoice>,
+    /// Epochs per training workload (passes for `infer`); the first is reported apart from the rest.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 fn main() {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Train(cli.train));
@@ -206,6 +249,7 @@ fn run(command: Command) -> Result<()> {
             with_backend!(backend, b => run_predict(&b, &args))
         }
         Command::Info => info(),
+        Command::Bench(args) => bench(&args),
     }
 }
 
@@ -581,6 +625,67 @@ fn read_png(path: &Path, invert: bool) -> Result<Vec<u8>> {
         })
         .collect();
     Ok(pixels)
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    let workloads: Vec<Workload> = args
+        .workloads
+        .iter()
+        .map(|w| match w {
+            WorkloadChoice::Book => Workload::Book,
+            WorkloadChoice::Mlp => Workload::Mlp,
+            WorkloadChoice::Wide => Workload::Wide,
+            WorkloadChoice::Infer => Workload::Infer,
+        })
+        .collect();
+    let mnist = load_mnist(&args.data)?;
+    let machine = Machine::probe();
+    let mut rows = Vec::new();
+    for choice in &args.backends {
+        let (label, device) = match choice {
+            BackendChoice::Cpu => ("cpu", Device::Cpu(CpuBackend::new())),
+            BackendChoice::Gpu => ("gpu", Device::Gpu(Box::new(GpuBackend::new()?))),
+        };
+        with_backend!(device, b => bench_backend(&b, label, &workloads, &mnist, args, &mut rows))?;
+    }
+    let report = Report {
+        machine,
+        load_after: load_average(),
+        rows,
+    };
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        checkpoint::write_atomically(path, report.json().as_bytes())?;
+        eprintln!("JSON report written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs `workloads` on `b` in order, W4 reusing the W2 model trained before it.
+fn bench_backend<B: Backend>(
+    b: &B,
+    label: &'static str,
+    workloads: &[Workload],
+    mnist: &Mnist,
+    args: &BenchArgs,
+    rows: &mut Vec<Measurement>,
+) -> Result<()> {
+    let mut mlp = None;
+    for &w in workloads {
+        eprintln!("{label}: {} ({} epochs)…", w.name(), args.epochs);
+        let (m, model) = bench::run(b, label, w, mnist, args.epochs, args.seed, mlp.as_ref())?;
+        eprintln!(
+            "  first {:.2}s, steady {:.2}s, {:.1}% test accuracy",
+            m.first_seconds(),
+            m.steady_seconds(),
+            m.test_accuracy * 100.0
+        );
+        if w == Workload::Mlp {
+            mlp = model;
+        }
+        rows.push(m);
+    }
+    Ok(())
 }
 
 fn info() -> Result<()> {

@@ -155,6 +155,7 @@ pub fn train<B: Backend>(
             b.axpy(1.0, &ws.loss, &mut loss_sum)?;
             ws.count_correct(b, &y)?;
             b.axpy(1.0, &ws.correct, &mut correct_sum)?;
+            b.submit();
             steps = s + 1;
             if steps % report_every == 0 || steps == steps_per_epoch {
                 let (loss, accuracy) = running(b, &loss_sum, &correct_sum, steps, config.batch)?;
@@ -217,7 +218,8 @@ fn check_finite(loss: f32, epoch: usize, step: usize) -> Result<()> {
     }
 }
 
-/// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`.
+/// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`; the count of
+/// correct predictions accumulates on the device and is read back once.
 pub fn evaluate<B: Backend>(
     b: &B,
     model: &Model<B>,
@@ -226,38 +228,21 @@ pub fn evaluate<B: Backend>(
 ) -> Result<f32> {
     let order = b.indices(&(0..split.len as u32).collect::<Vec<_>>())?;
     let batch = batch.clamp(1, split.len.max(1));
-    let mut correct = 0.0f64;
-    let mut done = 0;
-    let mut full = model.workspace(b, batch)?;
-    let mut x = b.zeros(batch, PIXELS)?;
-    let mut y = b.indices(&vec![0; batch])?;
-    while done + batch <= split.len {
-        correct += batch_correct(b, model, split, &order, done, &mut full, &mut x, &mut y)?;
-        done += batch;
+    let mut total = b.zeros(1, 1)?;
+    let mut offset = 0;
+    while offset < split.len {
+        let rows = batch.min(split.len - offset);
+        let mut ws = model.workspace(b, rows)?;
+        let mut x = b.zeros(rows, PIXELS)?;
+        let mut y = b.indices(&vec![0; rows])?;
+        while offset + rows <= split.len {
+            b.gather(&split.set, &order, offset, &mut x, &mut y)?;
+            model.forward(b, &x, &mut ws)?;
+            ws.count_correct(b, &y)?;
+            b.axpy(1.0, &ws.correct, &mut total)?;
+            offset += rows;
+        }
     }
-    let rest = split.len - done;
-    if rest > 0 {
-        let mut ws = model.workspace(b, rest)?;
-        let mut x = b.zeros(rest, PIXELS)?;
-        let mut y = b.indices(&vec![0; rest])?;
-        correct += batch_correct(b, model, split, &order, done, &mut ws, &mut x, &mut y)?;
-    }
-    Ok((correct / split.len.max(1) as f64) as f32)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn batch_correct<B: Backend>(
-    b: &B,
-    model: &Model<B>,
-    split: &DeviceSplit<B>,
-    order: &B::Indices,
-    offset: usize,
-    ws: &mut crate::model::Workspace<B>,
-    x: &mut B::Tensor,
-    y: &mut B::Indices,
-) -> Result<f64> {
-    b.gather(&split.set, order, offset, x, y)?;
-    model.forward(b, x, ws)?;
-    ws.count_correct(b, y)?;
-    Ok(f64::from(b.read(&ws.correct)?[0]))
+    let correct = b.read(&total)?[0];
+    Ok(correct / split.len.max(1) as f32)
 }

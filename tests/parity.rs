@@ -466,40 +466,44 @@ fn every_optimizer_matches_cpu_over_several_steps() {
 fn gather_builds_the_same_batch() {
     with_gpu(|gpu| {
         let cpu = cpu();
-        let (samples, features) = (37, 13); // 13 bytes per sample: samples straddle u32 words
-        let pixels: Vec<u8> = (0..samples * features)
-            .map(|i| (i * 31 % 256) as u8)
-            .collect();
-        let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
-        let order: Vec<u32> = (0..samples as u32).rev().collect();
-        let cset = cpu
-            .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
-            .unwrap();
-        let gset = gpu
-            .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
-            .unwrap();
-        let (co, go) = (cpu.indices(&order).unwrap(), gpu.indices(&order).unwrap());
-        let rows = 9;
-        for offset in [0, 5, samples - rows] {
-            let (mut cx, mut cy) = (
-                cpu.zeros(rows, features).unwrap(),
-                cpu.indices(&[0; 9]).unwrap(),
+        // 13 bytes per sample straddle u32 words (the general path); 784 takes whole words (the
+        // vec4 path) and spans several workgroups.
+        for features in [13, 784] {
+            let samples = 37;
+            let pixels: Vec<u8> = (0..samples * features)
+                .map(|i| (i * 31 % 256) as u8)
+                .collect();
+            let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
+            let order: Vec<u32> = (0..samples as u32).rev().collect();
+            let cset = cpu
+                .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
+                .unwrap();
+            let gset = gpu
+                .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
+                .unwrap();
+            let (co, go) = (cpu.indices(&order).unwrap(), gpu.indices(&order).unwrap());
+            let rows = 9;
+            for offset in [0, 5, samples - rows] {
+                let (mut cx, mut cy) = (
+                    cpu.zeros(rows, features).unwrap(),
+                    cpu.indices(&[0; 9]).unwrap(),
+                );
+                let (mut gx, mut gy) = (
+                    gpu.zeros(rows, features).unwrap(),
+                    gpu.indices(&[0; 9]).unwrap(),
+                );
+                cpu.gather(&cset, &co, offset, &mut cx, &mut cy).unwrap();
+                gpu.gather(&gset, &go, offset, &mut gx, &mut gy).unwrap();
+                assert_eq!(read(gpu, &gx), cx.data());
+                assert_eq!(gpu.read_indices(&gy).unwrap(), cy);
+            }
+            let mut gx = gpu.zeros(rows, features).unwrap();
+            let mut gy = gpu.indices(&[0; 9]).unwrap();
+            assert!(
+                gpu.gather(&gset, &go, samples - rows + 1, &mut gx, &mut gy)
+                    .is_err()
             );
-            let (mut gx, mut gy) = (
-                gpu.zeros(rows, features).unwrap(),
-                gpu.indices(&[0; 9]).unwrap(),
-            );
-            cpu.gather(&cset, &co, offset, &mut cx, &mut cy).unwrap();
-            gpu.gather(&gset, &go, offset, &mut gx, &mut gy).unwrap();
-            assert_eq!(read(gpu, &gx), cx.data());
-            assert_eq!(gpu.read_indices(&gy).unwrap(), cy);
         }
-        let mut gx = gpu.zeros(rows, features).unwrap();
-        let mut gy = gpu.indices(&[0; 9]).unwrap();
-        assert!(
-            gpu.gather(&gset, &go, samples - rows + 1, &mut gx, &mut gy)
-                .is_err()
-        );
     });
 }
 

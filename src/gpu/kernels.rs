@@ -14,13 +14,13 @@ macro_rules! shader {
     };
 }
 
-const ACTIVATION: &str = shader!("activation.wgsl", "activation_fns.wgsl");
+const ACTIVATION: &str = shader!("activation.wgsl", "activation_fns.wgsl", "elementwise.wgsl");
 const MATMUL_TILED: &str = shader!("matmul_tiled.wgsl", "activation_fns.wgsl");
 const MATMUL_SUBGROUP: &str = shader!("matmul_subgroup.wgsl", "activation_fns.wgsl");
 const SOFTMAX_LOSS: &str = shader!("softmax_loss.wgsl", "activation_fns.wgsl");
-const BLAS: &str = shader!("blas.wgsl");
-const OPTIM: &str = shader!("optim.wgsl");
-const GATHER: &str = shader!("gather.wgsl");
+const BLAS: &str = shader!("blas.wgsl", "elementwise.wgsl");
+const OPTIM: &str = shader!("optim.wgsl", "elementwise.wgsl");
+const GATHER: &str = shader!("gather.wgsl", "elementwise.wgsl");
 
 /// How a kernel uses a storage buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +168,15 @@ kernel!(
     GATHER_BATCH,
     GATHER,
     "gather",
+    1,
+    [Read, Read, Read, ReadWrite, ReadWrite],
+    [],
+    24
+);
+kernel!(
+    GATHER_ROWS,
+    GATHER,
+    "gather_rows",
     1,
     [Read, Read, Read, ReadWrite, ReadWrite],
     [],

@@ -19,6 +19,9 @@ pub use context::GpuContext;
 use kernels::{KernelCache, KernelSpec, Overrides};
 use recorder::{Binding, Recorder};
 
+/// vec4s per workgroup of the element-wise kernels (`LANES·PER_LANE` in `elementwise.wgsl`).
+const ELEMENTWISE_BLOCK: usize = 512;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn next_id() -> u64 {
@@ -197,16 +200,6 @@ impl GpuBackend {
             .flush(&self.ctx.device, &self.ctx.queue);
     }
 
-    /// Submits all recorded work and waits until the device has finished it.
-    pub fn synchronize(&self) -> Result<()> {
-        self.flush();
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Device(format!("waiting for the GPU failed: {e}")))
-    }
-
     fn buffer(ctx: &GpuContext, bytes: usize, contents: Option<&[u8]>) -> Result<wgpu::Buffer> {
         let max = ctx
             .limits
@@ -316,6 +309,19 @@ impl Backend for GpuBackend {
             context::describe(&self.ctx.info),
             self.matmul.name()
         )
+    }
+
+    fn submit(&self) {
+        self.flush();
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.flush();
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Device(format!("waiting for the GPU failed: {e}")))
     }
 
     fn zeros(&self, rows: usize, cols: usize) -> Result<GpuTensor> {
@@ -456,7 +462,7 @@ impl Backend for GpuBackend {
             [0; 4],
             &[u(x.len()), 0, 0, f(alpha)],
             &[x.binding(), y.binding()],
-            self.grid(x.len(), 64),
+            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
         );
         Ok(())
     }
@@ -467,7 +473,7 @@ impl Backend for GpuBackend {
             [0; 4],
             &[u(x.len()), 0, 0, f(alpha)],
             &[x.binding()],
-            self.grid(x.len(), 64),
+            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
         );
         Ok(())
     }
@@ -479,7 +485,7 @@ impl Backend for GpuBackend {
             [act.code(), 0, 0, 0],
             &[u(x.len()), f(act.alpha())],
             &[x.binding(), y.binding()],
-            self.grid(x.len(), 64),
+            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
         );
         Ok(())
     }
@@ -498,7 +504,7 @@ impl Backend for GpuBackend {
             [act.code(), 0, 0, 0],
             &[u(x.len()), f(act.alpha())],
             &[x.binding(), dy.binding(), dx.binding()],
-            self.grid(x.len(), 64),
+            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
         );
         Ok(())
     }
@@ -634,7 +640,7 @@ impl Backend for GpuBackend {
                 f(step.c2),
             ],
             &[param.binding(), grad.binding(), s1.binding(), s2.binding()],
-            self.grid(param.len(), 64),
+            self.grid(param.len().div_ceil(4), ELEMENTWISE_BLOCK),
         );
         Ok(())
     }
@@ -648,8 +654,16 @@ impl Backend for GpuBackend {
         y: &mut GpuIndices,
     ) -> Result<()> {
         shape::gather(order.len, offset, x.rows, x.cols, set.features, y.len)?;
+        let (kernel, groups) = if set.features.is_multiple_of(4) {
+            (&kernels::GATHER_ROWS, self.grid(x.rows, 1))
+        } else {
+            (
+                &kernels::GATHER_BATCH,
+                self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
+            )
+        };
         self.run(
-            &kernels::GATHER_BATCH,
+            kernel,
             [0; 4],
             &[
                 u(x.rows),
@@ -666,7 +680,7 @@ impl Backend for GpuBackend {
                 x.binding(),
                 y.binding(),
             ],
-            self.grid(x.len(), 64),
+            groups,
         );
         Ok(())
     }

@@ -1,0 +1,208 @@
+//! Every kernel against its CPU reference at the shapes W2 (`784-128-128-10`, batch 128) trains with,
+//! and one whole training step of W2 and W3. Run with `cargo bench --bench kernels`; pick with a filter,
+//! e.g. `cargo bench --bench kernels -- matmul`.
+//!
+//! A GPU sample records its iterations back to back, as training does, and then waits for the device,
+//! so the time per iteration is throughput, not one dispatch's latency.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use nabla::bench::Workload;
+use nabla::mnist::PIXELS;
+use nabla::model::Model;
+use nabla::{Activation, Backend, CpuBackend, Epilogue, GpuBackend, Optimizer, OptimizerKind};
+
+const BATCH: usize = 128;
+const HIDDEN: usize = 128;
+const CLASSES: usize = 10;
+
+fn random(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// Times `op` as `iters` back-to-back calls followed by one wait for the device.
+fn timed<B: Backend>(b: &B, iters: u64, mut op: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        op();
+    }
+    b.synchronize().expect("device finished");
+    start.elapsed()
+}
+
+/// Registers every kernel benchmark for backend `b` under the function name `label`.
+fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut t = |rows: usize, cols: usize| {
+        b.tensor(rows, cols, &random(&mut rng, rows * cols))
+            .expect("tensor")
+    };
+    let x = t(BATCH, PIXELS);
+    let w1 = t(PIXELS, HIDDEN);
+    let bias = t(1, HIDDEN);
+    let h = t(BATCH, HIDDEN);
+    let w2 = t(HIDDEN, HIDDEN);
+    let logits = t(BATCH, CLASSES);
+    let mut out = b.zeros(BATCH, HIDDEN).expect("tensor");
+    let mut grad_w1 = b.zeros(PIXELS, HIDDEN).expect("tensor");
+
+    let mut g = c.benchmark_group("matmul");
+    g.bench_function(format!("{label} forward 128x784x128 +bias"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                let epilogue = Epilogue {
+                    bias: Some(&bias),
+                    activation: Activation::Identity,
+                };
+                b.matmul(&x, false, &w1, false, epilogue, &mut out)
+                    .expect("matmul")
+            })
+        })
+    });
+    g.bench_function(format!("{label} dW 784x128x128 (XT.dY)"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.matmul(&x, true, &h, false, Epilogue::none(), &mut grad_w1)
+                    .expect("matmul")
+            })
+        })
+    });
+    g.bench_function(format!("{label} dX 128x128x128 (dY.WT)"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.matmul(&h, false, &w2, true, Epilogue::none(), &mut out)
+                    .expect("matmul")
+            })
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("activation 128x128");
+    for f in [Activation::Relu, Activation::Sigmoid] {
+        g.bench_function(format!("{label} {} forward", f.name()), |bench| {
+            bench.iter_custom(|n| {
+                timed(b, n, || b.activation_forward(f, &h, &mut out).expect("act"))
+            })
+        });
+        g.bench_function(format!("{label} {} backward", f.name()), |bench| {
+            bench.iter_custom(|n| {
+                timed(b, n, || {
+                    b.activation_backward(f, &h, &h, &mut out).expect("act")
+                })
+            })
+        });
+    }
+    g.finish();
+
+    let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % CLASSES as u32).collect();
+    let labels = b.indices(&labels).expect("labels");
+    let mut dlogits = b.zeros(BATCH, CLASSES).expect("tensor");
+    let mut loss = b.zeros(1, 1).expect("tensor");
+    c.benchmark_group("softmax_cross_entropy 128x10")
+        .bench_function(label, |bench| {
+            bench.iter_custom(|n| {
+                timed(b, n, || {
+                    b.softmax_cross_entropy(&logits, &labels, &mut dlogits, &mut loss)
+                        .expect("loss")
+                })
+            })
+        });
+
+    let mut g = c.benchmark_group("optimizer 784x128");
+    for (name, kind) in [
+        (
+            "momentum",
+            OptimizerKind::Momentum {
+                momentum: 0.9,
+                nesterov: false,
+            },
+        ),
+        (
+            "adam",
+            OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+            },
+        ),
+    ] {
+        let step = Optimizer::new(kind, 1e-3).step(1);
+        let mut param = b.zeros(PIXELS, HIDDEN).expect("tensor");
+        let mut s1 = b.zeros(PIXELS, HIDDEN).expect("tensor");
+        let mut s2 = b.zeros(PIXELS, HIDDEN).expect("tensor");
+        g.bench_function(format!("{label} {name}"), |bench| {
+            bench.iter_custom(|n| {
+                timed(b, n, || {
+                    b.optimizer_step(&step, &mut param, &grad_w1, &mut s1, &mut s2)
+                        .expect("step")
+                })
+            })
+        });
+    }
+    g.finish();
+
+    let images = 10_000;
+    let pixels: Vec<u8> = (0..images * PIXELS).map(|i| (i % 251) as u8).collect();
+    let classes: Vec<u8> = (0..images).map(|i| (i % CLASSES) as u8).collect();
+    let set = b
+        .dataset(&pixels, &classes, PIXELS, 1.0 / 255.0, 0.0)
+        .expect("dataset");
+    let order: Vec<u32> = (0..images as u32).rev().collect();
+    let order = b.indices(&order).expect("order");
+    let mut batch_x = b.zeros(BATCH, PIXELS).expect("tensor");
+    let mut batch_y = b.indices(&vec![0; BATCH]).expect("labels");
+    c.benchmark_group("gather 128x784")
+        .bench_function(label, |bench| {
+            bench.iter_custom(|n| {
+                timed(b, n, || {
+                    b.gather(&set, &order, 512, &mut batch_x, &mut batch_y)
+                        .expect("gather")
+                })
+            })
+        });
+
+    for workload in [Workload::Mlp, Workload::Wide] {
+        let (spec, init, optimizer, batch) = workload.setup();
+        let mut model = Model::new(b, spec, init, 1, optimizer.state_count()).expect("model");
+        let mut ws = model.workspace(b, batch).expect("workspace");
+        let mut x = b.zeros(batch, PIXELS).expect("tensor");
+        let mut y = b.indices(&vec![0; batch]).expect("labels");
+        b.gather(&set, &order, 0, &mut x, &mut y).expect("gather");
+        let step = optimizer.step(1);
+        c.benchmark_group(format!("training step {}", workload.name()))
+            .sample_size(10)
+            .bench_function(label, |bench| {
+                bench.iter_custom(|n| {
+                    timed(b, n, || {
+                        model.forward(b, &x, &mut ws).expect("forward");
+                        model.backward(b, &x, &y, &mut ws).expect("backward");
+                        model.update(b, &step).expect("update");
+                        b.submit();
+                        black_box(&ws);
+                    })
+                })
+            });
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    kernels(c, "cpu", &CpuBackend::new());
+    match GpuBackend::new() {
+        Ok(gpu) => kernels(c, "gpu", &gpu),
+        Err(e) => eprintln!("GPU benchmarks skipped: {e}"),
+    }
+}
+
+criterion_group! {
+    name = all;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    targets = benches
+}
+criterion_main!(all);

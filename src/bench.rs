@@ -1,0 +1,348 @@
+//! The workloads behind `nabla bench`: fixed training and inference runs on MNIST, timed the same way on
+//! every backend so that their figures can be set side by side.
+//!
+//! Achieved GFLOP/s counts the dense layers only: a forward pass costs `2·B·in·out` per layer, and a
+//! training step three times that (the backward pass computes `dW = Xᵀ·dY` and `dX = dY·Wᵀ`, twice the
+//! forward's work; the first layer's `dX` is skipped, so the figure slightly flatters training).
+
+use std::time::Instant;
+
+use crate::activation::Activation;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::mnist::{CLASSES, Mnist, PIXELS};
+use crate::model::{Model, ModelSpec};
+use crate::optim::{Optimizer, OptimizerKind};
+use crate::train::{DeviceSplit, TrainConfig, evaluate, train};
+
+/// One of the benchmark's fixed runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// W1: the curriculum's 784-50-10 sigmoid net, N(0, 0.01²), SGD lr 0.1, batch 100.
+    Book,
+    /// W2: 784-128-128-10 ReLU, He, momentum 0.9 lr 0.05, batch 128.
+    Mlp,
+    /// W3: 784-1024-1024-10 ReLU, He, momentum 0.9 lr 0.05, batch 256.
+    Wide,
+    /// W4: forward passes only, over the 10 000 test images with the W2 net, batch 1000.
+    Infer,
+}
+
+/// The batch size of W4's inference passes.
+pub const INFER_BATCH: usize = 1000;
+
+impl Workload {
+    /// All workloads, in the order the table lists them.
+    pub const ALL: [Workload; 4] = [
+        Workload::Book,
+        Workload::Mlp,
+        Workload::Wide,
+        Workload::Infer,
+    ];
+
+    /// The short name used on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Book => "book",
+            Workload::Mlp => "mlp",
+            Workload::Wide => "wide",
+            Workload::Infer => "infer",
+        }
+    }
+
+    /// Reads a name written by [`Workload::name`].
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == name)
+    }
+
+    /// The model, its initialisation and the optimizer and batch size the workload trains with (W4
+    /// borrows W2's).
+    pub fn setup(self) -> (ModelSpec, Init, Optimizer, usize) {
+        let momentum = Optimizer::new(
+            OptimizerKind::Momentum {
+                momentum: 0.9,
+                nesterov: false,
+            },
+            0.05,
+        );
+        let spec = |hidden: Vec<usize>, activation| ModelSpec {
+            inputs: PIXELS,
+            hidden,
+            outputs: CLASSES,
+            activation,
+        };
+        match self {
+            Workload::Book => (
+                spec(vec![50], Activation::Sigmoid),
+                Init::Normal(0.01),
+                Optimizer::sgd(0.1),
+                100,
+            ),
+            Workload::Mlp | Workload::Infer => (
+                spec(vec![128, 128], Activation::Relu),
+                Init::He,
+                momentum,
+                128,
+            ),
+            Workload::Wide => (
+                spec(vec![1024, 1024], Activation::Relu),
+                Init::He,
+                momentum,
+                256,
+            ),
+        }
+    }
+}
+
+/// One workload's figures on one backend.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    /// The workload.
+    pub workload: Workload,
+    /// Which backend: `cpu` or `gpu`.
+    pub label: &'static str,
+    /// The backend, as [`Backend::describe`] puts it.
+    pub backend: String,
+    /// Seconds of each epoch (for W4, of each pass over the test set), the first first.
+    pub epoch_seconds: Vec<f64>,
+    /// Samples (images) in one epoch or pass.
+    pub samples_per_epoch: usize,
+    /// Floating-point operations per sample (see the module's formula).
+    pub flops_per_sample: f64,
+    /// Test accuracy after the run.
+    pub test_accuracy: f32,
+}
+
+impl Measurement {
+    /// The first epoch's seconds (it includes compiling the kernels).
+    pub fn first_seconds(&self) -> f64 {
+        self.epoch_seconds[0]
+    }
+
+    /// Mean seconds of the epochs after the first (the first's, if there was only one).
+    pub fn steady_seconds(&self) -> f64 {
+        match &self.epoch_seconds[..] {
+            [only] => *only,
+            [_, rest @ ..] => rest.iter().sum::<f64>() / rest.len() as f64,
+            [] => f64::NAN,
+        }
+    }
+
+    /// Samples per second in the steady state.
+    pub fn samples_per_sec(&self) -> f64 {
+        self.samples_per_epoch as f64 / self.steady_seconds()
+    }
+
+    /// Achieved GFLOP/s in the steady state.
+    pub fn gflops(&self) -> f64 {
+        self.flops_per_sample * self.samples_per_sec() / 1e9
+    }
+}
+
+/// Runs `workload` on `b` (called `label` in the report) for `epochs` epochs (passes over the test set, for W4) and returns its figures
+/// with the trained model (none for W4). W4 times `trained` where given (the W2 model the same run
+/// trained, so that its accuracy means something), else a freshly initialised W2 net.
+pub fn run<B: Backend>(
+    b: &B,
+    label: &'static str,
+    workload: Workload,
+    mnist: &Mnist,
+    epochs: usize,
+    seed: u64,
+    trained: Option<&Model<B>>,
+) -> Result<(Measurement, Option<Model<B>>)> {
+    if epochs == 0 {
+        return Err(Error::Invalid(
+            "a benchmark needs at least one epoch".into(),
+        ));
+    }
+    let (spec, init, optimizer, batch) = workload.setup();
+    let test = DeviceSplit::upload(b, &mnist.test, true)?;
+    let fresh = || Model::new(b, spec.clone(), init, seed, optimizer.state_count());
+    let measure = |epoch_seconds, samples_per_epoch, flops_per_sample, model: &Model<B>| {
+        Ok::<_, Error>(Measurement {
+            workload,
+            label,
+            backend: b.describe(),
+            epoch_seconds,
+            samples_per_epoch,
+            flops_per_sample,
+            test_accuracy: evaluate(b, model, &test, INFER_BATCH)?,
+        })
+    };
+    if workload == Workload::Infer {
+        let owned;
+        let model = match trained {
+            Some(m) => m,
+            None => {
+                owned = fresh()?;
+                &owned
+            }
+        };
+        let mut seconds = Vec::with_capacity(epochs);
+        for _ in 0..epochs {
+            let start = Instant::now();
+            evaluate(b, model, &test, INFER_BATCH)?;
+            seconds.push(start.elapsed().as_secs_f64());
+        }
+        let flops = model.forward_flops_per_sample();
+        return Ok((measure(seconds, test.len, flops, model)?, None));
+    }
+    let mut model = fresh()?;
+    let train_set = DeviceSplit::upload(b, &mnist.train, true)?;
+    let config = TrainConfig {
+        epochs,
+        batch,
+        optimizer,
+        lr_decay: 1.0,
+        seed,
+        max_steps: None,
+        report_every: usize::MAX,
+    };
+    let history = train(b, &mut model, &train_set, None, &config, |_, _| {})?;
+    let seconds = history.iter().map(|s| s.seconds).collect();
+    let samples = (train_set.len / batch) * batch;
+    let flops = 3.0 * model.forward_flops_per_sample();
+    let measurement = measure(seconds, samples, flops, &model)?;
+    Ok((measurement, Some(model)))
+}
+
+/// The machine a benchmark ran on, as far as the process can tell.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// The CPU's model name (from `/proc/cpuinfo` on Linux).
+    pub cpu: String,
+    /// Hardware threads available to this process.
+    pub threads: usize,
+    /// The 1-minute load average, where the OS reports one.
+    pub load: Option<f64>,
+}
+
+impl Machine {
+    /// Describes this machine now.
+    pub fn probe() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, name)| name.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        Machine {
+            cpu,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            load: load_average(),
+        }
+    }
+}
+
+/// The 1-minute load average from `/proc/loadavg`, where it exists.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A whole benchmark run: the machine and every measurement.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Where it ran.
+    pub machine: Machine,
+    /// The load average when the run ended.
+    pub load_after: Option<f64>,
+    /// Every workload on every backend, in the order they ran.
+    pub rows: Vec<Measurement>,
+}
+
+impl Report {
+    /// GPU speed relative to the CPU's on `workload` (CPU steady seconds ÷ GPU steady seconds), where
+    /// both ran.
+    pub fn gpu_over_cpu(&self, workload: Workload) -> Option<f64> {
+        let steady = |label| {
+            self.rows
+                .iter()
+                .find(|m| m.workload == workload && m.label == label)
+                .map(Measurement::steady_seconds)
+        };
+        Some(steady("cpu")? / steady("gpu")?)
+    }
+
+    /// The report as a Markdown table, with the machine and backends above it.
+    pub fn table(&self) -> String {
+        let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
+        let mut out = format!(
+            "machine: {} ({} threads), load average {} before, {} after\n",
+            self.machine.cpu,
+            self.machine.threads,
+            load(self.machine.load),
+            load(self.load_after)
+        );
+        let mut seen = Vec::new();
+        for m in &self.rows {
+            if !seen.contains(&m.label) {
+                seen.push(m.label);
+                out += &format!("{}: {}\n", m.label, m.backend);
+            }
+        }
+        out += "\n| workload | backend | first epoch s | steady epoch s | samples/s | GFLOP/s | test acc | GPU/CPU speed |\n";
+        out += "|---|---|---:|---:|---:|---:|---:|---:|\n";
+        for m in &self.rows {
+            let ratio = match (m.label, self.gpu_over_cpu(m.workload)) {
+                ("gpu", Some(r)) => format!("{r:.2}×"),
+                _ => String::new(),
+            };
+            out += &format!(
+                "| {} | {} | {:.3} | {:.3} | {:.0} | {:.1} | {:.2}% | {} |\n",
+                m.workload.name(),
+                m.label,
+                m.first_seconds(),
+                m.steady_seconds(),
+                m.samples_per_sec(),
+                m.gflops(),
+                m.test_accuracy * 100.0,
+                ratio
+            );
+        }
+        out + "\nW4 `infer` times one pass over the 10 000 test images where the others time an epoch of \
+                training. GFLOP/s = samples/s × 2·Σ in·out (×3 when training).\n"
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> String {
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "workload": m.workload.name(),
+                    "backend": m.label,
+                    "device": m.backend,
+                    "epoch_seconds": m.epoch_seconds,
+                    "first_seconds": m.first_seconds(),
+                    "steady_seconds": m.steady_seconds(),
+                    "samples_per_epoch": m.samples_per_epoch,
+                    "samples_per_sec": m.samples_per_sec(),
+                    "gflops": m.gflops(),
+                    "test_accuracy": m.test_accuracy,
+                    "gpu_over_cpu": if m.label == "gpu" { self.gpu_over_cpu(m.workload) } else { None },
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "machine": {
+                "cpu": self.machine.cpu,
+                "threads": self.machine.threads,
+                "load_before": self.machine.load,
+                "load_after": self.load_after,
+            },
+            "rows": rows,
+        });
+        serde_json::to_string_pretty(&report).expect("a JSON value serialises")
+    }
+}
