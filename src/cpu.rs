@@ -1,6 +1,8 @@
 //! The CPU backend: the reference every GPU kernel is tested against, and a fast trainer in its own right
 //! (the matrix product is `matrixmultiply`'s sgemm, multi-threaded).
 
+use std::sync::OnceLock;
+
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue, Shaped};
 use crate::error::{Error, Result};
@@ -49,6 +51,51 @@ impl CpuBackend {
     /// A CPU backend.
     pub fn new() -> Self {
         CpuBackend
+    }
+}
+
+/// Element counts below which an element-wise op stays on the calling thread (starting threads would
+/// cost more than they save).
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// Chunk length that splits `n` elements across the available threads, or one chunk when `n` is small.
+fn chunk_len(n: usize) -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()));
+    if n < PARALLEL_MIN {
+        n.max(1)
+    } else {
+        n.div_ceil(threads)
+    }
+}
+
+/// Runs `work` on every job, each on its own scoped thread except the first, which the caller runs.
+fn in_parallel<T: Send>(jobs: impl Iterator<Item = T>, work: impl Fn(T) + Sync) {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let mut jobs = jobs;
+        let first = jobs.next();
+        for job in jobs {
+            scope.spawn(move || work(job));
+        }
+        if let Some(job) = first {
+            work(job);
+        }
+    });
+}
+
+/// `chunk`-long pieces of an optimizer state, or endless empty slices for a state the rule ignores
+/// (stored 1×1).
+fn state_chunks(
+    state: &mut CpuTensor,
+    n: usize,
+    chunk: usize,
+) -> Box<dyn Iterator<Item = &mut [f32]> + Send + '_> {
+    if state.data.len() == n {
+        Box::new(state.data.chunks_mut(chunk))
+    } else {
+        Box::new(std::iter::repeat_with(|| -> &mut [f32] { &mut [] }))
     }
 }
 
@@ -182,10 +229,11 @@ impl Backend for CpuBackend {
 
     fn axpy(&self, alpha: f32, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
         shape::same("axpy", x, y)?;
-        y.data
-            .iter_mut()
-            .zip(&x.data)
-            .for_each(|(y, x)| *y += alpha * x);
+        let chunk = chunk_len(y.len());
+        let jobs = y.data.chunks_mut(chunk).zip(x.data.chunks(chunk));
+        in_parallel(jobs, |(y, x)| {
+            y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+        });
         Ok(())
     }
 
@@ -196,10 +244,11 @@ impl Backend for CpuBackend {
 
     fn activation_forward(&self, f: Activation, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
         shape::same("activation", x, y)?;
-        y.data
-            .iter_mut()
-            .zip(&x.data)
-            .for_each(|(y, &x)| *y = f.forward(x));
+        let chunk = chunk_len(y.len());
+        let jobs = y.data.chunks_mut(chunk).zip(x.data.chunks(chunk));
+        in_parallel(jobs, |(y, x)| {
+            y.iter_mut().zip(x).for_each(|(y, &x)| *y = f.forward(x));
+        });
         Ok(())
     }
 
@@ -212,9 +261,17 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         shape::same("activation backward (x, dy)", x, dy)?;
         shape::same("activation backward (x, dx)", x, dx)?;
-        for ((dx, &x), &dy) in dx.data.iter_mut().zip(&x.data).zip(&dy.data) {
-            *dx = dy * f.derivative(x);
-        }
+        let chunk = chunk_len(dx.len());
+        let jobs = dx
+            .data
+            .chunks_mut(chunk)
+            .zip(x.data.chunks(chunk))
+            .zip(dy.data.chunks(chunk));
+        in_parallel(jobs, |((dx, x), dy)| {
+            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                *dx = dy * f.derivative(x);
+            }
+        });
         Ok(())
     }
 
@@ -326,12 +383,21 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         shape::same("optimizer gradient", param, grad)?;
         let n = param.data.len();
-        let (mut unused1, mut unused2) = (0.0f32, 0.0f32);
-        for i in 0..n {
-            let a = s1.data.get_mut(i).unwrap_or(&mut unused1);
-            let b = s2.data.get_mut(i).unwrap_or(&mut unused2);
-            step.apply(&mut param.data[i], grad.data[i], a, b);
-        }
+        let chunk = chunk_len(n);
+        let jobs = param
+            .data
+            .chunks_mut(chunk)
+            .zip(grad.data.chunks(chunk))
+            .zip(state_chunks(s1, n, chunk))
+            .zip(state_chunks(s2, n, chunk));
+        in_parallel(jobs, |(((p, g), s1), s2)| {
+            let (mut unused1, mut unused2) = (0.0f32, 0.0f32);
+            for i in 0..p.len() {
+                let a = s1.get_mut(i).unwrap_or(&mut unused1);
+                let b = s2.get_mut(i).unwrap_or(&mut unused2);
+                step.apply(&mut p[i], g[i], a, b);
+            }
+        });
         Ok(())
     }
 

@@ -5,7 +5,9 @@
 //! - matmul: each result is a K-term dot product; both backends' errors are bounded by K·u·Σ|aₖbₖ| (the
 //!   standard bound for any summation order), so they may differ by 2·K·u·Σ|aₖbₖ|, computed per element.
 //! - element-wise transcendental ops: 2e-5 relative plus 1e-6 absolute. Vulkan lets `exp` err by a few
-//!   ulp and `tanh` by more; 1e-6 absolute covers results that cancel to near zero.
+//!   ulp and `tanh` by more; 1e-6 absolute covers results that cancel to near zero. Derivatives get
+//!   2e-6 absolute: GELU's and swish's sum two terms of opposite sign and size up to ~1, so the
+//!   transcendentals' few-ulp errors survive the cancellation (seen: 1.02e-6 on GELU' near x = -3).
 //! - reductions over B rows (losses, bias gradient): summation order differs (a tree on the GPU, f64 on
 //!   the CPU), so rows·u relative to the sum of magnitudes.
 //! - gather, accuracy: exact.
@@ -174,7 +176,7 @@ fn activation_inputs(n: usize, seed: u64) -> Vec<f32> {
 fn activations_forward_and_backward_match_cpu() {
     with_gpu(|gpu| {
         let cpu = cpu();
-        for (s, n) in [1usize, 7, 63, 65, 1000].into_iter().enumerate() {
+        for (s, n) in [1usize, 7, 63, 65, 1000, 70_001].into_iter().enumerate() {
             let x = activation_inputs(n, s as u64);
             let dy = uniform(&mut rng(100 + s as u64), x.len(), 1.0);
             let len = x.len();
@@ -204,7 +206,7 @@ fn activations_forward_and_backward_match_cpu() {
                     &format!("{act:?} backward"),
                     &read(gpu, &gy),
                     cy.data(),
-                    1e-6,
+                    2e-6,
                     2e-5,
                 );
             }
@@ -360,7 +362,7 @@ fn accuracy_counts_match_exactly() {
 fn bias_grad_axpy_and_scale_match_cpu() {
     with_gpu(|gpu| {
         let cpu = cpu();
-        for (rows, cols) in [(1, 1), (7, 65), (300, 10)] {
+        for (rows, cols) in [(1, 1), (7, 65), (300, 10), (300, 233)] {
             let dy = uniform(&mut rng(cols as u64), rows * cols, 1.0);
             let mut cdb = cpu.zeros(1, cols).unwrap();
             let mut gdb = gpu.zeros(1, cols).unwrap();
@@ -419,45 +421,62 @@ fn every_optimizer_matches_cpu_over_several_steps() {
     ];
     with_gpu(|gpu| {
         let cpu = cpu();
-        let n = 130;
-        for kind in kinds {
-            let mut opt = Optimizer::new(kind, 0.01);
-            opt.weight_decay = 0.01;
-            let p0 = uniform(&mut rng(1), n, 1.0);
-            let (mut cp, mut gp) = (
-                cpu.tensor(1, n, &p0).unwrap(),
-                gpu.tensor(1, n, &p0).unwrap(),
-            );
-            let (mut c1, mut c2) = (cpu.zeros(1, n).unwrap(), cpu.zeros(1, n).unwrap());
-            let (mut g1, mut g2) = (gpu.zeros(1, n).unwrap(), gpu.zeros(1, n).unwrap());
-            for t in 1..=5 {
-                let g = uniform(&mut rng(10 + t), n, 1.0);
-                let step = opt.step(t);
-                cpu.optimizer_step(
-                    &step,
-                    &mut cp,
-                    &cpu.tensor(1, n, &g).unwrap(),
-                    &mut c1,
-                    &mut c2,
-                )
-                .unwrap();
-                gpu.optimizer_step(
-                    &step,
-                    &mut gp,
-                    &gpu.tensor(1, n, &g).unwrap(),
-                    &mut g1,
-                    &mut g2,
-                )
-                .unwrap();
+        // 70 001 parameters span many workgroups and split the CPU's loop across threads; states a
+        // rule does not use are stored 1×1, as the model stores them.
+        for n in [130, 70_001] {
+            for kind in kinds {
+                let mut opt = Optimizer::new(kind, 0.01);
+                opt.weight_decay = 0.01;
+                let state_len = |i| if opt.state_count() > i { n } else { 1 };
+                let p0 = uniform(&mut rng(1), n, 1.0);
+                let (mut cp, mut gp) = (
+                    cpu.tensor(1, n, &p0).unwrap(),
+                    gpu.tensor(1, n, &p0).unwrap(),
+                );
+                let (mut c1, mut c2) = (
+                    cpu.zeros(1, state_len(0)).unwrap(),
+                    cpu.zeros(1, state_len(1)).unwrap(),
+                );
+                let (mut g1, mut g2) = (
+                    gpu.zeros(1, state_len(0)).unwrap(),
+                    gpu.zeros(1, state_len(1)).unwrap(),
+                );
+                for t in 1..=5 {
+                    let g = uniform(&mut rng(10 + t), n, 1.0);
+                    let step = opt.step(t);
+                    cpu.optimizer_step(
+                        &step,
+                        &mut cp,
+                        &cpu.tensor(1, n, &g).unwrap(),
+                        &mut c1,
+                        &mut c2,
+                    )
+                    .unwrap();
+                    gpu.optimizer_step(
+                        &step,
+                        &mut gp,
+                        &gpu.tensor(1, n, &g).unwrap(),
+                        &mut g1,
+                        &mut g2,
+                    )
+                    .unwrap();
+                }
+                assert_close(&format!("{kind:?}"), &read(gpu, &gp), cp.data(), 1e-6, 1e-5);
+                assert_close(
+                    &format!("{kind:?} state"),
+                    &read(gpu, &g1),
+                    c1.data(),
+                    1e-6,
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{kind:?} second state"),
+                    &read(gpu, &g2),
+                    c2.data(),
+                    1e-6,
+                    1e-5,
+                );
             }
-            assert_close(&format!("{kind:?}"), &read(gpu, &gp), cp.data(), 1e-6, 1e-5);
-            assert_close(
-                &format!("{kind:?} state"),
-                &read(gpu, &g1),
-                c1.data(),
-                1e-6,
-                1e-5,
-            );
         }
     });
 }
