@@ -55,11 +55,7 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     g.bench_function(format!("{label} forward 128x784x128 +bias"), |bench| {
         bench.iter_custom(|n| {
             timed(b, n, || {
-                let epilogue = Epilogue {
-                    bias: Some(&bias),
-                    activation: Activation::Identity,
-                };
-                b.matmul(&x, false, &w1, false, epilogue, &mut out)
+                b.matmul(&x, false, &w1, false, Epilogue::bias(&bias), &mut out)
                     .expect("matmul")
             })
         })

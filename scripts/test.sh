@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs Mesa's software Vulkan driver (lavapipe) where no Vulkan driver is present,
-# then runs the whole test suite. GPU tests run on whatever adapter nabla picks (NABLA_ADAPTER overrides);
+# and a font for the charts where none is, then runs the whole test suite. GPU tests run on whatever adapter nabla picks (NABLA_ADAPTER overrides);
 # they fail when there is none, unless NABLA_GPU_TESTS=off says to skip them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,17 +10,31 @@ vulkan_driver_present() {
         ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null | grep -q .
 }
 
+font_present() {
+    [ -n "${NABLA_FONT:-}" ] || ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+        /usr/share/fonts/TTF/DejaVuSans.ttf /System/Library/Fonts/Supplemental/Arial.ttf >/dev/null 2>&1
+}
+
+packages=()
 if [ "${NABLA_GPU_TESTS:-}" != off ] && ! vulkan_driver_present; then
     echo "No Vulkan driver found: installing Mesa's lavapipe (mesa-vulkan-drivers, libvulkan1)."
+    packages+=(mesa-vulkan-drivers libvulkan1)
+fi
+if ! font_present; then
+    echo "No font for chart text found: installing DejaVu Sans (fonts-dejavu-core)."
+    packages+=(fonts-dejavu-core)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null; then
-        echo "error: no apt-get here. Install a Vulkan driver for your GPU (or Mesa's lavapipe), or run" >&2
-        echo "       NABLA_GPU_TESTS=off $0 to run the CPU tests alone." >&2
+        echo "error: no apt-get here. Install ${packages[*]} (or their equivalents: a Vulkan driver," >&2
+        echo "       e.g. Mesa's lavapipe, and a TrueType font named by NABLA_FONT), or run" >&2
+        echo "       NABLA_GPU_TESTS=off $0 to skip the GPU tests." >&2
         exit 1
     fi
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo=sudo
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
 # lavapipe's window-system code complains when this is unset; compute needs no display.

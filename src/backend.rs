@@ -34,11 +34,19 @@ pub struct Epilogue<'a, T> {
     pub activation: Activation,
 }
 
-impl<T> Epilogue<'_, T> {
+impl<'a, T> Epilogue<'a, T> {
     /// No bias, identity activation: a plain product.
     pub fn none() -> Self {
         Epilogue {
             bias: None,
+            activation: Activation::Identity,
+        }
+    }
+
+    /// Adds `bias` to every row, identity activation: a dense layer's `X·W + b`.
+    pub fn bias(bias: &'a T) -> Self {
+        Epilogue {
+            bias: Some(bias),
             activation: Activation::Identity,
         }
     }

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
+pub mod curriculum;
 pub mod error;
 pub mod fetch;
 pub mod gpu;
@@ -19,6 +20,7 @@ pub mod mnist;
 pub mod model;
 pub mod numerical;
 pub mod optim;
+pub mod plot;
 pub mod shape;
 pub mod train;
 

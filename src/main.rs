@@ -7,13 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use nabla::bench::{self, Machine, Measurement, Report, Workload, load_average};
-use nabla::checkpoint;
 use nabla::gpu::context;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, Mnist, PIXELS, SIDE};
 use nabla::model::{Model, ModelSpec};
 use nabla::train::{DeviceSplit, EpochStats, Event, TrainConfig, evaluate, train};
 use nabla::{Activation, Backend, CpuBackend, GpuBackend, Optimizer, OptimizerKind};
+use nabla::{checkpoint, plot};
 
 #[derive(Parser)]
 #[command(
@@ -150,6 +150,10 @@ struct TrainArgs {
     /// Where to write per-epoch metrics (CSV).
     #[arg(long, default_value = "runs/metrics.csv")]
     metrics: PathBuf,
+    /// Also draw the loss and accuracy curves (train and test, per epoch) to this PNG, redrawn after
+    /// every epoch. A bare `--plot` writes runs/curves.png.
+    #[arg(long, num_args = 0..=1, default_missing_value = "runs/curves.png")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -485,6 +489,15 @@ fn run_train<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                 if let Err(e) = checkpoint::save(b, model, &args.out)
                     .map_err(anyhow::Error::from)
                     .and_then(|()| write_metrics(&args.metrics, &rows))
+                    .and_then(|()| match &args.plot {
+                        Some(path) => Ok(plot::write_png(
+                            path,
+                            &plot::training_curves(&rows),
+                            2,
+                            (480, 360),
+                        )?),
+                        None => Ok(()),
+                    })
                 {
                     failure.get_or_insert(e);
                 }
@@ -493,7 +506,7 @@ fn run_train<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         },
     );
     if let Some(e) = failure {
-        return Err(e.context("saving the model or metrics failed"));
+        return Err(e.context("saving the model, metrics or plot failed"));
     }
     let history = history?;
     let last = history
@@ -501,13 +514,17 @@ fn run_train<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         .context("no epoch ran: raise --epochs or --steps")?;
     println!(
         "test accuracy {:.2}% after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
-         metrics to {}",
+         metrics to {}{}",
         last.test_accuracy.unwrap_or(f32::NAN) * 100.0,
         last.epoch,
         history.iter().map(|s| s.seconds).sum::<f64>(),
         started.elapsed().as_secs_f64(),
         args.out.display(),
-        args.metrics.display()
+        args.metrics.display(),
+        args.plot
+            .as_ref()
+            .map(|p| format!(", curves to {}", p.display()))
+            .unwrap_or_default()
     );
     Ok(())
 }

@@ -75,6 +75,20 @@ impl Split {
     }
 }
 
+/// A 28×28 image as 28 lines of text, darker pixels drawn with denser characters.
+pub fn ascii_art(image: &[u8]) -> String {
+    const RAMP: &[u8] = b" .:-=+*#%@";
+    image
+        .chunks(SIDE)
+        .map(|row| {
+            row.iter()
+                .map(|&p| RAMP[usize::from(p) * (RAMP.len() - 1) / 255] as char)
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The training and test splits.
 #[derive(Clone, Debug)]
 pub struct Mnist {

@@ -103,11 +103,7 @@ impl<B: Backend> Dense<B> {
 
     /// Forward: `y = x·W + b` (the bias is added in the product's epilogue).
     fn forward(&self, b: &B, x: &B::Tensor, y: &mut B::Tensor) -> Result<()> {
-        let epilogue = Epilogue {
-            bias: Some(&self.bias),
-            activation: Activation::Identity,
-        };
-        b.matmul(x, false, &self.weight, false, epilogue, y)
+        b.matmul(x, false, &self.weight, false, Epilogue::bias(&self.bias), y)
     }
 
     /// Backward: `dW = xᵀ·dy`, `db = Σ_rows dy`, and `dx = dy·Wᵀ` when the caller needs it.
@@ -124,6 +120,16 @@ impl<B: Backend> Dense<B> {
             b.matmul(dy, false, &self.weight, true, Epilogue::none(), dx)?;
         }
         Ok(())
+    }
+
+    /// `dL/dW` from the last backward pass.
+    pub fn grad_weight(&self) -> &B::Tensor {
+        &self.grad_weight
+    }
+
+    /// `dL/db` from the last backward pass.
+    pub fn grad_bias(&self) -> &B::Tensor {
+        &self.grad_bias
     }
 
     fn update(&mut self, b: &B, step: &OptimStep) -> Result<()> {
@@ -259,6 +265,20 @@ impl<B: Backend> Model<B> {
             }
         }
         Ok(())
+    }
+
+    /// Runs the layers on `x` and puts the mean softmax cross-entropy against `labels` in
+    /// [`Workspace::loss`], without backprop (what a numerical gradient evaluates).
+    pub fn loss(
+        &self,
+        b: &B,
+        x: &B::Tensor,
+        labels: &B::Indices,
+        ws: &mut Workspace<B>,
+    ) -> Result<()> {
+        self.forward(b, x, ws)?;
+        let last = self.layers.len() - 1;
+        b.softmax_cross_entropy(&ws.outputs[last], labels, &mut ws.grads[last], &mut ws.loss)
     }
 
     /// After [`Model::forward`]: the softmax cross-entropy loss against `labels` (into `ws.loss`) and

@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::mnist::{PIXELS, Split};
-use crate::model::Model;
+use crate::model::{Model, Workspace};
 use crate::optim::Optimizer;
 
 /// A split stored on the device.
@@ -218,17 +218,17 @@ fn check_finite(loss: f32, epoch: usize, step: usize) -> Result<()> {
     }
 }
 
-/// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`; the count of
-/// correct predictions accumulates on the device and is read back once.
-pub fn evaluate<B: Backend>(
+/// Runs `model` forward over `split` in order, in batches of up to `batch`, and hands each batch's
+/// workspace (logits inside) and labels to `visit`. Buffers are allocated once per batch size.
+fn forward_batches<B: Backend>(
     b: &B,
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
-) -> Result<f32> {
+    mut visit: impl FnMut(&mut Workspace<B>, &B::Indices) -> Result<()>,
+) -> Result<()> {
     let order = b.indices(&(0..split.len as u32).collect::<Vec<_>>())?;
     let batch = batch.clamp(1, split.len.max(1));
-    let mut total = b.zeros(1, 1)?;
     let mut offset = 0;
     while offset < split.len {
         let rows = batch.min(split.len - offset);
@@ -238,11 +238,44 @@ pub fn evaluate<B: Backend>(
         while offset + rows <= split.len {
             b.gather(&split.set, &order, offset, &mut x, &mut y)?;
             model.forward(b, &x, &mut ws)?;
-            ws.count_correct(b, &y)?;
-            b.axpy(1.0, &ws.correct, &mut total)?;
+            visit(&mut ws, &y)?;
             offset += rows;
         }
     }
+    Ok(())
+}
+
+/// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`; the count of
+/// correct predictions accumulates on the device and is read back once.
+pub fn evaluate<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    split: &DeviceSplit<B>,
+    batch: usize,
+) -> Result<f32> {
+    let mut total = b.zeros(1, 1)?;
+    forward_batches(b, model, split, batch, |ws, labels| {
+        ws.count_correct(b, labels)?;
+        b.axpy(1.0, &ws.correct, &mut total)
+    })?;
     let correct = b.read(&total)?[0];
     Ok(correct / split.len.max(1) as f32)
+}
+
+/// The predicted class (arg-max of the logits) of every sample of `split`, by batched inference in
+/// batches of up to `batch`.
+pub fn predict<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    split: &DeviceSplit<B>,
+    batch: usize,
+) -> Result<Vec<usize>> {
+    let classes = model.spec.outputs;
+    let mut predictions = Vec::with_capacity(split.len);
+    forward_batches(b, model, split, batch, |ws, _| {
+        let logits = b.read(ws.logits())?;
+        predictions.extend(logits.chunks_exact(classes).map(crate::cpu::argmax));
+        Ok(())
+    })?;
+    Ok(predictions)
 }

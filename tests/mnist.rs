@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::{cpu, with_gpu};
+use nabla::bench::{self, Machine, Report, Workload};
 use nabla::checkpoint;
 use nabla::init::Init;
 use nabla::mnist::{self, Mnist, Split};
@@ -227,4 +228,47 @@ fn split_helpers_normalise_and_one_hot() {
         s.one_hot(0),
         [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     );
+}
+
+/// One epoch of W1 (the curriculum's net) through the benchmark on each backend: the figures are
+/// consistent with each other, the net learns, and the report carries every row in both formats.
+#[test]
+fn benchmark_runs_the_book_workload_and_reports_it() {
+    let mnist = real_mnist();
+    let (cpu_row, _) = bench::run(&cpu(), "cpu", Workload::Book, mnist, 1, 42, None).unwrap();
+    let mut rows = vec![cpu_row];
+    if let Some(gpu_row) = with_gpu(|gpu| {
+        bench::run(&*gpu, "gpu", Workload::Book, mnist, 1, 42, None)
+            .unwrap()
+            .0
+    }) {
+        rows.push(gpu_row);
+    }
+    for m in &rows {
+        assert!(m.test_accuracy > 0.7, "{m:?}"); // 79% after one epoch; chance is 10%
+        assert_eq!(m.first_seconds(), m.steady_seconds());
+        assert_eq!(m.samples_per_epoch, 60_000);
+        let flops = 3.0 * 2.0 * (784.0 * 50.0 + 50.0 * 10.0);
+        assert_eq!(m.flops_per_sample, flops);
+        let gflops = flops * 60_000.0 / m.steady_seconds() / 1e9;
+        assert!((m.gflops() - gflops).abs() < 1e-9 * gflops);
+    }
+    let report = Report {
+        machine: Machine::probe(),
+        load_after: None,
+        rows,
+    };
+    let table = report.table();
+    assert!(table.contains("| book | cpu |"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+    assert_eq!(json["rows"][0]["workload"], "book");
+    assert_eq!(json["rows"].as_array().unwrap().len(), report.rows.len());
+    if report.rows.len() == 2 {
+        let ratio = report.gpu_over_cpu(Workload::Book).unwrap();
+        assert!(
+            (ratio - report.rows[0].steady_seconds() / report.rows[1].steady_seconds()).abs()
+                < 1e-12
+        );
+        assert!(table.contains(&format!("{ratio:.2}×")), "{table}");
+    }
 }

@@ -1,0 +1,251 @@
+//! PNG charts for the lessons and for training curves: plotters draws into an RGB buffer, `png` encodes
+//! it, and the file is written atomically.
+//!
+//! Text needs a TrueType font. nabla looks for DejaVu Sans (Debian's `fonts-dejavu-core`) and the
+//! usual system fonts, or takes the file named by `NABLA_FONT`; without one a chart is an error that
+//! says so, never a panic.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::checkpoint::write_atomically;
+use crate::error::{Error, Result};
+use crate::train::EpochStats;
+
+/// Names a font file to use for chart text, overriding the built-in search.
+pub const FONT_ENV: &str = "NABLA_FONT";
+
+const FONT_PATHS: [&str; 5] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+];
+
+/// How a series is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// A line through the points.
+    Line,
+    /// A line with a dot at every point.
+    LineWithDots,
+    /// A thin grey line without a legend entry (contours, guides).
+    Guide,
+}
+
+/// One named sequence of points.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// The legend entry (a legend is drawn when a chart has two or more series that are not guides).
+    pub label: String,
+    /// The points, in drawing order.
+    pub points: Vec<(f64, f64)>,
+    /// How to draw them.
+    pub style: Style,
+}
+
+impl Series {
+    /// A line series.
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            label: label.into(),
+            points,
+            style: Style::Line,
+        }
+    }
+}
+
+/// One panel: a title, axis names and its series.
+#[derive(Clone, Debug, Default)]
+pub struct Chart {
+    /// Drawn above the panel.
+    pub title: String,
+    /// The x axis's description.
+    pub x_label: String,
+    /// The y axis's description.
+    pub y_label: String,
+    /// The series, drawn in order with distinct colours.
+    pub series: Vec<Series>,
+    /// The y range to show; by default the data's range with a margin.
+    pub y_range: Option<(f64, f64)>,
+}
+
+/// Registers a system font for chart text once per process; false if none could be found.
+fn font_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let from_env = std::env::var(FONT_ENV).ok();
+        from_env
+            .iter()
+            .map(String::as_str)
+            .chain(FONT_PATHS)
+            .filter_map(|path| std::fs::read(path).ok())
+            .any(|bytes| {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+            })
+    })
+}
+
+fn plot_error(e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("drawing a chart failed: {e}"))
+}
+
+/// The range of `values` with 5% added at each end (a unit range around a constant).
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo { (hi - lo) * 0.05 } else { 0.5 };
+    (lo - pad, hi + pad)
+}
+
+/// Draws `charts` in a grid `columns` wide, each panel `panel` pixels, and writes the PNG to `path`.
+pub fn write_png(path: &Path, charts: &[Chart], columns: usize, panel: (u32, u32)) -> Result<()> {
+    if !font_ready() {
+        return Err(Error::Invalid(format!(
+            "no TrueType font found for chart text: install DejaVu Sans (Debian/Ubuntu: apt-get \
+             install fonts-dejavu-core) or set {FONT_ENV} to a .ttf file"
+        )));
+    }
+    let columns = columns.clamp(1, charts.len().max(1));
+    let rows = charts.len().div_ceil(columns).max(1);
+    let (width, height) = (panel.0 * columns as u32, panel.1 * rows as u32);
+    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        for (area, chart) in root.split_evenly((rows, columns)).iter().zip(charts) {
+            draw(area, chart)?;
+        }
+        root.present().map_err(plot_error)?;
+    }
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&rgb))
+        .map_err(plot_error)?;
+    write_atomically(path, &bytes)
+}
+
+fn draw(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    chart: &Chart,
+) -> Result<()> {
+    let points = || chart.series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = padded_range(points().map(|p| p.0));
+    let (y0, y1) = chart
+        .y_range
+        .unwrap_or_else(|| padded_range(points().map(|p| p.1)));
+    let mut c = ChartBuilder::on(area)
+        .caption(&chart.title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_error)?;
+    c.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .label_style(("sans-serif", 12))
+        .x_labels(6)
+        .y_labels(6)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(plot_error)?;
+    let mut colors = (0..).map(|i| Palette99::pick(i).to_rgba());
+    let mut legend = 0;
+    for s in &chart.series {
+        let visible = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite());
+        if s.style == Style::Guide {
+            let grey = RGBColor(190, 190, 190).stroke_width(1);
+            c.draw_series(LineSeries::new(visible, grey))
+                .map_err(plot_error)?;
+            continue;
+        }
+        let color = colors.next().expect("an endless palette");
+        legend += 1;
+        c.draw_series(LineSeries::new(visible.clone(), color.stroke_width(2)))
+            .map_err(plot_error)?
+            .label(s.label.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        if s.style == Style::LineWithDots {
+            c.draw_series(visible.map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(plot_error)?;
+        }
+    }
+    if legend > 1 {
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+/// The training curves of a run: loss, and training and test accuracy, per epoch.
+pub fn training_curves(history: &[EpochStats]) -> [Chart; 2] {
+    let epoch = |s: &EpochStats| s.epoch as f64;
+    let loss = history
+        .iter()
+        .map(|s| (epoch(s), f64::from(s.train_loss)))
+        .collect();
+    let percent = |v: f32| f64::from(v) * 100.0;
+    let train_accuracy = history
+        .iter()
+        .map(|s| (epoch(s), percent(s.train_accuracy)))
+        .collect();
+    let test_accuracy = history
+        .iter()
+        .filter_map(|s| Some((epoch(s), percent(s.test_accuracy?))))
+        .collect();
+    [
+        Chart {
+            title: "Training loss".into(),
+            x_label: "epoch".into(),
+            y_label: "mean cross-entropy".into(),
+            series: vec![Series {
+                style: Style::LineWithDots,
+                ..Series::line("train", loss)
+            }],
+            y_range: None,
+        },
+        Chart {
+            title: "Accuracy".into(),
+            x_label: "epoch".into(),
+            y_label: "%".into(),
+            series: vec![
+                Series {
+                    style: Style::LineWithDots,
+                    ..Series::line("train", train_accuracy)
+                },
+                Series {
+                    style: Style::LineWithDots,
+                    ..Series::line("test", test_accuracy)
+                },
+            ],
+            y_range: None,
+        },
+    ]
+}

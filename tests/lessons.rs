@@ -1,0 +1,311 @@
+//! The curriculum's numbers, pinned: every figure the lesson examples print is checked here, on the CPU
+//! and, where the lesson runs kernels, on the GPU.
+//!
+//! Tolerances: the lessons' worked values are exact in f64 up to rounding (1e-9); values that pass
+//! through f32 kernels get 1e-6 absolute (a few ulp of numbers of order 1).
+
+mod common;
+
+use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::curriculum::gradcheck::check;
+use nabla::curriculum::gradient_descent::{descend, numerical_gradient, numerical_slope};
+use nabla::curriculum::graph::{apples, apples_and_oranges};
+use nabla::curriculum::perceptron::{AND, NAND, OR, XOR_TABLE, count_separating, learn, xor};
+use nabla::curriculum::xor::{XorConfig, train as train_xor};
+use nabla::init::Init;
+use nabla::mnist::{CLASSES, PIXELS, Split, ascii_art};
+use nabla::model::{Model, ModelSpec};
+use nabla::plot::{training_curves, write_png};
+use nabla::train::{DeviceSplit, EpochStats, evaluate, predict};
+use nabla::{Activation, Backend};
+
+fn close(got: f64, want: f64) -> bool {
+    (got - want).abs() < 1e-9
+}
+
+fn gates<B: Backend>(b: &B) {
+    assert_eq!(AND.truth_table(b).unwrap(), [0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(NAND.truth_table(b).unwrap(), [1.0, 1.0, 1.0, 0.0]);
+    assert_eq!(OR.truth_table(b).unwrap(), [0.0, 1.0, 1.0, 1.0]);
+    assert_eq!(xor(b).unwrap(), XOR_TABLE);
+}
+
+#[test]
+fn perceptron_gates_and_two_layer_xor() {
+    gates(&cpu());
+    with_gpu(|gpu| gates(&*gpu));
+}
+
+#[test]
+fn no_single_perceptron_computes_xor() {
+    let (_, errors) = learn([0.0, 0.0, 0.0, 1.0], 20, 0.1);
+    assert_eq!(errors, 0, "the learning rule finds AND");
+    let (p, errors) = learn(XOR_TABLE, 1000, 0.1);
+    assert!(errors > 0, "XOR learned by one perceptron: {p:?}");
+    assert!(count_separating([0.0, 0.0, 0.0, 1.0], 0.05) > 0);
+    assert_eq!(count_separating(XOR_TABLE, 0.05), 0);
+}
+
+fn xor_by_backprop<B: Backend>(b: &B) -> Vec<(usize, f32)> {
+    for activation in [Activation::Tanh, Activation::Sigmoid] {
+        let config = XorConfig {
+            activation,
+            lr: if activation == Activation::Tanh {
+                0.5
+            } else {
+                2.0
+            },
+            steps: 3000,
+            ..XorConfig::default()
+        };
+        let run = train_xor(b, &config).unwrap();
+        assert_eq!(run.truth_table(), XOR_TABLE, "{activation:?}: {run:?}");
+        let first = run.losses.first().unwrap().1;
+        let last = run.losses.last().unwrap().1;
+        assert!(last < 0.02 && last < first / 5.0, "{activation:?}: {run:?}");
+    }
+    train_xor(b, &XorConfig::default()).unwrap().losses
+}
+
+#[test]
+fn xor_is_learned_by_backprop_on_both_backends() {
+    let on_cpu = xor_by_backprop(&cpu());
+    if let Some(on_gpu) = with_gpu(|gpu| xor_by_backprop(&*gpu)) {
+        for ((_, c), (_, g)) in on_cpu.iter().zip(&on_gpu) {
+            // 2000 steps compound rounding differences of a few ulp per step.
+            assert!((c - g).abs() <= 1e-4 * c.abs().max(1e-3), "{c} vs {g}");
+        }
+    }
+}
+
+fn activation_facts<B: Backend>(b: &B) {
+    let n = 1001;
+    let xs: Vec<f32> = (0..n).map(|i| -5.0 + 10.0 * i as f32 / 1000.0).collect();
+    let x = b.tensor(1, n, &xs).unwrap();
+    let ones = b.tensor(1, n, &vec![1.0; n]).unwrap();
+    let (mut y, mut dy) = (b.zeros(1, n).unwrap(), b.zeros(1, n).unwrap());
+    let mut eval = |f| {
+        b.activation_forward(f, &x, &mut y).unwrap();
+        b.activation_backward(f, &x, &ones, &mut dy).unwrap();
+        (read(b, &y), read(b, &dy))
+    };
+
+    let (_, d) = eval(Activation::Sigmoid);
+    let peak = d.iter().cloned().fold(f32::MIN, f32::max);
+    let at = d.iter().position(|&v| v == peak).unwrap();
+    assert!((peak - 0.25).abs() < 1e-6, "sigmoid' peaks at {peak}");
+    assert_eq!(xs[at], 0.0, "sigmoid' peaks at x = {}", xs[at]);
+
+    let (t, d) = eval(Activation::Tanh);
+    let identity: Vec<f32> = t.iter().map(|t| 1.0 - t * t).collect();
+    assert_close("tanh' = 1 - tanh²", &d, &identity, 1e-6, 1e-5);
+
+    let (_, d) = eval(Activation::Relu);
+    for (x, d) in xs.iter().zip(&d) {
+        assert_eq!(*d, if *x > 0.0 { 1.0 } else { 0.0 }, "relu'({x})");
+    }
+
+    let mut r = rng(3);
+    let (rows, cols) = (5, 10);
+    let logits = uniform(&mut r, rows * cols, 4.0);
+    let mut p = b.zeros(rows, cols).unwrap();
+    b.softmax(&b.tensor(rows, cols, &logits).unwrap(), &mut p)
+        .unwrap();
+    let p = read(b, &p);
+    for (row, probs) in logits.chunks(cols).zip(p.chunks(cols)) {
+        let sum: f32 = probs.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-6, "softmax sums to {sum}");
+        for i in 0..cols {
+            for j in 0..cols {
+                if row[i] < row[j] {
+                    assert!(probs[i] < probs[j], "softmax keeps order");
+                }
+            }
+        }
+    }
+    for shift in [-50.0, 3.0, 1000.0] {
+        let shifted: Vec<f32> = logits.iter().map(|v| v + shift).collect();
+        let mut q = b.zeros(rows, cols).unwrap();
+        b.softmax(&b.tensor(rows, cols, &shifted).unwrap(), &mut q)
+            .unwrap();
+        // Adding `shift` to f32 logits rounds them by up to ulp(shift)/2, which moves the
+        // probabilities by as much relative to 1: 3e-5 at shift 1000.
+        let tol = 1e-6 + f32::EPSILON * shift.abs();
+        assert_close(
+            &format!("softmax(x + {shift})"),
+            &read(b, &q),
+            &p,
+            tol,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn activation_and_softmax_facts_hold_on_both_backends() {
+    activation_facts(&cpu());
+    with_gpu(|gpu| activation_facts(&*gpu));
+}
+
+#[test]
+fn numerical_differentiation_and_gradient_descent() {
+    assert!((numerical_slope(5.0) - 0.2).abs() < 1e-9);
+    assert!((numerical_slope(10.0) - 0.3).abs() < 1e-9);
+    for (x, want) in [
+        ([3.0, 4.0], [6.0, 8.0]),
+        ([0.0, 2.0], [0.0, 4.0]),
+        ([3.0, 0.0], [6.0, 0.0]),
+    ] {
+        let g = numerical_gradient(x);
+        assert!(
+            (g[0] - want[0]).abs() < 1e-6 && (g[1] - want[1]).abs() < 1e-6,
+            "{g:?}"
+        );
+    }
+    let start = [-3.0, 4.0];
+    let reached = *descend(start, 0.1, 100).last().unwrap();
+    assert!(
+        reached[0].abs() < 1e-8 && reached[1].abs() < 1e-8,
+        "{reached:?}"
+    );
+    let exploded = *descend(start, 10.0, 100).last().unwrap();
+    assert!(
+        exploded[0].abs() > 1e12,
+        "lr 10 should diverge: {exploded:?}"
+    );
+    let stuck = *descend(start, 1e-10, 100).last().unwrap();
+    assert!(
+        (stuck[0] - start[0]).abs() < 1e-7 && (stuck[1] - start[1]).abs() < 1e-7,
+        "{stuck:?}"
+    );
+}
+
+#[test]
+fn computational_graph_shopping() {
+    let (price, g) = apples(100.0, 2.0, 1.1);
+    assert!(close(price, 220.0), "{price}");
+    assert!(close(g.apple, 2.2) && close(g.apple_count, 110.0) && close(g.tax, 200.0));
+    let (price, g) = apples_and_oranges(100.0, 2.0, 150.0, 3.0, 1.1);
+    assert!(close(price, 715.0), "{price}");
+    assert!(close(g.apple, 2.2) && close(g.apple_count, 110.0));
+    assert!(close(g.orange, 3.3) && close(g.orange_count, 165.0) && close(g.tax, 650.0));
+}
+
+/// The gradient check of a 784-50-10 sigmoid net on three random images. The differences are bounded
+/// by the central difference's f32 rounding, u·L/h ≈ 1.4e-5 per evaluation at h = 1e-2 (see the lesson
+/// module); a wrong formula would miss by about the gradients' own size (1e-3 to 1e-1).
+fn whole_network_gradcheck<B: Backend>(b: &B) {
+    let spec = ModelSpec {
+        inputs: PIXELS,
+        hidden: vec![50],
+        outputs: CLASSES,
+        activation: Activation::Sigmoid,
+    };
+    let mut model = Model::new(b, spec, Init::Xavier, 7, 0).unwrap();
+    let images: Vec<f32> = uniform(&mut rng(5), 3 * PIXELS, 0.5)
+        .iter()
+        .map(|v| v + 0.5)
+        .collect();
+    let x = b.tensor(3, PIXELS, &images).unwrap();
+    let y = b.indices(&[3, 7, 1]).unwrap();
+    let before = read(b, &model.dense_layers().next().unwrap().weight);
+    let report = check(b, &mut model, &x, &y, 1e-2, 60, 1).unwrap();
+    assert_eq!(
+        report.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["W1", "b1", "W2", "b2"]
+    );
+    for c in &report {
+        assert!(
+            c.mean_abs_diff < 2e-5 && c.max_abs_diff < 1e-4,
+            "{}: {c:?}",
+            c.name
+        );
+        assert!(
+            c.mean_abs_grad > 10.0 * c.mean_abs_diff,
+            "{}: {c:?}",
+            c.name
+        );
+    }
+    let after = read(b, &model.dense_layers().next().unwrap().weight);
+    assert_eq!(
+        before, after,
+        "the check leaves the parameters as they were"
+    );
+}
+
+#[test]
+fn whole_network_gradients_match_numerical_ones() {
+    whole_network_gradcheck(&cpu());
+    with_gpu(|gpu| whole_network_gradcheck(&*gpu));
+}
+
+fn inference_agrees_with_evaluation<B: Backend>(b: &B) -> Vec<usize> {
+    let n = 2345; // not a multiple of the batch: the last batch is partial
+    let images: Vec<u8> = (0..n * PIXELS).map(|i| (i * 37 % 256) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+    let split = Split {
+        images,
+        labels: labels.clone(),
+    };
+    let spec = ModelSpec::parse("784-32-10 relu").unwrap();
+    let model = Model::new(b, spec, Init::He, 3, 0).unwrap();
+    let set = DeviceSplit::upload(b, &split, true).unwrap();
+    let predicted = predict(b, &model, &set, 1000).unwrap();
+    assert_eq!(predicted.len(), n);
+    let correct = predicted
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| **p == usize::from(**l))
+        .count();
+    let accuracy = evaluate(b, &model, &set, 1000).unwrap();
+    assert_eq!(accuracy, correct as f32 / n as f32);
+    predicted
+}
+
+#[test]
+fn batched_inference_predictions_match_accuracy_and_backends() {
+    let on_cpu = inference_agrees_with_evaluation(&cpu());
+    if let Some(on_gpu) = with_gpu(|gpu| inference_agrees_with_evaluation(&*gpu)) {
+        let differ = on_cpu.iter().zip(&on_gpu).filter(|(c, g)| c != g).count();
+        // Arg-max ties broken differently by last-ulp differences are possible, but rare.
+        assert!(
+            differ <= 2,
+            "{differ} of {} predictions differ",
+            on_cpu.len()
+        );
+    }
+}
+
+#[test]
+fn ascii_art_draws_ink_densest() {
+    let mut image = vec![0u8; PIXELS];
+    image[0] = 255;
+    image[PIXELS - 1] = 128;
+    let art = ascii_art(&image);
+    let lines: Vec<&str> = art.lines().collect();
+    assert_eq!(lines.len(), 28);
+    assert!(lines.iter().all(|l| l.chars().count() == 28));
+    assert!(lines[0].starts_with('@'));
+    assert_eq!(lines[27].chars().last(), Some('='));
+}
+
+#[test]
+fn training_curves_are_drawn_to_a_png() {
+    let history: Vec<EpochStats> = (1..=3)
+        .map(|epoch| EpochStats {
+            epoch,
+            train_loss: 1.0 / epoch as f32,
+            train_accuracy: 0.9 + 0.02 * epoch as f32,
+            test_accuracy: Some(0.91 + 0.01 * epoch as f32),
+            seconds: 1.0,
+            samples_per_sec: 1.0,
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("nabla-plot-{}", std::process::id()));
+    let path = dir.join("curves.png");
+    write_png(&path, &training_curves(&history), 2, (480, 360)).unwrap();
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (960, 360));
+    std::fs::remove_dir_all(dir).unwrap();
+}
