@@ -95,6 +95,23 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     }
     g.finish();
 
+    let mut g = c.benchmark_group("vector 128x128");
+    let mut acc = b.zeros(BATCH, HIDDEN).expect("tensor");
+    g.bench_function(format!("{label} axpy"), |bench| {
+        bench.iter_custom(|n| timed(b, n, || b.axpy(0.5, &h, &mut acc).expect("axpy")))
+    });
+    let mut db = b.zeros(1, HIDDEN).expect("tensor");
+    g.bench_function(format!("{label} bias gradient"), |bench| {
+        bench.iter_custom(|n| timed(b, n, || b.bias_grad(&h, &mut db).expect("bias grad")))
+    });
+    g.finish();
+
+    let mut probs = b.zeros(BATCH, CLASSES).expect("tensor");
+    c.benchmark_group("softmax 128x10")
+        .bench_function(label, |bench| {
+            bench.iter_custom(|n| timed(b, n, || b.softmax(&logits, &mut probs).expect("softmax")))
+        });
+
     let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % CLASSES as u32).collect();
     let labels = b.indices(&labels).expect("labels");
     let mut dlogits = b.zeros(BATCH, CLASSES).expect("tensor");

@@ -1,4 +1,4 @@
-//! Lesson 2½, activation functions: every activation and its derivative over [-5, 5], computed by the
+//! Lesson 3, activation functions: every activation and its derivative over [-5, 5], computed by the
 //! GPU kernels (the CPU reference where there is no GPU), drawn as one PNG; and softmax's properties.
 //!
 //! `cargo run --release --example activations [OUT.png]` (default `runs/activations.png`)

@@ -1,4 +1,4 @@
-//! Lesson 5, gradient checking: the 784-50-10 network's backprop gradients against numerical ones on
+//! Lesson 6, gradient checking: the 784-50-10 network's backprop gradients against numerical ones on
 //! three MNIST images, on the GPU and on the CPU.
 //!
 //! `cargo run --release --example gradcheck`

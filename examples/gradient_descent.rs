@@ -1,4 +1,4 @@
-//! Lesson 3, numerical differentiation and gradient descent, with a picture of the descent's path.
+//! Lesson 4, numerical differentiation and gradient descent, with a picture of the descent's path.
 //!
 //! `cargo run --release --example gradient_descent [OUT.png]` (default `runs/gradient_descent.png`)
 

@@ -1,4 +1,4 @@
-//! Lesson 4, computational graphs: multiply and add nodes, forward then backward, on the lesson's
+//! Lesson 5, computational graphs: multiply and add nodes, forward then backward, on the lesson's
 //! shopping examples.
 //!
 //! `cargo run --release --example graph`

@@ -1,4 +1,4 @@
-//! Lesson 6, inference: a trained model classifies the 10 000 test images in batches, on the GPU and on
+//! Lesson 8, inference: a trained model classifies the 10 000 test images in batches, on the GPU and on
 //! the CPU; a few of its mistakes are shown as ASCII art.
 //!
 //! `cargo run --release --example inference [MODEL.safetensors]` uses the model `cargo run --release`

@@ -66,12 +66,11 @@ fn main() -> anyhow::Result<()> {
         p.weights, p.bias
     );
     let step = 0.05;
+    let (and_count, tried) = count_separating([0.0, 0.0, 0.0, 1.0], step);
+    let (xor_count, _) = count_separating(XOR_TABLE, step);
     println!(
-        "- of the {} perceptrons with w1, w2, b on a {step} grid over [-1, 1], {} compute AND and {} \
-         compute XOR.",
-        (((2.0 / step) as usize) + 1).pow(3),
-        count_separating([0.0, 0.0, 0.0, 1.0], step),
-        count_separating(XOR_TABLE, step)
+        "- of the {tried} perceptrons with w1, w2, b on a {step} grid over [-1, 1], {and_count} \
+         compute AND and {xor_count} compute XOR."
     );
     println!("No line separates {{(1,0), (0,1)}} from {{(0,0), (1,1)}}: XOR needs a hidden layer.");
     Ok(())

@@ -11,8 +11,12 @@ vulkan_driver_present() {
 }
 
 font_present() {
-    [ -n "${NABLA_FONT:-}" ] || ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
-        /usr/share/fonts/TTF/DejaVuSans.ttf /System/Library/Fonts/Supplemental/Arial.ttf >/dev/null 2>&1
+    [ -n "${NABLA_FONT:-}" ] && return 0
+    for f in /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/TTF/DejaVuSans.ttf \
+        /usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf /System/Library/Fonts/Supplemental/Arial.ttf; do
+        [ -f "$f" ] && return 0
+    done
+    return 1
 }
 
 packages=()

@@ -55,8 +55,8 @@ fn scale(
 @group(0) @binding(5) var<storage, read_write> cs_db: array<f32>;
 
 @compute @workgroup_size(64)
-fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
+fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let j = gid.x + gid.y * groups.x * 64u;
     if (j >= p.cols) {
         return;
     }

@@ -77,7 +77,7 @@ fn gather_rows(
     let s = order[p.offset + b];
     let valid = s < p.samples;
     if (lane == 0u) {
-        y[b] = select(0xFFFFFFFFu, labels[min(s, p.samples - 1u)], valid);
+        y[b] = select(0xFFFFFFFFu, labels[select(0u, s, valid)], valid);
     }
     for (var c = lane; c < words; c += LANES) {
         var v = vec4(0.0);

@@ -3,7 +3,8 @@
 //!
 //! Achieved GFLOP/s counts the dense layers only: a forward pass costs `2·B·in·out` per layer, and a
 //! training step three times that (the backward pass computes `dW = Xᵀ·dY` and `dX = dY·Wᵀ`, twice the
-//! forward's work; the first layer's `dX` is skipped, so the figure slightly flatters training).
+//! forward's work). The first layer's `dX` is never computed, so for training the count overstates the
+//! arithmetic done: by 17% for W3, 40% for W2 and 49% for W1.
 
 use std::time::Instant;
 

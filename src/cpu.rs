@@ -381,7 +381,7 @@ impl Backend for CpuBackend {
         s1: &mut CpuTensor,
         s2: &mut CpuTensor,
     ) -> Result<()> {
-        shape::same("optimizer gradient", param, grad)?;
+        shape::optimizer(step.code, param, grad, s1, s2)?;
         let n = param.data.len();
         let chunk = chunk_len(n);
         let jobs = param

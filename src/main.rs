@@ -195,26 +195,15 @@ enum BackendChoice {
     Gpu,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum WorkloadChoice {
-    /// W1: 784-50-10 sigmoid, N(0, 0.01²), SGD lr 0.1, batch 100.
-    Book,
-    /// W2: 784-128-128-10 ReLU, He, momentum 0.9 lr 0.05, batch 128.
-    Mlp,
-    /// W3: 784-1024-1024-10 ReLU, He, momentum 0.9 lr 0.05, batch 256.
-    Wide,
-    /// W4: inference over the test set with the W2 net, batch 1000.
-    Infer,
-}
-
 #[derive(Args)]
 struct BenchArgs {
     /// Directory holding (or to receive) the four MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
-    /// Workloads to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [WorkloadChoice::Book, WorkloadChoice::Mlp, WorkloadChoice::Wide, WorkloadChoice::Infer])]
-    workloads: Vec<WorkloadChoice>,
+    /// Workloads to run, comma-separated: book (W1), mlp (W2), wide (W3), infer (W4); BENCHMARKS.md
+    /// describes them.
+    #[arg(long, value_delimiter = ',', value_parser = parse_workload, default_value = "book,mlp,wide,infer")]
+    workloads: Vec<Workload>,
     /// Backends to run them on, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BackendChoice::Cpu, BackendChoice::Gpu])]
     backends: Vec<BackendChoice>,
@@ -413,6 +402,9 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
 }
 
 fn run_train<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
+    if args.plot.is_some() {
+        plot::check_font()?;
+    }
     let mnist = load_mnist(&args.common.data)?;
     let train_split = match args.train_images {
         Some(n) => mnist.train.truncated(n),
@@ -644,26 +636,39 @@ fn read_png(path: &Path, invert: bool) -> Result<Vec<u8>> {
     Ok(pixels)
 }
 
+fn parse_workload(name: &str) -> std::result::Result<Workload, String> {
+    Workload::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+        format!("unknown workload `{name}` (expected {})", names.join(", "))
+    })
+}
+
 fn bench(args: &BenchArgs) -> Result<()> {
-    let workloads: Vec<Workload> = args
-        .workloads
-        .iter()
-        .map(|w| match w {
-            WorkloadChoice::Book => Workload::Book,
-            WorkloadChoice::Mlp => Workload::Mlp,
-            WorkloadChoice::Wide => Workload::Wide,
-            WorkloadChoice::Infer => Workload::Infer,
-        })
-        .collect();
     let mnist = load_mnist(&args.data)?;
     let machine = Machine::probe();
+    // A missing GPU fails here, before the CPU's minutes of work rather than after them.
+    let mut opened_gpu = if args.backends.contains(&BackendChoice::Gpu) {
+        Some(GpuBackend::new()?)
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     for choice in &args.backends {
-        let (label, device) = match choice {
-            BackendChoice::Cpu => ("cpu", Device::Cpu(CpuBackend::new())),
-            BackendChoice::Gpu => ("gpu", Device::Gpu(Box::new(GpuBackend::new()?))),
-        };
-        with_backend!(device, b => bench_backend(&b, label, &workloads, &mnist, args, &mut rows))?;
+        match choice {
+            BackendChoice::Cpu => {
+                bench_backend("cpu", || Ok(CpuBackend::new()), &mnist, args, &mut rows)?
+            }
+            BackendChoice::Gpu => bench_backend(
+                "gpu",
+                || match opened_gpu.take() {
+                    Some(gpu) => Ok(gpu),
+                    None => Ok(GpuBackend::new()?),
+                },
+                &mnist,
+                args,
+                &mut rows,
+            )?,
+        }
     }
     let report = Report {
         machine,
@@ -678,28 +683,37 @@ fn bench(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `workloads` on `b` in order, W4 reusing the W2 model trained before it.
+/// Runs the chosen workloads in order. Each training workload gets a freshly opened backend, so that its
+/// first epoch pays for compiling its own kernels; W4 runs on the backend that trained W2, with that
+/// model, or on a fresh one with an untrained W2 net if W2 did not run.
 fn bench_backend<B: Backend>(
-    b: &B,
     label: &'static str,
-    workloads: &[Workload],
+    mut open: impl FnMut() -> Result<B>,
     mnist: &Mnist,
     args: &BenchArgs,
     rows: &mut Vec<Measurement>,
 ) -> Result<()> {
-    let mut mlp = None;
-    for &w in workloads {
+    let mut mlp: Option<(B, Model<B>)> = None;
+    for &w in &args.workloads {
         eprintln!("{label}: {} ({} epochs)…", w.name(), args.epochs);
-        let (m, model) = bench::run(b, label, w, mnist, args.epochs, args.seed, mlp.as_ref())?;
+        let run = |b: &B, trained| bench::run(b, label, w, mnist, args.epochs, args.seed, trained);
+        let m = match (&mlp, w) {
+            (Some((b, model)), Workload::Infer) => run(b, Some(model))?.0,
+            _ => {
+                let b = open()?;
+                let (m, model) = run(&b, None)?;
+                if let (Workload::Mlp, Some(model)) = (w, model) {
+                    mlp = Some((b, model));
+                }
+                m
+            }
+        };
         eprintln!(
             "  first {:.2}s, steady {:.2}s, {:.1}% test accuracy",
             m.first_seconds(),
             m.steady_seconds(),
             m.test_accuracy * 100.0
         );
-        if w == Workload::Mlp {
-            mlp = model;
-        }
         rows.push(m);
     }
     Ok(())

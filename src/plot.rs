@@ -109,14 +109,22 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// Draws `charts` in a grid `columns` wide, each panel `panel` pixels, and writes the PNG to `path`.
-pub fn write_png(path: &Path, charts: &[Chart], columns: usize, panel: (u32, u32)) -> Result<()> {
-    if !font_ready() {
-        return Err(Error::Invalid(format!(
+/// Checks that charts can be drawn (a font for their text was found), so that a long run can fail
+/// before it starts rather than at its first chart.
+pub fn check_font() -> Result<()> {
+    if font_ready() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
             "no TrueType font found for chart text: install DejaVu Sans (Debian/Ubuntu: apt-get \
              install fonts-dejavu-core) or set {FONT_ENV} to a .ttf file"
-        )));
+        )))
     }
+}
+
+/// Draws `charts` in a grid `columns` wide, each panel `panel` pixels, and writes the PNG to `path`.
+pub fn write_png(path: &Path, charts: &[Chart], columns: usize, panel: (u32, u32)) -> Result<()> {
+    check_font()?;
     let columns = columns.clamp(1, charts.len().max(1));
     let rows = charts.len().div_ceil(columns).max(1);
     let (width, height) = (panel.0 * columns as u32, panel.1 * rows as u32);

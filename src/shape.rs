@@ -131,3 +131,18 @@ pub fn dataset(pixels: usize, labels: usize, features: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks an optimizer step's operands: the gradient matches the parameter, and so does every state
+/// tensor the rule uses (`code` as in [`crate::OptimStep::code`]; unused states may be any shape).
+pub fn optimizer<T: Shaped>(code: u32, param: &T, grad: &T, s1: &T, s2: &T) -> Result<()> {
+    same("optimizer gradient", param, grad)?;
+    let needed = match code {
+        0 => 0,
+        1..=3 => 1,
+        _ => 2,
+    };
+    for (i, s) in [s1, s2].into_iter().enumerate().take(needed) {
+        same(&format!("optimizer state {}", i + 1), param, s)?;
+    }
+    Ok(())
+}

@@ -246,12 +246,14 @@ fn benchmark_runs_the_book_workload_and_reports_it() {
     }
     for m in &rows {
         assert!(m.test_accuracy > 0.7, "{m:?}"); // 79% after one epoch; chance is 10%
-        assert_eq!(m.first_seconds(), m.steady_seconds());
+        assert_eq!(m.epoch_seconds.len(), 1);
+        assert!(m.epoch_seconds[0] > 0.0, "{m:?}");
         assert_eq!(m.samples_per_epoch, 60_000);
-        let flops = 3.0 * 2.0 * (784.0 * 50.0 + 50.0 * 10.0);
-        assert_eq!(m.flops_per_sample, flops);
-        let gflops = flops * 60_000.0 / m.steady_seconds() / 1e9;
-        assert!((m.gflops() - gflops).abs() < 1e-9 * gflops);
+        assert_eq!(m.flops_per_sample, 3.0 * 2.0 * (784.0 * 50.0 + 50.0 * 10.0));
+    }
+    if let [cpu_row, gpu_row] = &rows[..] {
+        // Same seed, same data, same math: the two backends end within a point of each other.
+        assert!((cpu_row.test_accuracy - gpu_row.test_accuracy).abs() < 0.01);
     }
     let report = Report {
         machine: Machine::probe(),
@@ -265,10 +267,7 @@ fn benchmark_runs_the_book_workload_and_reports_it() {
     assert_eq!(json["rows"].as_array().unwrap().len(), report.rows.len());
     if report.rows.len() == 2 {
         let ratio = report.gpu_over_cpu(Workload::Book).unwrap();
-        assert!(
-            (ratio - report.rows[0].steady_seconds() / report.rows[1].steady_seconds()).abs()
-                < 1e-12
-        );
-        assert!(table.contains(&format!("{ratio:.2}×")), "{table}");
+        assert!(table.contains(&format!("| {ratio:.2}× |")), "{table}");
+        assert_eq!(json["rows"][1]["gpu_over_cpu"].as_f64(), Some(ratio));
     }
 }

@@ -526,6 +526,40 @@ fn gather_builds_the_same_batch() {
     });
 }
 
+/// An order entry past the set (a caller's bug the GPU cannot report without a readback) gives a zero
+/// row and the label 0xFFFFFFFF, which the losses turn into NaN, on both GPU gather kernels; the CPU
+/// reference reports it as an error.
+#[test]
+fn gather_past_the_set_gives_zeros_and_a_poisoned_label() {
+    with_gpu(|gpu| {
+        for features in [13, 784] {
+            let samples = 5;
+            let pixels = vec![200u8; samples * features];
+            let labels = vec![3u8; samples];
+            let order = [0u32, 99, 4];
+            let gset = gpu.dataset(&pixels, &labels, features, 1.0, 0.0).unwrap();
+            let mut x = gpu.zeros(3, features).unwrap();
+            let mut y = gpu.indices(&[0; 3]).unwrap();
+            gpu.gather(&gset, &gpu.indices(&order).unwrap(), 0, &mut x, &mut y)
+                .unwrap();
+            let x = read(gpu, &x);
+            assert!(x[..features].iter().all(|&v| v == 200.0));
+            assert!(x[features..2 * features].iter().all(|&v| v == 0.0));
+            assert!(x[2 * features..].iter().all(|&v| v == 200.0));
+            assert_eq!(gpu.read_indices(&y).unwrap(), [3, u32::MAX, 3]);
+
+            let cpu = cpu();
+            let cset = cpu.dataset(&pixels, &labels, features, 1.0, 0.0).unwrap();
+            let mut cx = cpu.zeros(3, features).unwrap();
+            let mut cy = cpu.indices(&[0; 3]).unwrap();
+            let err = cpu
+                .gather(&cset, &cpu.indices(&order).unwrap(), 0, &mut cx, &mut cy)
+                .unwrap_err();
+            assert!(err.to_string().contains("past the set"), "{err}");
+        }
+    });
+}
+
 #[test]
 fn shape_mismatches_are_errors_not_panics() {
     with_gpu(|gpu| {

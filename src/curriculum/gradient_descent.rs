@@ -4,7 +4,7 @@
 //!   with h = 1e-4 recovers both to about 1e-9 (in f64).
 //! - `f(x₀, x₁) = x₀² + x₁²` has gradient `(2x₀, 2x₁)`, pointing away from its minimum at the origin.
 //!   Gradient descent `x ← x - lr·∇f(x)` from (-3, 4) with lr 0.1 multiplies x by 0.8 every step, so
-//!   after 100 steps it is about 2e-10 of the way back: (≈ -6e-10, ≈ 8e-10). With lr 10 every step
+//!   after 100 steps x is 0.8¹⁰⁰ ≈ 2e-10 of its starting distance from the minimum: (≈ -6e-10, ≈ 8e-10). With lr 10 every step
 //!   multiplies x by -19 until x is so large that x ± h rounds to x, the numerical gradient
 //!   becomes 0 and x stays stranded far away (about 1e13); with lr 1e-10 it stays where it started.
 

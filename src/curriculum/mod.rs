@@ -1,14 +1,14 @@
 //! The "deep learning from scratch" lessons as library code, so that each example prints what a lesson
-//! computes and each test pins the same numbers. Read them in this order:
+//! computes and each test pins the same numbers. The README's "Learn" section takes them in order;
+//! the numbers are the lessons':
 //!
 //! 1. [`perceptron`]: AND, NAND and OR as single perceptrons; XOR needs two layers.
 //! 2. [`xor`]: a two-layer network learns XOR by backprop.
-//! 3. [`gradient_descent`]: numerical differentiation and gradient descent on simple functions.
-//! 4. [`graph`]: backprop on a computational graph of multiply and add nodes.
-//! 5. [`gradcheck`]: a whole network's backprop gradients against numerical ones.
-//!
-//! The activation functions' lesson and MNIST inference use the engine directly (see the
-//! `activations` and `inference` examples).
+//! 3. (activation functions: the `activations` example uses the kernels directly)
+//! 4. [`gradient_descent`]: numerical differentiation and gradient descent on simple functions.
+//! 5. [`graph`]: backprop on a computational graph of multiply and add nodes.
+//! 6. [`gradcheck`]: a whole network's backprop gradients against numerical ones.
+//! 7. and 8. (training on MNIST and batched inference: `nabla train` and the `inference` example)
 
 pub mod gradcheck;
 pub mod gradient_descent;

@@ -107,10 +107,10 @@ pub fn learn(targets: [f32; 4], epochs: usize, lr: f32) -> (Perceptron, usize) {
     (p, errors)
 }
 
-/// Searches every perceptron with w₁, w₂, b on a grid over [-1, 1] in steps of `step` and returns how
-/// many compute `targets` exactly. For XOR the answer is 0 at any step: no line separates (1,0) and
-/// (0,1) from (0,0) and (1,1).
-pub fn count_separating(targets: [f32; 4], step: f32) -> usize {
+/// Tries every perceptron with w₁, w₂, b on a grid over [-1, 1] in steps of `step` and returns how
+/// many compute `targets` exactly, and how many were tried. For XOR the first is 0 at any step: no line
+/// separates (1,0) and (0,1) from (0,0) and (1,1).
+pub fn count_separating(targets: [f32; 4], step: f32) -> (usize, usize) {
     let n = (2.0 / step).round() as i32;
     let grid = || (0..=n).map(move |i| -1.0 + i as f32 * step);
     let mut count = 0;
@@ -127,5 +127,6 @@ pub fn count_separating(targets: [f32; 4], step: f32) -> usize {
             }
         }
     }
-    count
+    let side = n as usize + 1;
+    (count, side * side * side)
 }

@@ -194,7 +194,7 @@ impl GpuBackend {
     }
 
     /// Submits all recorded work without waiting for it.
-    pub fn flush(&self) {
+    fn flush(&self) {
         self.recorder
             .borrow_mut()
             .flush(&self.ctx.device, &self.ctx.queue);
@@ -285,16 +285,22 @@ impl GpuBackend {
         );
     }
 
-    /// Workgroups for `n` invocations of a 1-D kernel with `size`-wide workgroups, folded into a second
-    /// dimension past the per-dimension limit (the kernels rebuild the index from `num_workgroups`).
-    fn grid(&self, n: usize, size: usize) -> [u32; 3] {
-        let groups = n.div_ceil(size) as u64;
-        let max = u64::from(self.ctx.limits.max_compute_workgroups_per_dimension);
-        if groups <= max {
-            [groups as u32, 1, 1]
-        } else {
-            [max as u32, groups.div_ceil(max) as u32, 1]
-        }
+    /// The grid for `items` work items at `per_group` items per workgroup.
+    fn grid(&self, items: usize, per_group: usize) -> [u32; 3] {
+        fold_grid(
+            items.div_ceil(per_group) as u64,
+            u64::from(self.ctx.limits.max_compute_workgroups_per_dimension),
+        )
+    }
+}
+
+/// `groups` workgroups laid out in x, folded into a second dimension past `max` per dimension (the
+/// kernels rebuild the linear index as `group.x + group.y·groups.x` and skip what lies past the end).
+fn fold_grid(groups: u64, max: u64) -> [u32; 3] {
+    if groups <= max {
+        [groups as u32, 1, 1]
+    } else {
+        [max as u32, groups.div_ceil(max) as u32, 1]
     }
 }
 
@@ -617,15 +623,7 @@ impl Backend for GpuBackend {
         s1: &mut GpuTensor,
         s2: &mut GpuTensor,
     ) -> Result<()> {
-        shape::same("optimizer gradient", param, grad)?;
-        let needed = match step.code {
-            0 => 0,
-            1..=3 => 1,
-            _ => 2,
-        };
-        for (i, s) in [&*s1, &*s2].into_iter().enumerate().take(needed) {
-            shape::same(&format!("optimizer state {}", i + 1), param, s)?;
-        }
+        shape::optimizer(step.code, param, grad, s1, s2)?;
         self.run(
             &kernels::OPTIM_STEP,
             [step.code, u32::from(step.nesterov), 0, 0],
@@ -694,4 +692,23 @@ fn loss_params(t: &GpuTensor) -> [u32; 4] {
         f32::NAN.to_bits(),
         f(1.0 / t.rows as f32),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_grid;
+
+    #[test]
+    fn grids_fold_past_the_per_dimension_limit_and_cover_every_group() {
+        assert_eq!(fold_grid(5, 65_535), [5, 1, 1]);
+        assert_eq!(fold_grid(65_535, 65_535), [65_535, 1, 1]);
+        for groups in [65_536u64, 200_000, 65_535 * 65_535] {
+            let [x, y, _] = fold_grid(groups, 65_535);
+            let covered = u64::from(x) * u64::from(y);
+            assert!(
+                covered >= groups && covered - groups < u64::from(x),
+                "{groups}: {x}×{y}"
+            );
+        }
+    }
 }
