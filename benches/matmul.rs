@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use nabla::bench::load_average;
 use nabla::{Backend, CpuBackend, Epilogue, GpuBackend, MatmulKernel};
 
 const SHAPES: [(usize, usize, usize); 4] = [
@@ -52,18 +53,14 @@ fn main() {
             None
         }
     };
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("CPU: {}", cpu.describe());
     if let Some(g) = &gpu {
         println!("GPU: {}", g.describe());
     }
-    println!(
-        "load average: {}",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    match load_average() {
+        Some(load) => println!("load average: {load:.2}"),
+        None => println!("load average: unknown"),
+    }
     let mut kernels = vec![MatmulKernel::Tiled];
     if gpu.as_ref().is_some_and(|g| g.context().subgroups_of(8)) {
         kernels.push(MatmulKernel::Subgroup8);

@@ -34,13 +34,9 @@ fn derivative4(v: vec4<f32>) -> vec4<f32> {
 }
 
 @compute @workgroup_size(LANES)
-fn forward(
-    @builtin(workgroup_id) group: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
+fn forward(at: Invocation) {
     for (var k = 0u; k < PER_LANE; k++) {
-        let i = element(group, groups, lane, k);
+        let i = element(at, k);
         if (i >= vec4_count(p.n)) {
             return;
         }
@@ -53,13 +49,9 @@ fn forward(
 @group(0) @binding(5) var<storage, read_write> bdx: array<vec4<f32>>;
 
 @compute @workgroup_size(LANES)
-fn backward(
-    @builtin(workgroup_id) group: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
+fn backward(at: Invocation) {
     for (var k = 0u; k < PER_LANE; k++) {
-        let i = element(group, groups, lane, k);
+        let i = element(at, k);
         if (i >= vec4_count(p.n)) {
             return;
         }

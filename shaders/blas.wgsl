@@ -20,13 +20,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> ax_y: array<vec4<f32>>;
 
 @compute @workgroup_size(LANES)
-fn axpy(
-    @builtin(workgroup_id) group: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
+fn axpy(at: Invocation) {
     for (var k = 0u; k < PER_LANE; k++) {
-        let i = element(group, groups, lane, k);
+        let i = element(at, k);
         if (i >= vec4_count(p.n)) {
             return;
         }
@@ -37,13 +33,9 @@ fn axpy(
 @group(0) @binding(3) var<storage, read_write> sc_x: array<vec4<f32>>;
 
 @compute @workgroup_size(LANES)
-fn scale(
-    @builtin(workgroup_id) group: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
+fn scale(at: Invocation) {
     for (var k = 0u; k < PER_LANE; k++) {
-        let i = element(group, groups, lane, k);
+        let i = element(at, k);
         if (i >= vec4_count(p.n)) {
             return;
         }

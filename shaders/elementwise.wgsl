@@ -16,7 +16,19 @@ fn vec4_count(n: u32) -> u32 {
     return (n + 3u) / 4u;
 }
 
-// Element (vec4) k of invocation `lane` in workgroup `group` of a grid folded into two dimensions.
-fn element(group: vec3<u32>, groups: vec3<u32>, lane: u32, k: u32) -> u32 {
-    return (group.x + group.y * groups.x) * (LANES * PER_LANE) + k * LANES + lane;
+// Where an invocation stands in a grid folded into two dimensions.
+struct Invocation {
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+}
+
+// The workgroup's linear index.
+fn workgroup_index(at: Invocation) -> u32 {
+    return at.group.x + at.group.y * at.groups.x;
+}
+
+// Element (vec4) k of invocation `at`.
+fn element(at: Invocation, k: u32) -> u32 {
+    return workgroup_index(at) * (LANES * PER_LANE) + k * LANES + at.lane;
 }

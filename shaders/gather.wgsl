@@ -46,13 +46,9 @@ fn gather_one(e: u32) -> f32 {
 
 // Any feature count: each invocation takes strided runs of x's vec4s, element by element.
 @compute @workgroup_size(LANES)
-fn gather(
-    @builtin(workgroup_id) group: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
+fn gather(at: Invocation) {
     for (var k = 0u; k < PER_LANE; k++) {
-        let i = element(group, groups, lane, k);
+        let i = element(at, k);
         if (i >= vec4_count(p.rows * p.features)) {
             return;
         }
@@ -62,24 +58,21 @@ fn gather(
 }
 
 // Feature counts that are a multiple of 4 (MNIST's 784): one workgroup per row, so the row's sample
-// index is looked up once and no lane divides; each vec4 of x is one packed word of the set.
+// index is looked up once and no lane divides; each vec4 of x is one packed word of the set. The grid
+// is one workgroup per row (folded as in elementwise.wgsl).
 @compute @workgroup_size(LANES)
-fn gather_rows(
-    @builtin(workgroup_id) group: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let b = group.x + group.y * groups.x;
+fn gather_rows(at: Invocation) {
+    let b = workgroup_index(at);
     if (b >= p.rows) {
         return;
     }
     let words = p.features / 4u;
     let s = order[p.offset + b];
     let valid = s < p.samples;
-    if (lane == 0u) {
+    if (at.lane == 0u) {
         y[b] = select(0xFFFFFFFFu, labels[select(0u, s, valid)], valid);
     }
-    for (var c = lane; c < words; c += LANES) {
+    for (var c = at.lane; c < words; c += LANES) {
         var v = vec4(0.0);
         if (valid) {
             let word = pixels[s * words + c];

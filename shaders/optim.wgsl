@@ -33,13 +33,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> s2: array<vec4<f32>>;
 
 @compute @workgroup_size(LANES)
-fn step(
-    @builtin(workgroup_id) group: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
+fn step(at: Invocation) {
     for (var k = 0u; k < PER_LANE; k++) {
-        let i = element(group, groups, lane, k);
+        let i = element(at, k);
         if (i >= vec4_count(p.n)) {
             return;
         }

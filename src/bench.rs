@@ -234,7 +234,7 @@ impl Machine {
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         Machine {
             cpu,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: crate::cpu::threads(),
             load: load_average(),
         }
     }

@@ -58,15 +58,18 @@ impl CpuBackend {
 /// cost more than they save).
 const PARALLEL_MIN: usize = 1 << 16;
 
+/// Hardware threads available to this process (looked up once).
+pub fn threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
+}
+
 /// Chunk length that splits `n` elements across the available threads, or one chunk when `n` is small.
 fn chunk_len(n: usize) -> usize {
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    let threads =
-        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()));
     if n < PARALLEL_MIN {
         n.max(1)
     } else {
-        n.div_ceil(threads)
+        n.div_ceil(threads())
     }
 }
 
@@ -109,8 +112,7 @@ impl Backend for CpuBackend {
     type Dataset = CpuDataset;
 
     fn describe(&self) -> String {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        format!("CPU ({threads} threads, matrixmultiply sgemm)")
+        format!("CPU ({} threads, matrixmultiply sgemm)", threads())
     }
 
     fn zeros(&self, rows: usize, cols: usize) -> Result<CpuTensor> {

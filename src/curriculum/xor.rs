@@ -82,6 +82,29 @@ impl<B: Backend> Param<B> {
     }
 }
 
+/// The network's parameters and the forward pass's intermediate values (kept for backprop).
+struct Net<B: Backend> {
+    activation: Activation,
+    w1: Param<B>,
+    b1: Param<B>,
+    w2: Param<B>,
+    b2: Param<B>,
+    z1: B::Tensor,
+    h: B::Tensor,
+    z2: B::Tensor,
+}
+
+impl<B: Backend> Net<B> {
+    /// `z₁ = X·W₁ + b₁`, `h = f(z₁)`, `z₂ = h·W₂ + b₂`.
+    fn forward(&mut self, b: &B, x: &B::Tensor) -> Result<()> {
+        let (w1, b1) = (&self.w1.value, &self.b1.value);
+        b.matmul(x, false, w1, false, Epilogue::bias(b1), &mut self.z1)?;
+        b.activation_forward(self.activation, &self.z1, &mut self.h)?;
+        let (w2, b2) = (&self.w2.value, &self.b2.value);
+        b.matmul(&self.h, false, w2, false, Epilogue::bias(b2), &mut self.z2)
+    }
+}
+
 /// Trains the network on `b` as `config` says.
 pub fn train<B: Backend>(b: &B, config: &XorConfig) -> Result<XorRun> {
     let h = config.hidden;
@@ -91,45 +114,35 @@ pub fn train<B: Backend>(b: &B, config: &XorConfig) -> Result<XorRun> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let x = b.tensor(4, 2, INPUTS.as_flattened())?;
     let t = b.tensor(4, 1, &XOR_TABLE)?;
-    let mut w1 = Param::new(b, 2, h, &Init::Xavier.sample(&mut rng, 2, 2 * h))?;
-    let mut b1 = Param::new(b, 1, h, &vec![0.0; h])?;
-    let mut w2 = Param::new(b, h, 1, &Init::Xavier.sample(&mut rng, h, h))?;
-    let mut b2 = Param::new(b, 1, 1, &[0.0])?;
-    let (mut z1, mut act, mut z2) = (b.zeros(4, h)?, b.zeros(4, h)?, b.zeros(4, 1)?);
+    let mut net = Net {
+        activation: config.activation,
+        w1: Param::new(b, 2, h, &Init::Xavier.sample(&mut rng, 2, 2 * h))?,
+        b1: Param::new(b, 1, h, &vec![0.0; h])?,
+        w2: Param::new(b, h, 1, &Init::Xavier.sample(&mut rng, h, h))?,
+        b2: Param::new(b, 1, 1, &[0.0])?,
+        z1: b.zeros(4, h)?,
+        h: b.zeros(4, h)?,
+        z2: b.zeros(4, 1)?,
+    };
     let (mut dz2, mut dh, mut dz1) = (b.zeros(4, 1)?, b.zeros(4, h)?, b.zeros(4, h)?);
     let mut loss = b.zeros(1, 1)?;
     let (mut unused1, mut unused2) = (b.zeros(1, 1)?, b.zeros(1, 1)?);
     let sgd = Optimizer::sgd(config.lr);
     let mut losses = Vec::new();
     for step in 1..=config.steps {
-        b.matmul(
-            &x,
-            false,
-            &w1.value,
-            false,
-            Epilogue::bias(&b1.value),
-            &mut z1,
-        )?;
-        b.activation_forward(config.activation, &z1, &mut act)?;
-        b.matmul(
-            &act,
-            false,
-            &w2.value,
-            false,
-            Epilogue::bias(&b2.value),
-            &mut z2,
-        )?;
-        b.sigmoid_binary_cross_entropy(&z2, &t, &mut dz2, &mut loss)?;
+        net.forward(b, &x)?;
+        b.sigmoid_binary_cross_entropy(&net.z2, &t, &mut dz2, &mut loss)?;
 
-        b.matmul(&act, true, &dz2, false, Epilogue::none(), &mut w2.grad)?;
-        b.bias_grad(&dz2, &mut b2.grad)?;
-        b.matmul(&dz2, false, &w2.value, true, Epilogue::none(), &mut dh)?;
-        b.activation_backward(config.activation, &z1, &dh, &mut dz1)?;
-        b.matmul(&x, true, &dz1, false, Epilogue::none(), &mut w1.grad)?;
-        b.bias_grad(&dz1, &mut b1.grad)?;
+        let n = &mut net;
+        b.matmul(&n.h, true, &dz2, false, Epilogue::none(), &mut n.w2.grad)?;
+        b.bias_grad(&dz2, &mut n.b2.grad)?;
+        b.matmul(&dz2, false, &n.w2.value, true, Epilogue::none(), &mut dh)?;
+        b.activation_backward(n.activation, &n.z1, &dh, &mut dz1)?;
+        b.matmul(&x, true, &dz1, false, Epilogue::none(), &mut n.w1.grad)?;
+        b.bias_grad(&dz1, &mut n.b1.grad)?;
 
         let update = sgd.step(step as u64);
-        for p in [&mut w1, &mut b1, &mut w2, &mut b2] {
+        for p in [&mut n.w1, &mut n.b1, &mut n.w2, &mut n.b2] {
             b.optimizer_step(&update, &mut p.value, &p.grad, &mut unused1, &mut unused2)?;
         }
         b.submit();
@@ -137,25 +150,9 @@ pub fn train<B: Backend>(b: &B, config: &XorConfig) -> Result<XorRun> {
             losses.push((step, b.read(&loss)?[0]));
         }
     }
-    b.matmul(
-        &x,
-        false,
-        &w1.value,
-        false,
-        Epilogue::bias(&b1.value),
-        &mut z1,
-    )?;
-    b.activation_forward(config.activation, &z1, &mut act)?;
-    b.matmul(
-        &act,
-        false,
-        &w2.value,
-        false,
-        Epilogue::bias(&b2.value),
-        &mut z2,
-    )?;
+    net.forward(b, &x)?;
     let mut y = b.zeros(4, 1)?;
-    b.activation_forward(Activation::Sigmoid, &z2, &mut y)?;
+    b.activation_forward(Activation::Sigmoid, &net.z2, &mut y)?;
     let y = b.read(&y)?;
     Ok(XorRun {
         losses,
