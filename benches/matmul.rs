@@ -1,5 +1,7 @@
-//! Matmul throughput, GPU against CPU, at the shapes training uses. Prints a table of GFLOP/s
-//! (2·M·K·N floating-point operations per product). Run with `cargo bench --bench matmul`.
+//! Matmul throughput, GPU against CPU, at the shapes training uses: forward products `X·W` and the weight
+//! gradients `Xᵀ·dY` (whose K is the batch). Prints a table of GFLOP/s (2·M·K·N floating-point
+//! operations per product), one column per GPU kernel (`auto` is the rule-based choice). Run with
+//! `cargo bench --bench matmul`.
 //!
 //! Each figure is the best of several timed batches (the least disturbed by other load); a GPU batch
 //! records `reps` products and submits them at once, as a training step does, then waits.
@@ -9,11 +11,16 @@ use std::time::{Duration, Instant};
 use nabla::bench::load_average;
 use nabla::{Backend, CpuBackend, Epilogue, GpuBackend, MatmulKernel};
 
-const SHAPES: [(usize, usize, usize); 4] = [
-    (128, 784, 128),
-    (256, 784, 1024),
-    (256, 1024, 1024),
-    (1024, 1024, 1024),
+/// `(M, K, N, op(A) transposed)`: W2's and W3's first-layer forward and weight gradient, W3's second
+/// layer, and a square product.
+const SHAPES: [(usize, usize, usize, bool); 7] = [
+    (128, 784, 128, false),
+    (784, 128, 128, true),
+    (128, 128, 128, false),
+    (256, 784, 1024, false),
+    (784, 256, 1024, true),
+    (256, 1024, 1024, false),
+    (1024, 1024, 1024, false),
 ];
 
 /// Best seconds per product over `batches` batches of `reps` products.
@@ -28,15 +35,16 @@ fn time_it(batches: usize, reps: usize, mut run: impl FnMut(usize)) -> f64 {
     best.as_secs_f64() / reps as f64
 }
 
-fn gflops<B: Backend>(b: &B, (m, k, n): (usize, usize, usize), sync: impl Fn(&B)) -> f64 {
-    let a = b.tensor(m, k, &vec![0.5; m * k]).expect("alloc A");
+fn gflops<B: Backend>(b: &B, (m, k, n, ta): (usize, usize, usize, bool), sync: impl Fn(&B)) -> f64 {
+    let (rows, cols) = if ta { (k, m) } else { (m, k) };
+    let a = b.tensor(rows, cols, &vec![0.5; m * k]).expect("alloc A");
     let w = b.tensor(k, n, &vec![0.25; k * n]).expect("alloc B");
     let mut c = b.zeros(m, n).expect("alloc C");
     let flops = 2.0 * (m * k * n) as f64;
     let reps = ((4e9 / flops) as usize).clamp(1, 50);
     let secs = time_it(3, reps, |r| {
         for _ in 0..r {
-            b.matmul(&a, false, &w, false, Epilogue::none(), &mut c)
+            b.matmul(&a, ta, &w, false, Epilogue::none(), &mut c)
                 .expect("matmul");
         }
         sync(b);
@@ -61,22 +69,23 @@ fn main() {
         Some(load) => println!("load average: {load:.2}"),
         None => println!("load average: unknown"),
     }
-    let mut kernels = vec![MatmulKernel::Tiled];
+    let mut kernels = vec![
+        MatmulKernel::Auto,
+        MatmulKernel::Tiled,
+        MatmulKernel::SplitK,
+    ];
     if gpu.as_ref().is_some_and(|g| g.context().subgroups_of(8)) {
         kernels.push(MatmulKernel::Subgroup8);
     }
-    print!("{:>18} {:>12}", "M×K×N", "CPU GFLOP/s");
+    print!("{:>20} {:>12}", "M×K×N", "CPU GFLOP/s");
     for k in &kernels {
         print!(" {:>16}", format!("GPU {} GFLOP/s", k.name()));
     }
     println!();
     for shape in SHAPES {
-        let (m, k, n) = shape;
-        print!(
-            "{:>18} {:>12.1}",
-            format!("{m}×{k}×{n}"),
-            gflops(&cpu, shape, |_| ())
-        );
+        let (m, k, n, ta) = shape;
+        let name = format!("{m}×{k}×{n}{}", if ta { " Aᵀ" } else { "" });
+        print!("{:>20} {:>12.1}", name, gflops(&cpu, shape, |_| ()));
         if let Some(g) = gpu.as_mut() {
             for &kernel in &kernels {
                 g.set_matmul_kernel(kernel).expect("kernel available");

@@ -12,6 +12,10 @@
 //   8 swish     f = x·σ(x)                    f' = σ + xσ(1 - σ)
 //   9 gelu      f = ½x(1 + tanh u), u = c(x + kx³)   f' = ½(1 + t) + ½x(1 - t²)c(1 + 3kx²)
 //  10 softplus  f = max(x, 0) + log1p(e^-|x|) f' = σ(x)
+//
+// act_derivative_from_output gives f' from y = f(x) where y determines it (Activation::output_derivative):
+// sigmoid y(1 - y), tanh 1 - y², relu [y > 0], leaky y > 0 ? 1 : α, elu y > 0 ? 1 : y + α,
+// selu y > 0 ? λ : y + λα, softplus 1 - e^-y (α ≥ 0; swish and gelu are never asked for).
 
 const SELU_LAMBDA: f32 = 1.050701;
 const SELU_ALPHA: f32 = 1.6732632;
@@ -89,6 +93,20 @@ fn act_derivative(code: u32, alpha: f32, x: f32) -> f32 {
             return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * x * x);
         }
         case 10u: { return sigmoid(x); }
+        default: { return 1.0; }
+    }
+}
+
+fn act_derivative_from_output(code: u32, alpha: f32, y: f32) -> f32 {
+    switch code {
+        case 1u: { return 0.0; }
+        case 2u: { return y * (1.0 - y); }
+        case 3u: { return 1.0 - y * y; }
+        case 4u: { return select(0.0, 1.0, y > 0.0); }
+        case 5u: { return select(alpha, 1.0, y > 0.0); }
+        case 6u: { return select(y + alpha, 1.0, y > 0.0); }
+        case 7u: { return select(y + SELU_LAMBDA * SELU_ALPHA, SELU_LAMBDA, y > 0.0); }
+        case 10u: { return -expm1(-y); }
         default: { return 1.0; }
     }
 }

@@ -4,8 +4,8 @@
 //   scale        x *= α
 //   column_sums  db[j] = Σ_i dy[i, j]   (the gradient of a bias added to every row)
 //
-// axpy and scale run in blocks (see elementwise.wgsl); column_sums one invocation per column, summing its
-// rows in order (no atomics, so results repeat bit for bit).
+// axpy and scale run in blocks (see elementwise.wgsl); column_sums in a fixed order without atomics, so
+// results repeat bit for bit.
 
 struct Params {
     n: u32,
@@ -46,15 +46,44 @@ fn scale(at: Invocation) {
 @group(0) @binding(4) var<storage, read> cs_dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> cs_db: array<f32>;
 
-@compute @workgroup_size(64)
-fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let j = gid.x + gid.y * groups.x * 64u;
-    if (j >= p.cols) {
+// A workgroup of COLS×PHASES invocations sums COLS columns: invocation (x, y) adds rows y, y + PHASES,
+// y + 2·PHASES, … of column x in order, then a fixed tree over y sums the PHASES partials (PHASES is a
+// power of two). On a GPU (16×16) the short chains of dependent loads keep the device busy where one
+// invocation per column walking every row leaves it waiting on memory; on a CPU-emulated adapter
+// (64×1) workgroup memory and barriers cost more than they save, so each invocation takes a whole column.
+override COLS: u32 = 16u;
+override PHASES: u32 = 16u;
+var<workgroup> cs_partial: array<f32, 256>;
+
+@compute @workgroup_size(COLS, PHASES)
+fn column_sums(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let j = (group.x + group.y * groups.x) * COLS + lid.x;
+    var s = 0.0;
+    if (j < p.cols) {
+        for (var i = lid.y; i < p.rows; i += PHASES) {
+            s += cs_dy[i * p.cols + j];
+        }
+    }
+    if (PHASES == 1u) {
+        if (j < p.cols) {
+            cs_db[j] = s;
+        }
         return;
     }
-    var s = 0.0;
-    for (var i = 0u; i < p.rows; i++) {
-        s += cs_dy[i * p.cols + j];
+    let slot = lid.y * COLS + lid.x;
+    cs_partial[slot] = s;
+    workgroupBarrier();
+    for (var half = PHASES / 2u; half > 0u; half >>= 1u) {
+        if (lid.y < half) {
+            cs_partial[slot] += cs_partial[slot + half * COLS];
+        }
+        workgroupBarrier();
     }
-    cs_db[j] = s;
+    if (lid.y == 0u && j < p.cols) {
+        cs_db[j] = cs_partial[lid.x];
+    }
 }

@@ -1,7 +1,6 @@
-// Matrix product for CPU-emulated GPUs (lavapipe) with subgroups of exactly 8, fused epilogue as in
-// matmul_tiled.wgsl:
+// Matrix product for CPU-emulated GPUs (lavapipe) with subgroups of exactly 8:
 //
-//   C[M,N] = act(op(A)[M,K] · op(B)[K,N] + bias[N]),   op(X) = Xᵀ when TRANS_X.
+//   C[M,N] = epilogue(op(A)[M,K] · op(B)[K,N]),   op(X) = Xᵀ when TRANS_X   (matmul_epilogue.wgsl)
 //
 // On lavapipe a subgroup is one row of SIMD lanes: arithmetic is cheap, every load whose address differs
 // by lane costs about eight scalar loads, and workgroup memory plus barriers cost more than they save.
@@ -9,14 +8,12 @@
 // lane l owning columns 4l..4l+3 of it (ROWS vec4 accumulators). For each step of 4 along K, lane l loads
 // the op(A) values of rows l, l+8, … as vec4s and subgroupBroadcast hands every row to all lanes, while
 // each lane loads its own 4×4 patch of op(B); the update is acc[r] += a.x·b₀ + a.y·b₁ + a.z·b₂ + a.w·b₃.
-// Blocks wholly inside the matrices load without bounds checks; edge blocks read zero past the edges. activation_fns.wgsl is appended by the host.
+// Blocks wholly inside the matrices load without bounds checks; edge blocks read zero past the edges.
 
 // Subgroup builtins need the device's SUBGROUP feature; naga does not yet accept `enable subgroups;`.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
-override ACT: u32 = 0u;
 
 struct Params {
     m: u32,
@@ -33,6 +30,8 @@ struct Params {
 // A and B again, as vec4s: one load instead of four where a row's length is a multiple of 4.
 @group(0) @binding(5) var<storage, read> a_vec: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> b_vec: array<vec4<f32>>;
+// The forward output a gradient epilogue reads.
+@group(0) @binding(7) var<storage, read> aux: array<f32>;
 
 const ROWS: u32 = 64u;
 const LANES: u32 = 8u;
@@ -137,11 +136,8 @@ fn store_rows(acc: array<vec4<f32>, 8>, first_row: u32, col0: u32) {
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
             if (col < p.n) {
-                var s = v[j];
-                if (HAS_BIAS) {
-                    s += bias[col];
-                }
-                c[row * p.n + col] = act_forward(ACT, p.alpha, s);
+                let i = row * p.n + col;
+                c[i] = epilogue(i, col, v[j]);
             }
         }
     }

@@ -1,38 +1,61 @@
-// Portable matrix product with fused epilogue, for any shape on any device:
+// Register-blocked matrix product for GPUs, any shape, any transpose:
 //
-//   C[M,N] = act(op(A)[M,K] · op(B)[K,N] + bias[N]),   op(X) = Xᵀ when TRANS_X.
+//   C[M,N] = epilogue(op(A)[M,K] · op(B)[K,N]),   op(X) = Xᵀ when TRANS_X   (matmul_epilogue.wgsl)
 //
-// A 16×16 workgroup computes a 64×64 tile of C; each invocation keeps a 4×4 block of C in registers.
-// K is walked in slices of 16: the workgroup stages a 16×64 slice of op(A) and of op(B) in workgroup
-// memory (zero-padded past the edges), then every invocation does 16 rank-1 updates of its 4×4 block.
-// activation_fns.wgsl is appended by the host.
+// A 16×16 workgroup computes a 64×64 tile of C. Invocation (tx, ty) owns rows 4ty..4ty+3 and columns
+// 4tx..4tx+3, held in the four named vec4 fields of a `Block` (never a dynamically indexed array, which a
+// driver may place in slow local memory). K is walked in slices of 16: the workgroup stages the 64×16
+// slice of op(A) and the 16×64 slice of op(B) in workgroup memory, both k-major as vec4s, and each
+// invocation then does 16 rank-1 updates, acc_r += op(A)[4ty+r, k] · op(B)[k, 4tx..4tx+3], unrolled.
+//
+// Staging: every invocation fetches four consecutive elements of A and four of B along the direction each
+// is stored contiguously. A slice wholly inside a matrix whose rows are whole vec4s is fetched with one
+// unchecked vec4 load per operand; slices at the edges with four bounds-checked loads (zero outside).
+//
+// Split-K (SPLIT): workgroup z covers k ∈ [z·k_chunk, (z+1)·k_chunk) and stores its raw partial product
+// at c[z·M·N + i] (the host binds a scratch buffer as `c`); `reduce_splits` then sums the partials in the
+// order of z (a fixed order, no atomics: results repeat bit for bit) and applies the epilogue.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
-override ACT: u32 = 0u;
+override SPLIT: bool = false;
 
 struct Params {
     m: u32,
     n: u32,
     k: u32,
     alpha: f32,
+    k_chunk: u32,
+    splits: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// A and B again as vec4s, for the aligned loads.
+@group(0) @binding(3) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<storage, read> aux: array<f32>;
+@group(0) @binding(8) var<storage, read> parts: array<f32>;
 
-const TILE_M: u32 = 64u;
-const TILE_N: u32 = 64u;
-const TILE_K: u32 = 16u;
+const TILE: u32 = 64u;
+const SLICE: u32 = 16u;
 
-var<workgroup> a_tile: array<f32, 1024>; // [TILE_K][TILE_M]
-var<workgroup> b_tile: array<f32, 1024>; // [TILE_K][TILE_N]
+// a_tile[k·16 + r/4][r%4] = op(A)[row0 + r, k0 + k]; b_tile[k·16 + c/4][c%4] = op(B)[k0 + k, col0 + c].
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
 
-fn load_a(row: u32, kk: u32) -> f32 {
+struct Block {
+    r0: vec4<f32>,
+    r1: vec4<f32>,
+    r2: vec4<f32>,
+    r3: vec4<f32>,
+}
+
+// op(A)[row, kk], zero outside.
+fn a_at(row: u32, kk: u32) -> f32 {
     if (row >= p.m || kk >= p.k) {
         return 0.0;
     }
@@ -42,7 +65,8 @@ fn load_a(row: u32, kk: u32) -> f32 {
     return a[row * p.k + kk];
 }
 
-fn load_b(kk: u32, col: u32) -> f32 {
+// op(B)[kk, col], zero outside.
+fn b_at(kk: u32, col: u32) -> f32 {
     if (kk >= p.k || col >= p.n) {
         return 0.0;
     }
@@ -52,50 +76,157 @@ fn load_b(kk: u32, col: u32) -> f32 {
     return b[kk * p.n + col];
 }
 
+// Stages the slice of op(A) at (row0, k0). Invocation t fetches stored row t/4 at columns 4(t%4)..+3
+// when A is M×K (contiguous along k), or stored row t/16 at columns 4(t%16)..+3 when it is K×M.
+fn stage_a(t: u32, row0: u32, k0: u32, inside: bool) {
+    if (TRANS_A) {
+        let kk = t / 16u;
+        let r = (t % 16u) * 4u;
+        var v: vec4<f32>;
+        if (inside && (p.m & 3u) == 0u) {
+            v = a4[((k0 + kk) * p.m + row0 + r) / 4u];
+        } else {
+            v = vec4<f32>(a_at(row0 + r, k0 + kk), a_at(row0 + r + 1u, k0 + kk),
+                a_at(row0 + r + 2u, k0 + kk), a_at(row0 + r + 3u, k0 + kk));
+        }
+        a_tile[kk * 16u + r / 4u] = v;
+    } else {
+        let r = t / 4u;
+        let kk = (t % 4u) * 4u;
+        var v: vec4<f32>;
+        if (inside && (p.k & 3u) == 0u) {
+            v = a4[((row0 + r) * p.k + k0 + kk) / 4u];
+        } else {
+            v = vec4<f32>(a_at(row0 + r, k0 + kk), a_at(row0 + r, k0 + kk + 1u),
+                a_at(row0 + r, k0 + kk + 2u), a_at(row0 + r, k0 + kk + 3u));
+        }
+        let q = r / 4u;
+        let lane = r % 4u;
+        a_tile[kk * 16u + q][lane] = v.x;
+        a_tile[(kk + 1u) * 16u + q][lane] = v.y;
+        a_tile[(kk + 2u) * 16u + q][lane] = v.z;
+        a_tile[(kk + 3u) * 16u + q][lane] = v.w;
+    }
+}
+
+// Stages the slice of op(B) at (k0, col0), the mirror image of stage_a.
+fn stage_b(t: u32, k0: u32, col0: u32, inside: bool) {
+    if (TRANS_B) {
+        let col = t / 4u;
+        let kk = (t % 4u) * 4u;
+        var v: vec4<f32>;
+        if (inside && (p.k & 3u) == 0u) {
+            v = b4[((col0 + col) * p.k + k0 + kk) / 4u];
+        } else {
+            v = vec4<f32>(b_at(k0 + kk, col0 + col), b_at(k0 + kk + 1u, col0 + col),
+                b_at(k0 + kk + 2u, col0 + col), b_at(k0 + kk + 3u, col0 + col));
+        }
+        let q = col / 4u;
+        let lane = col % 4u;
+        b_tile[kk * 16u + q][lane] = v.x;
+        b_tile[(kk + 1u) * 16u + q][lane] = v.y;
+        b_tile[(kk + 2u) * 16u + q][lane] = v.z;
+        b_tile[(kk + 3u) * 16u + q][lane] = v.w;
+    } else {
+        let kk = t / 16u;
+        let col = (t % 16u) * 4u;
+        var v: vec4<f32>;
+        if (inside && (p.n & 3u) == 0u) {
+            v = b4[((k0 + kk) * p.n + col0 + col) / 4u];
+        } else {
+            v = vec4<f32>(b_at(k0 + kk, col0 + col), b_at(k0 + kk, col0 + col + 1u),
+                b_at(k0 + kk, col0 + col + 2u), b_at(k0 + kk, col0 + col + 3u));
+        }
+        b_tile[kk * 16u + col / 4u] = v;
+    }
+}
+
+// One rank-1 update of the invocation's 4×4 block from row kk of the staged slices.
+fn rank1(acc: ptr<function, Block>, kk: u32, tx: u32, ty: u32) {
+    let av = a_tile[kk * 16u + ty];
+    let bv = b_tile[kk * 16u + tx];
+    (*acc).r0 = fma(vec4<f32>(av.x), bv, (*acc).r0);
+    (*acc).r1 = fma(vec4<f32>(av.y), bv, (*acc).r1);
+    (*acc).r2 = fma(vec4<f32>(av.z), bv, (*acc).r2);
+    (*acc).r3 = fma(vec4<f32>(av.w), bv, (*acc).r3);
+}
+
+// Stores one row of the block: the raw partial (split) or the epilogue's result.
+fn store_row(v: vec4<f32>, row: u32, col: u32, split: u32) {
+    if (row >= p.m) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let cj = col + j;
+        if (cj < p.n) {
+            let i = row * p.n + cj;
+            if (SPLIT) {
+                c[split * p.m * p.n + i] = v[j];
+            } else {
+                c[i] = epilogue(i, cj, v[j]);
+            }
+        }
+    }
+}
+
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let tid = lid.y * 16u + lid.x;
-    let row0 = wg.y * TILE_M;
-    let col0 = wg.x * TILE_N;
-    var acc: array<f32, 16>;
-    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
-        for (var e = 0u; e < 4u; e++) {
-            let idx = tid + e * 256u;
-            // Neighbouring invocations read neighbouring k of A and neighbouring columns of B.
-            let ka = idx % TILE_K;
-            let ra = idx / TILE_K;
-            a_tile[ka * TILE_M + ra] = load_a(row0 + ra, k0 + ka);
-            let cb = idx % TILE_N;
-            let kb = idx / TILE_N;
-            b_tile[kb * TILE_N + cb] = load_b(k0 + kb, col0 + cb);
-        }
+    let t = lid.y * 16u + lid.x;
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    var k_begin = 0u;
+    var k_end = p.k;
+    if (SPLIT) {
+        k_begin = wg.z * p.k_chunk;
+        k_end = min(p.k, k_begin + p.k_chunk);
+    }
+    // Uniform over the workgroup: the tile's rows of op(A) and columns of op(B) lie inside.
+    let rows_inside = row0 + TILE <= p.m;
+    let cols_inside = col0 + TILE <= p.n;
+    var acc: Block;
+    for (var k0 = k_begin; k0 < k_end; k0 += SLICE) {
+        let k_inside = k0 + SLICE <= p.k;
+        stage_a(t, row0, k0, rows_inside && k_inside);
+        stage_b(t, k0, col0, cols_inside && k_inside);
         workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * TILE_M + lid.y * 4u + i];
-                bv[i] = b_tile[kk * TILE_N + lid.x * 4u + i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]);
-                }
-            }
-        }
+        rank1(&acc, 0u, lid.x, lid.y);
+        rank1(&acc, 1u, lid.x, lid.y);
+        rank1(&acc, 2u, lid.x, lid.y);
+        rank1(&acc, 3u, lid.x, lid.y);
+        rank1(&acc, 4u, lid.x, lid.y);
+        rank1(&acc, 5u, lid.x, lid.y);
+        rank1(&acc, 6u, lid.x, lid.y);
+        rank1(&acc, 7u, lid.x, lid.y);
+        rank1(&acc, 8u, lid.x, lid.y);
+        rank1(&acc, 9u, lid.x, lid.y);
+        rank1(&acc, 10u, lid.x, lid.y);
+        rank1(&acc, 11u, lid.x, lid.y);
+        rank1(&acc, 12u, lid.x, lid.y);
+        rank1(&acc, 13u, lid.x, lid.y);
+        rank1(&acc, 14u, lid.x, lid.y);
+        rank1(&acc, 15u, lid.x, lid.y);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + lid.y * 4u + i;
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x * 4u + j;
-            if (row < p.m && col < p.n) {
-                var v = acc[i * 4u + j];
-                if (HAS_BIAS) {
-                    v += bias[col];
-                }
-                c[row * p.n + col] = act_forward(ACT, p.alpha, v);
-            }
-        }
+    let row = row0 + lid.y * 4u;
+    let col = col0 + lid.x * 4u;
+    store_row(acc.r0, row, col, wg.z);
+    store_row(acc.r1, row + 1u, col, wg.z);
+    store_row(acc.r2, row + 2u, col, wg.z);
+    store_row(acc.r3, row + 3u, col, wg.z);
+}
+
+// C[i] = epilogue(Σ_z parts[z·M·N + i]), z in order. One invocation per element; the grid may be folded
+// into two dimensions (see fold_grid in src/gpu/mod.rs).
+@compute @workgroup_size(256)
+fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 256u;
+    let count = p.m * p.n;
+    if (i >= count) {
+        return;
     }
+    var s = 0.0;
+    for (var z = 0u; z < p.splits; z++) {
+        s += parts[z * count + i];
+    }
+    c[i] = epilogue(i, i % p.n, s);
 }

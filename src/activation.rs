@@ -139,6 +139,54 @@ impl Activation {
         }
     }
 
+    /// True when `f'(x)` is determined by the output `y = f(x)` alone, so that backprop can skip storing
+    /// `x` and fuse `dx = dy ⊙ f'` into the matrix product that computes `dy` (see
+    /// [`crate::Epilogue::ActivationGrad`]). Swish and GELU are not invertible; leaky ReLU and ELU need
+    /// `α ≥ 0` for the sign of `y` to tell the branch.
+    pub fn has_output_derivative(self) -> bool {
+        match self {
+            Activation::Swish | Activation::Gelu => false,
+            Activation::LeakyRelu(a) | Activation::Elu(a) => a >= 0.0,
+            _ => true,
+        }
+    }
+
+    /// `f'(x)` computed from `y = f(x)`, for the functions where [`Activation::has_output_derivative`]
+    /// holds: sigmoid `y(1 - y)`, tanh `1 - y²`, ReLU `[y > 0]`, leaky ReLU `y > 0 ? 1 : α`, ELU
+    /// `y > 0 ? 1 : y + α`, SELU `y > 0 ? λ : y + λα`, softplus `1 - e^-y`. Others return NaN.
+    pub fn output_derivative(self, y: f32) -> f32 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Step => 0.0,
+            Activation::Sigmoid => y * (1.0 - y),
+            Activation::Tanh => 1.0 - y * y,
+            Activation::Relu => f32::from(y > 0.0),
+            Activation::LeakyRelu(a) if a >= 0.0 => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    a
+                }
+            }
+            Activation::Elu(a) if a >= 0.0 => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    y + a
+                }
+            }
+            Activation::Selu => {
+                if y > 0.0 {
+                    SELU_LAMBDA
+                } else {
+                    y + SELU_LAMBDA * SELU_ALPHA
+                }
+            }
+            Activation::Softplus => -(-y).exp_m1(),
+            _ => f32::NAN,
+        }
+    }
+
     /// `f'(x)`.
     pub fn derivative(self, x: f32) -> f32 {
         match self {

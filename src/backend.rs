@@ -25,19 +25,31 @@ pub trait Shaped {
     }
 }
 
-/// What the matrix product does to its result before storing it: `C = act(A·B + bias)`.
+/// What the matrix product does to its raw result `P = op(A)·op(B)` before storing it.
 #[derive(Clone, Copy, Debug)]
-pub struct Epilogue<'a, T> {
-    /// A `[1, N]` row added to every row of the product.
-    pub bias: Option<&'a T>,
-    /// Applied element-wise last.
-    pub activation: Activation,
+pub enum Epilogue<'a, T> {
+    /// `C = act(P + bias)`: a dense layer's forward pass, with its activation fused in.
+    Forward {
+        /// A `[1, N]` row added to every row of the product.
+        bias: Option<&'a T>,
+        /// Applied element-wise last.
+        activation: Activation,
+    },
+    /// `C = P ⊙ f'(z)`, where `f'(z)` is computed from the forward output `output = f(z)` (`[M, N]`):
+    /// backprop through an activation fused into the product that computes the gradient of its output.
+    /// Only for activations with [`Activation::has_output_derivative`].
+    ActivationGrad {
+        /// The activation `f` the gradient passes back through.
+        activation: Activation,
+        /// Its forward output `y = f(z)`, `[M, N]`.
+        output: &'a T,
+    },
 }
 
 impl<'a, T> Epilogue<'a, T> {
     /// No bias, identity activation: a plain product.
     pub fn none() -> Self {
-        Epilogue {
+        Epilogue::Forward {
             bias: None,
             activation: Activation::Identity,
         }
@@ -45,9 +57,44 @@ impl<'a, T> Epilogue<'a, T> {
 
     /// Adds `bias` to every row, identity activation: a dense layer's `X·W + b`.
     pub fn bias(bias: &'a T) -> Self {
-        Epilogue {
+        Epilogue::Forward {
             bias: Some(bias),
             activation: Activation::Identity,
+        }
+    }
+
+    /// `act(P + bias)`, the bias optional.
+    pub fn forward(bias: Option<&'a T>, activation: Activation) -> Self {
+        Epilogue::Forward { bias, activation }
+    }
+
+    /// `P ⊙ f'(z)` from `output = f(z)`.
+    pub fn activation_grad(activation: Activation, output: &'a T) -> Self {
+        Epilogue::ActivationGrad { activation, output }
+    }
+
+    /// The activation the epilogue applies or differentiates.
+    pub fn activation(&self) -> Activation {
+        match *self {
+            Epilogue::Forward { activation, .. } | Epilogue::ActivationGrad { activation, .. } => {
+                activation
+            }
+        }
+    }
+
+    /// The bias, if the epilogue adds one.
+    pub fn bias_row(&self) -> Option<&'a T> {
+        match *self {
+            Epilogue::Forward { bias, .. } => bias,
+            Epilogue::ActivationGrad { .. } => None,
+        }
+    }
+
+    /// The forward output a gradient epilogue reads, if any.
+    pub fn grad_output(&self) -> Option<&'a T> {
+        match *self {
+            Epilogue::Forward { .. } => None,
+            Epilogue::ActivationGrad { output, .. } => Some(output),
         }
     }
 }
@@ -96,8 +143,8 @@ pub trait Backend {
         shift: f32,
     ) -> Result<Self::Dataset>;
 
-    /// `C = act(op(A)·op(B) + bias)` where `op(X)` is `Xᵀ` when its flag is set.
-    /// `op(A)` is `[M, K]`, `op(B)` is `[K, N]`, `C` is `[M, N]`, `bias` is `[1, N]`.
+    /// `C = epilogue(op(A)·op(B))` where `op(X)` is `Xᵀ` when its flag is set: `act(P + bias)` or
+    /// `P ⊙ f'(z)` (see [`Epilogue`]). `op(A)` is `[M, K]`, `op(B)` is `[K, N]`, `C` is `[M, N]`.
     fn matmul(
         &self,
         a: &Self::Tensor,

@@ -180,7 +180,7 @@ impl Backend for CpuBackend {
         epilogue: Epilogue<'_, CpuTensor>,
         c: &mut CpuTensor,
     ) -> Result<()> {
-        let (m, k, n) = shape::matmul(a, trans_a, b, trans_b, epilogue.bias, c)?;
+        let (m, k, n) = shape::matmul(a, trans_a, b, trans_b, &epilogue, c)?;
         // Strides of op(A) [m, k] and op(B) [k, n] inside their row-major storage.
         let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
         let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
@@ -208,13 +208,22 @@ impl Backend for CpuBackend {
                 );
             }
         }
-        let act = epilogue.activation;
-        for row in c.data.chunks_exact_mut(n.max(1)) {
-            if let Some(bias) = epilogue.bias {
-                row.iter_mut().zip(&bias.data).for_each(|(v, b)| *v += b);
+        match epilogue {
+            Epilogue::Forward { bias, activation } => {
+                for row in c.data.chunks_exact_mut(n.max(1)) {
+                    if let Some(bias) = bias {
+                        row.iter_mut().zip(&bias.data).for_each(|(v, b)| *v += b);
+                    }
+                    if activation != Activation::Identity {
+                        row.iter_mut().for_each(|v| *v = activation.forward(*v));
+                    }
+                }
             }
-            if act != Activation::Identity {
-                row.iter_mut().for_each(|v| *v = act.forward(*v));
+            Epilogue::ActivationGrad { activation, output } => {
+                c.data
+                    .iter_mut()
+                    .zip(&output.data)
+                    .for_each(|(v, &y)| *v *= activation.output_derivative(y));
             }
         }
         Ok(())

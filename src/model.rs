@@ -101,23 +101,30 @@ impl<B: Backend> Dense<B> {
         })
     }
 
-    /// Forward: `y = x·W + b` (the bias is added in the product's epilogue).
-    fn forward(&self, b: &B, x: &B::Tensor, y: &mut B::Tensor) -> Result<()> {
-        b.matmul(x, false, &self.weight, false, Epilogue::bias(&self.bias), y)
+    /// Forward: `y = f(x·W + b)`, the bias and the activation `f` applied in the product's epilogue.
+    fn forward(&self, b: &B, x: &B::Tensor, f: Activation, y: &mut B::Tensor) -> Result<()> {
+        let epilogue = Epilogue::forward(Some(&self.bias), f);
+        b.matmul(x, false, &self.weight, false, epilogue, y)
     }
 
-    /// Backward: `dW = xᵀ·dy`, `db = Σ_rows dy`, and `dx = dy·Wᵀ` when the caller needs it.
+    /// Backward: `dW = xᵀ·dy`, `db = Σ_rows dy`, and, when the caller needs it, `dx = dy·Wᵀ` times the
+    /// derivative of the activation `f` that produced `x` (computed from `x = f(z)`; identity for none).
     fn backward(
         &mut self,
         b: &B,
         x: &B::Tensor,
         dy: &B::Tensor,
-        dx: Option<&mut B::Tensor>,
+        dx: Option<(&mut B::Tensor, Activation)>,
     ) -> Result<()> {
         b.matmul(x, true, dy, false, Epilogue::none(), &mut self.grad_weight)?;
         b.bias_grad(dy, &mut self.grad_bias)?;
-        if let Some(dx) = dx {
-            b.matmul(dy, false, &self.weight, true, Epilogue::none(), dx)?;
+        if let Some((dx, f)) = dx {
+            let epilogue = if f == Activation::Identity {
+                Epilogue::none()
+            } else {
+                Epilogue::activation_grad(f, x)
+            };
+            b.matmul(dy, false, &self.weight, true, epilogue, dx)?;
         }
         Ok(())
     }
@@ -253,14 +260,39 @@ impl<B: Backend> Model<B> {
         })
     }
 
-    /// Runs the layers on `x`; the logits end up in [`Workspace::logits`].
+    /// The activation fused into the dense layer `i` (its forward epilogue computes it, its input
+    /// gradient's epilogue differentiates it), when layer `i + 1` is an activation that allows it.
+    fn fused_activation(&self, i: usize) -> Option<Activation> {
+        match (self.layers.get(i), self.layers.get(i + 1)) {
+            (Some(Layer::Dense(_)), Some(Layer::Activation(f))) if f.has_output_derivative() => {
+                Some(*f)
+            }
+            _ => None,
+        }
+    }
+
+    /// True when layer `i` is an activation fused into the dense layer before it.
+    fn is_fused(&self, i: usize) -> bool {
+        i > 0 && self.fused_activation(i - 1).is_some()
+    }
+
+    /// Runs the layers on `x`; the logits end up in [`Workspace::logits`]. A dense layer followed by an
+    /// activation whose derivative its output determines (ReLU, sigmoid, tanh, …) runs as one product
+    /// with the activation in its epilogue, writing the activation's output; the dense layer's own
+    /// output buffer is then left unwritten.
     pub fn forward(&self, b: &B, x: &B::Tensor, ws: &mut Workspace<B>) -> Result<()> {
         for (i, layer) in self.layers.iter().enumerate() {
+            if self.is_fused(i) {
+                continue;
+            }
+            let fused = self.fused_activation(i);
             let (before, rest) = ws.outputs.split_at_mut(i);
             let input = if i == 0 { x } else { &before[i - 1] };
-            let out = &mut rest[0];
+            let out = &mut rest[usize::from(fused.is_some())];
             match layer {
-                Layer::Dense(d) => d.forward(b, input, out)?,
+                Layer::Dense(d) => {
+                    d.forward(b, input, fused.unwrap_or(Activation::Identity), out)?
+                }
                 Layer::Activation(f) => b.activation_forward(*f, input, out)?,
             }
         }
@@ -293,16 +325,28 @@ impl<B: Backend> Model<B> {
         let last = self.layers.len() - 1;
         b.softmax_cross_entropy(&ws.outputs[last], labels, &mut ws.grads[last], &mut ws.loss)?;
         for i in (0..self.layers.len()).rev() {
+            if self.is_fused(i) {
+                continue;
+            }
             let input = if i == 0 { x } else { &ws.outputs[i - 1] };
-            let (before, rest) = ws.grads.split_at_mut(i);
-            let dy = &rest[0];
-            let dx = if i == 0 {
-                None
+            // The input gradient skips back over an activation fused into the layer before.
+            let fused = if i >= 2 && self.is_fused(i - 1) {
+                match self.layers[i - 1] {
+                    Layer::Activation(f) => Some(f),
+                    Layer::Dense(_) => None,
+                }
             } else {
-                Some(&mut before[i - 1])
+                None
             };
+            let target = i - usize::from(fused.is_some());
+            let (before, rest) = ws.grads.split_at_mut(target);
+            let dy = &rest[i - target];
+            let dx = (i > 0).then(|| &mut before[target - 1]);
             match &mut self.layers[i] {
-                Layer::Dense(d) => d.backward(b, input, dy, dx)?,
+                Layer::Dense(d) => {
+                    let dx = dx.map(|dx| (dx, fused.unwrap_or(Activation::Identity)));
+                    d.backward(b, input, dy, dx)?;
+                }
                 Layer::Activation(f) => {
                     if let Some(dx) = dx {
                         b.activation_backward(*f, input, dy, dx)?;

@@ -1,15 +1,16 @@
 //! Shape checks shared by every backend, so both reject the same calls with the same message.
 
-use crate::backend::Shaped;
+use crate::backend::{Epilogue, Shaped};
 use crate::error::{Error, Result};
 
-/// Checks `op(A)·op(B) → C` (+ a `[1, N]` bias) and returns `(M, K, N)`.
+/// Checks `op(A)·op(B) → C` and its epilogue's operands (a `[1, N]` bias, an `[M, N]` forward output for a
+/// gradient epilogue, whose activation must allow it) and returns `(M, K, N)`.
 pub fn matmul<T: Shaped>(
     a: &T,
     trans_a: bool,
     b: &T,
     trans_b: bool,
-    bias: Option<&T>,
+    epilogue: &Epilogue<'_, T>,
     c: &T,
 ) -> Result<(usize, usize, usize)> {
     let (m, k) = if trans_a {
@@ -34,7 +35,17 @@ pub fn matmul<T: Shaped>(
             c.cols()
         )));
     }
-    if let Some(bias) = bias {
+    if let Some(output) = epilogue.grad_output() {
+        exact("activation output of a gradient epilogue", output, m, n)?;
+        let act = epilogue.activation();
+        if !act.has_output_derivative() {
+            return Err(Error::Invalid(format!(
+                "{act:?}'s derivative cannot be computed from its output; apply its backward pass \
+                 separately (activation_backward)"
+            )));
+        }
+    }
+    if let Some(bias) = epilogue.bias_row() {
         if bias.rows() != 1 || bias.cols() != n {
             return Err(Error::shape(format!(
                 "bias is {}×{}, expected 1×{n}",

@@ -109,10 +109,7 @@ fn dense_layer<B: Backend>(b: &B) {
     let loss = |x: &[f32], w: &[f32], bias: &[f32]| {
         let mut y = b.zeros(batch, outputs).unwrap();
         let tb = b.tensor(1, outputs, bias).unwrap();
-        let epi = Epilogue {
-            bias: Some(&tb),
-            activation: Activation::Identity,
-        };
+        let epi = Epilogue::bias(&tb);
         let (tx, tw) = (
             b.tensor(batch, inputs, x).unwrap(),
             b.tensor(inputs, outputs, w).unwrap(),
@@ -145,12 +142,78 @@ fn dense_layer<B: Backend>(b: &B) {
     assert_close("db", &read(b, &db), &num_b, 2e-3, 1e-2);
 }
 
+/// An activation feeding a dense layer, `Y = f(Z)·W` under `L = Σ G ⊙ Y`, with backprop through both
+/// fused into one product: `dZ = (G·Wᵀ) ⊙ f'(Z)`, `f'` computed from `f(Z)` in the product's epilogue
+/// (what training does for every activation that allows it), against numerical gradients of L.
+fn fused_activation_gradient<B: Backend>(b: &B) {
+    let (batch, inputs, outputs) = (5, 7, 3);
+    let mut r = rng(5);
+    let w = uniform(&mut r, inputs * outputs, 1.0);
+    let g = uniform(&mut r, batch * outputs, 1.0);
+    let (tw, tg) = (
+        b.tensor(inputs, outputs, &w).unwrap(),
+        b.tensor(batch, outputs, &g).unwrap(),
+    );
+    let activated = |z: &[f32], act: Activation| {
+        let mut y = b.zeros(batch, inputs).unwrap();
+        b.activation_forward(act, &b.tensor(batch, inputs, z).unwrap(), &mut y)
+            .unwrap();
+        y
+    };
+    for act in Activation::ALL
+        .into_iter()
+        .filter(|a| a.has_output_derivative())
+    {
+        let mut z = smooth_inputs(batch * inputs, 6);
+        let mut dz = b.zeros(batch, inputs).unwrap();
+        let y = activated(&z, act);
+        b.matmul(
+            &tg,
+            false,
+            &tw,
+            true,
+            Epilogue::activation_grad(act, &y),
+            &mut dz,
+        )
+        .unwrap();
+        let numeric = gradient(
+            |v| {
+                let mut out = b.zeros(batch, outputs).unwrap();
+                b.matmul(
+                    &activated(v, act),
+                    false,
+                    &tw,
+                    false,
+                    Epilogue::none(),
+                    &mut out,
+                )
+                .unwrap();
+                read(b, &out)
+                    .iter()
+                    .zip(&g)
+                    .map(|(y, g)| f64::from(y * g))
+                    .sum::<f64>()
+            },
+            &mut z,
+            1e-2,
+        );
+        assert_close(
+            &format!("dZ through {act:?}"),
+            &read(b, &dz),
+            &numeric,
+            2e-3,
+            1e-2,
+        );
+    }
+}
+
 #[test]
 fn cpu_backward_passes_match_numerical_gradients() {
     let b = cpu();
     activations(&b);
     losses(&b);
     dense_layer(&b);
+    fused_activation_gradient(&b);
 }
 
 #[test]
@@ -159,6 +222,7 @@ fn gpu_backward_passes_match_numerical_gradients() {
         activations(&*b);
         losses(&*b);
         dense_layer(&*b);
+        fused_activation_gradient(&*b);
     });
 }
 

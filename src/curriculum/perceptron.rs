@@ -69,10 +69,7 @@ fn layer<B: Backend>(b: &B, x: &B::Tensor, units: &[Perceptron]) -> Result<Vec<f
     let bias: Vec<f32> = units.iter().map(|u| u.bias).collect();
     let (w, bias) = (b.tensor(2, n, &w)?, b.tensor(1, n, &bias)?);
     let mut y = b.zeros(4, n)?;
-    let epilogue = Epilogue {
-        bias: Some(&bias),
-        activation: Activation::Step,
-    };
+    let epilogue = Epilogue::forward(Some(&bias), Activation::Step);
     b.matmul(x, false, &w, false, epilogue, &mut y)?;
     b.read(&y)
 }

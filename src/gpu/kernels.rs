@@ -15,8 +15,16 @@ macro_rules! shader {
 }
 
 const ACTIVATION: &str = shader!("activation.wgsl", "activation_fns.wgsl", "elementwise.wgsl");
-const MATMUL_TILED: &str = shader!("matmul_tiled.wgsl", "activation_fns.wgsl");
-const MATMUL_SUBGROUP: &str = shader!("matmul_subgroup.wgsl", "activation_fns.wgsl");
+const MATMUL_TILED: &str = shader!(
+    "matmul_tiled.wgsl",
+    "matmul_epilogue.wgsl",
+    "activation_fns.wgsl"
+);
+const MATMUL_SUBGROUP: &str = shader!(
+    "matmul_subgroup.wgsl",
+    "matmul_epilogue.wgsl",
+    "activation_fns.wgsl"
+);
 const SOFTMAX_LOSS: &str = shader!("softmax_loss.wgsl", "activation_fns.wgsl");
 const BLAS: &str = shader!("blas.wgsl", "elementwise.wgsl");
 const OPTIM: &str = shader!("optim.wgsl", "elementwise.wgsl");
@@ -86,17 +94,26 @@ kernel!(
     MATMUL_TILED,
     "main",
     1,
-    [Read, Read, Read, ReadWrite],
-    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT"],
-    16
+    [Read, Read, Read, Read, Read, ReadWrite, Read],
+    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD", "SPLIT"],
+    24
+);
+kernel!(
+    MATMUL_REDUCE_SPLITS,
+    MATMUL_TILED,
+    "reduce_splits",
+    5,
+    [Read, ReadWrite, Read, Read],
+    ["HAS_BIAS", "ACT", "GRAD"],
+    24
 );
 kernel!(
     MATMUL_SUBGROUP_MAIN,
     MATMUL_SUBGROUP,
     "main",
     1,
-    [Read, Read, Read, ReadWrite, Read, Read],
-    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT"],
+    [Read, Read, Read, ReadWrite, Read, Read, Read],
+    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD"],
     16
 );
 kernel!(
@@ -152,7 +169,7 @@ kernel!(
     "column_sums",
     4,
     [Read, ReadWrite],
-    [],
+    ["COLS", "PHASES"],
     16
 );
 kernel!(
@@ -184,7 +201,7 @@ kernel!(
 );
 
 /// Values of a kernel's override constants, in the order of [`KernelSpec::overrides`].
-pub type Overrides = [u32; 4];
+pub type Overrides = [u32; 6];
 
 /// A compiled kernel.
 pub struct Kernel {

@@ -17,7 +17,7 @@ const PARAM_SLOTS: usize = 4096;
 /// Bind groups kept before the cache is emptied (it fills only when many short-lived buffers come and go).
 const BIND_GROUP_CACHE_LIMIT: usize = 8192;
 /// Most storage buffers any kernel binds.
-pub const MAX_BUFFERS: usize = 6;
+pub const MAX_BUFFERS: usize = 7;
 
 /// A storage buffer as an operation binds it: its unique id (for the bind group cache) and the buffer.
 #[derive(Clone, Copy)]
