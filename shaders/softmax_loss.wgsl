@@ -7,7 +7,7 @@
 //             loss = (1/B) Σ (max(z,0) - z·t + log(1 + e^-|z|));           dz = (σ(z) - t) / B
 //   mean squared error:
 //             loss = (1/B) Σ ½(y - t)²;                                    dy = (y - t) / B
-//   accuracy  correct = #{i : argmax_j z[i,j] = tᵢ}  (first maximum on ties)
+//   accuracy  hits = #{i : argmax_j z[i,j] = tᵢ}  (first maximum on ties)
 //
 // The reducing kernels run as one workgroup of 256: each invocation walks rows (or elements) i ≡ tid
 // (mod 256) in order, then a fixed-shape tree sums the 256 partials. No atomics, so a run repeats bit
@@ -140,10 +140,15 @@ fn mean_squared_error(@builtin(local_invocation_index) tid: u32) {
     }
 }
 
-// ---- accuracy ---------------------------------------------------------------------------------------
+// ---- accuracy, and the trainer's running totals ----------------------------------------------------
+//   accuracy  correct[0] = hits
+//   TALLY     totals[0] += loss[0]; totals[1] += hits   (one dispatch of per-step bookkeeping)
+override TALLY: bool = false;
+
 @group(0) @binding(11) var<storage, read> acc_z: array<f32>;
 @group(0) @binding(12) var<storage, read> acc_labels: array<u32>;
-@group(0) @binding(13) var<storage, read_write> acc_correct: array<f32>;
+@group(0) @binding(13) var<storage, read_write> acc_out: array<f32>;
+@group(0) @binding(14) var<storage, read> acc_loss: array<f32>;
 
 @compute @workgroup_size(256)
 fn accuracy(@builtin(local_invocation_index) tid: u32) {
@@ -160,6 +165,11 @@ fn accuracy(@builtin(local_invocation_index) tid: u32) {
     }
     let s = workgroup_sum(tid, hits);
     if (tid == 0u) {
-        acc_correct[0] = s;
+        if (TALLY) {
+            acc_out[0] += acc_loss[0];
+            acc_out[1] += s;
+        } else {
+            acc_out[0] = s;
+        }
     }
 }

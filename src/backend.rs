@@ -120,6 +120,12 @@ pub trait Backend {
         Ok(())
     }
 
+    /// Kernel launches (dispatches) recorded since the backend was opened: what a step costs a GPU in
+    /// launch overhead. Backends that launch no kernels return 0.
+    fn kernel_launches(&self) -> u64 {
+        0
+    }
+
     /// A `[rows, cols]` tensor of zeros.
     fn zeros(&self, rows: usize, cols: usize) -> Result<Self::Tensor>;
     /// A `[rows, cols]` tensor holding `data` (row-major; `data.len()` must be `rows·cols`).
@@ -213,6 +219,17 @@ pub trait Backend {
         logits: &Self::Tensor,
         labels: &Self::Indices,
         correct: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    /// The trainer's per-step bookkeeping in one op: adds the batch's mean loss and its count of correct
+    /// predictions (as [`Backend::accuracy`] counts them) to running totals, `totals[0] += loss[0]`,
+    /// `totals[1] += #{i : argmax_j logits[i, j] = tᵢ}`; `loss` is `[1, 1]`, `totals` `[1, 2]`.
+    fn tally(
+        &self,
+        logits: &Self::Tensor,
+        labels: &Self::Indices,
+        loss: &Self::Tensor,
+        totals: &mut Self::Tensor,
     ) -> Result<()>;
 
     /// One optimizer update of `param` from `grad`, with state `s1`, `s2` (see [`crate::optim`]); states the

@@ -113,6 +113,8 @@ pub struct Measurement {
     pub flops_per_sample: f64,
     /// Test accuracy after the run.
     pub test_accuracy: f32,
+    /// Kernel launches per training step (for W4, per batch of a pass), where the backend launches any.
+    pub launches_per_step: Option<f64>,
 }
 
 impl Measurement {
@@ -161,16 +163,23 @@ pub fn run<B: Backend>(
     let (spec, init, optimizer, batch) = workload.setup();
     let test = DeviceSplit::upload(b, &mnist.test, true)?;
     let fresh = || Model::new(b, spec.clone(), init, seed, optimizer.state_count());
-    let measure = |epoch_seconds, samples_per_epoch, flops_per_sample, model: &Model<B>| {
-        Ok::<_, Error>(Measurement {
-            workload,
-            label,
-            backend: b.describe(),
-            epoch_seconds,
-            samples_per_epoch,
-            flops_per_sample,
-            test_accuracy: evaluate(b, model, &test, INFER_BATCH)?,
-        })
+    let measure =
+        |epoch_seconds, samples_per_epoch, flops_per_sample, launches, model: &Model<B>| {
+            Ok::<_, Error>(Measurement {
+                workload,
+                label,
+                backend: b.describe(),
+                epoch_seconds,
+                samples_per_epoch,
+                flops_per_sample,
+                test_accuracy: evaluate(b, model, &test, INFER_BATCH)?,
+                launches_per_step: launches,
+            })
+        };
+    // Launches per step from the counts before and after `steps` steps.
+    let per_step = |before: u64, steps: usize| {
+        let launched = b.kernel_launches() - before;
+        (launched > 0).then(|| launched as f64 / steps as f64)
     };
     if workload == Workload::Infer {
         let owned;
@@ -182,13 +191,15 @@ pub fn run<B: Backend>(
             }
         };
         let mut seconds = Vec::with_capacity(epochs);
+        let before = b.kernel_launches();
         for _ in 0..epochs {
             let start = Instant::now();
             evaluate(b, model, &test, INFER_BATCH)?;
             seconds.push(start.elapsed().as_secs_f64());
         }
+        let launches = per_step(before, epochs * test.len.div_ceil(INFER_BATCH));
         let flops = model.forward_flops_per_sample();
-        return Ok((measure(seconds, test.len, flops, model)?, None));
+        return Ok((measure(seconds, test.len, flops, launches, model)?, None));
     }
     let mut model = fresh()?;
     let train_set = DeviceSplit::upload(b, &mnist.train, true)?;
@@ -201,11 +212,14 @@ pub fn run<B: Backend>(
         max_steps: None,
         report_every: usize::MAX,
     };
+    let before = b.kernel_launches();
     let history = train(b, &mut model, &train_set, None, &config, |_, _| {})?;
+    // Nothing but the steps launches kernels: no evaluation, and the totals are read once an epoch.
+    let launches = per_step(before, epochs * (train_set.len / batch));
     let seconds = history.iter().map(|s| s.seconds).collect();
     let samples = (train_set.len / batch) * batch;
     let flops = 3.0 * model.forward_flops_per_sample();
-    let measurement = measure(seconds, samples, flops, &model)?;
+    let measurement = measure(seconds, samples, flops, launches, &model)?;
     Ok((measurement, Some(model)))
 }
 
@@ -291,15 +305,18 @@ impl Report {
                 out += &format!("{}: {}\n", m.label, m.backend);
             }
         }
-        out += "\n| workload | backend | first epoch s | steady epoch s | samples/s | GFLOP/s | test acc | GPU/CPU speed |\n";
-        out += "|---|---|---:|---:|---:|---:|---:|---:|\n";
+        out += "\n| workload | backend | first epoch s | steady epoch s | samples/s | GFLOP/s | test acc | GPU/CPU speed | launches/step |\n";
+        out += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for m in &self.rows {
             let ratio = match (m.label, self.gpu_over_cpu(m.workload)) {
                 ("gpu", Some(r)) => format!("{r:.2}×"),
                 _ => String::new(),
             };
+            let launches = m
+                .launches_per_step
+                .map_or(String::new(), |l| format!("{l:.0}"));
             out += &format!(
-                "| {} | {} | {:.3} | {:.3} | {:.0} | {:.1} | {:.2}% | {} |\n",
+                "| {} | {} | {:.3} | {:.3} | {:.0} | {:.1} | {:.2}% | {} | {} |\n",
                 m.workload.name(),
                 m.label,
                 m.first_seconds(),
@@ -307,11 +324,13 @@ impl Report {
                 m.samples_per_sec(),
                 m.gflops(),
                 m.test_accuracy * 100.0,
-                ratio
+                ratio,
+                launches
             );
         }
         out + "\nW4 `infer` times one pass over the 10 000 test images where the others time an epoch of \
-                training. GFLOP/s = samples/s × 2·Σ in·out (×3 when training).\n"
+                training, and its launches are per batch of 1000. GFLOP/s = samples/s × 2·Σ in·out (×3 when \
+                training).\n"
     }
 
     /// The report as JSON.
@@ -331,6 +350,7 @@ impl Report {
                     "samples_per_sec": m.samples_per_sec(),
                     "gflops": m.gflops(),
                     "test_accuracy": m.test_accuracy,
+                    "launches_per_step": m.launches_per_step,
                     "gpu_over_cpu": if m.label == "gpu" { self.gpu_over_cpu(m.workload) } else { None },
                 })
             })

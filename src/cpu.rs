@@ -373,14 +373,22 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         shape::labels(logits.rows, labels.len())?;
         scalar_out(correct)?;
-        let cols = logits.cols.max(1);
-        let hits = logits
-            .data
-            .chunks_exact(cols)
-            .zip(labels)
-            .filter(|(row, t)| argmax(row) == **t as usize)
-            .count();
-        correct.data[0] = hits as f32;
+        correct.data[0] = hits(logits, labels) as f32;
+        Ok(())
+    }
+
+    fn tally(
+        &self,
+        logits: &CpuTensor,
+        labels: &Vec<u32>,
+        loss: &CpuTensor,
+        totals: &mut CpuTensor,
+    ) -> Result<()> {
+        shape::labels(logits.rows, labels.len())?;
+        shape::exact("loss", loss, 1, 1)?;
+        shape::exact("running totals", totals, 1, 2)?;
+        totals.data[0] += loss.data[0];
+        totals.data[1] += hits(logits, labels) as f32;
         Ok(())
     }
 
@@ -449,6 +457,16 @@ fn softmax_row(z: &[f32], out: &mut [f32]) -> f32 {
     }
     out.iter_mut().for_each(|o| *o /= sum);
     max + sum.ln()
+}
+
+/// Rows whose first maximum is at the label's column.
+fn hits(logits: &CpuTensor, labels: &[u32]) -> usize {
+    logits
+        .data
+        .chunks_exact(logits.cols.max(1))
+        .zip(labels)
+        .filter(|(row, t)| argmax(row) == **t as usize)
+        .count()
 }
 
 /// Index of the first largest element.

@@ -122,8 +122,8 @@ pub fn train<B: Backend>(
     let mut ws = model.workspace(b, config.batch)?;
     let mut x = b.zeros(config.batch, PIXELS)?;
     let mut y = b.indices(&vec![0; config.batch])?;
-    let mut loss_sum = b.zeros(1, 1)?;
-    let mut correct_sum = b.zeros(1, 1)?;
+    // The epoch's summed batch losses and count of correct predictions.
+    let mut totals = b.zeros(1, 2)?;
     let mut order: Vec<u32> = (0..train.len as u32).collect();
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut history = Vec::new();
@@ -137,8 +137,7 @@ pub fn train<B: Backend>(
         optimizer.lr *= config.lr_decay.powi(epoch as i32 - 1);
         order.shuffle(&mut rng);
         let device_order = b.indices(&order)?;
-        b.write(&mut loss_sum, &[0.0])?;
-        b.write(&mut correct_sum, &[0.0])?;
+        b.write(&mut totals, &[0.0, 0.0])?;
         let start = Instant::now();
         let mut steps = 0;
         let mut last_loss = f32::NAN;
@@ -152,13 +151,11 @@ pub fn train<B: Backend>(
             model.forward(b, &x, &mut ws)?;
             model.backward(b, &x, &y, &mut ws)?;
             model.update(b, &optimizer.step(t))?;
-            b.axpy(1.0, &ws.loss, &mut loss_sum)?;
-            ws.count_correct(b, &y)?;
-            b.axpy(1.0, &ws.correct, &mut correct_sum)?;
+            b.tally(ws.logits(), &y, &ws.loss, &mut totals)?;
             b.submit();
             steps = s + 1;
             if steps % report_every == 0 || steps == steps_per_epoch {
-                let (loss, accuracy) = running(b, &loss_sum, &correct_sum, steps, config.batch)?;
+                let (loss, accuracy) = running(b, &totals, steps, config.batch)?;
                 check_finite(loss, epoch, steps)?;
                 (last_loss, last_accuracy) = (loss, accuracy);
                 let progress = Event::Progress {
@@ -173,7 +170,7 @@ pub fn train<B: Backend>(
             }
         }
         if steps % report_every != 0 && steps != steps_per_epoch && steps > 0 {
-            (last_loss, last_accuracy) = running(b, &loss_sum, &correct_sum, steps, config.batch)?;
+            (last_loss, last_accuracy) = running(b, &totals, steps, config.batch)?;
             check_finite(last_loss, epoch, steps)?;
         }
         let seconds = start.elapsed().as_secs_f64();
@@ -195,16 +192,15 @@ pub fn train<B: Backend>(
     Ok(history)
 }
 
+/// The running mean loss and accuracy from the epoch's totals (one read).
 fn running<B: Backend>(
     b: &B,
-    loss_sum: &B::Tensor,
-    correct_sum: &B::Tensor,
+    totals: &B::Tensor,
     steps: usize,
     batch: usize,
 ) -> Result<(f32, f32)> {
-    let loss = b.read(loss_sum)?[0] / steps as f32;
-    let accuracy = b.read(correct_sum)?[0] / (steps * batch) as f32;
-    Ok((loss, accuracy))
+    let totals = b.read(totals)?;
+    Ok((totals[0] / steps as f32, totals[1] / (steps * batch) as f32))
 }
 
 fn check_finite(loss: f32, epoch: usize, step: usize) -> Result<()> {

@@ -157,8 +157,8 @@ kernel!(
     SOFTMAX_LOSS,
     "accuracy",
     11,
-    [Read, Read, ReadWrite],
-    [],
+    [Read, Read, ReadWrite, Read],
+    ["TALLY"],
     16
 );
 kernel!(AXPY, BLAS, "axpy", 1, [Read, ReadWrite], [], 16);

@@ -135,7 +135,7 @@ const SLICE: usize = 16;
 const SPLIT_TARGET_GROUPS: usize = 256;
 /// K from which splitting pays for its second dispatch, and the least K each split keeps.
 const SPLIT_FROM_K: usize = 512;
-const SPLIT_MIN_K: usize = 128;
+const SPLIT_MIN_K: usize = 64;
 /// Most splits by rule (each adds an M·N partial to the scratch buffer and to the reduction).
 const MAX_SPLITS: usize = 16;
 /// Splits when `MatmulKernel::SplitK` is forced (tests and benches), where K allows.
@@ -442,6 +442,10 @@ impl Backend for GpuBackend {
 
     fn submit(&self) {
         self.flush();
+    }
+
+    fn kernel_launches(&self) -> u64 {
+        self.recorder.borrow().dispatches()
     }
 
     fn synchronize(&self) -> Result<()> {
@@ -788,7 +792,37 @@ impl Backend for GpuBackend {
             &kernels::ACCURACY,
             [0; 6],
             &loss_params(logits),
-            &[logits.binding(), labels.binding(), correct.binding()],
+            &[
+                logits.binding(),
+                labels.binding(),
+                correct.binding(),
+                self.placeholder.binding(),
+            ],
+            [1, 1, 1],
+        );
+        Ok(())
+    }
+
+    fn tally(
+        &self,
+        logits: &GpuTensor,
+        labels: &GpuIndices,
+        loss: &GpuTensor,
+        totals: &mut GpuTensor,
+    ) -> Result<()> {
+        shape::labels(logits.rows, labels.len)?;
+        shape::exact("loss", loss, 1, 1)?;
+        shape::exact("running totals", totals, 1, 2)?;
+        self.run(
+            &kernels::ACCURACY,
+            [1, 0, 0, 0, 0, 0],
+            &loss_params(logits),
+            &[
+                logits.binding(),
+                labels.binding(),
+                totals.binding(),
+                loss.binding(),
+            ],
             [1, 1, 1],
         );
         Ok(())

@@ -50,6 +50,7 @@ pub struct Recorder {
     commands: Vec<Command>,
     bind_groups: HashMap<(u32, [u64; MAX_BUFFERS]), wgpu::BindGroup>,
     staging: Option<wgpu::Buffer>,
+    dispatches: u64,
 }
 
 impl Recorder {
@@ -69,6 +70,7 @@ impl Recorder {
             commands: Vec::new(),
             bind_groups: HashMap::new(),
             staging: None,
+            dispatches: 0,
         }
     }
 
@@ -129,6 +131,12 @@ impl Recorder {
             offset,
             groups,
         });
+        self.dispatches += 1;
+    }
+
+    /// Dispatches recorded since the recorder was made.
+    pub fn dispatches(&self) -> u64 {
+        self.dispatches
     }
 
     /// Submits everything recorded so far.
