@@ -7,7 +7,7 @@
 //             loss = (1/B) Σ (max(z,0) - z·t + log(1 + e^-|z|));           dz = (σ(z) - t) / B
 //   mean squared error:
 //             loss = (1/B) Σ ½(y - t)²;                                    dy = (y - t) / B
-//   accuracy  hits = #{i : argmax_j z[i,j] = tᵢ}  (first maximum on ties)
+//   tally     totals[0] += loss[0];  totals[1] += #{i : argmax_j z[i,j] = tᵢ}  (first maximum on ties)
 //
 // The reducing kernels run as one workgroup of 256: each invocation walks rows (or elements) i ≡ tid
 // (mod 256) in order, then a fixed-shape tree sums the 256 partials. No atomics, so a run repeats bit
@@ -140,36 +140,28 @@ fn mean_squared_error(@builtin(local_invocation_index) tid: u32) {
     }
 }
 
-// ---- accuracy, and the trainer's running totals ----------------------------------------------------
-//   accuracy  correct[0] = hits
-//   TALLY     totals[0] += loss[0]; totals[1] += hits   (one dispatch of per-step bookkeeping)
-override TALLY: bool = false;
-
-@group(0) @binding(11) var<storage, read> acc_z: array<f32>;
-@group(0) @binding(12) var<storage, read> acc_labels: array<u32>;
-@group(0) @binding(13) var<storage, read_write> acc_out: array<f32>;
-@group(0) @binding(14) var<storage, read> acc_loss: array<f32>;
+// ---- running totals: the batch's loss and its count of correct predictions --------------------------
+@group(0) @binding(11) var<storage, read> tl_z: array<f32>;
+@group(0) @binding(12) var<storage, read> tl_labels: array<u32>;
+@group(0) @binding(13) var<storage, read_write> tl_totals: array<f32>;
+@group(0) @binding(14) var<storage, read> tl_loss: array<f32>;
 
 @compute @workgroup_size(256)
-fn accuracy(@builtin(local_invocation_index) tid: u32) {
+fn tally(@builtin(local_invocation_index) tid: u32) {
     var hits = 0.0;
     for (var row = tid; row < p.rows; row += WG) {
         let base = row * p.cols;
         var best = 0u;
         for (var j = 1u; j < p.cols; j++) {
-            if (acc_z[base + j] > acc_z[base + best]) {
+            if (tl_z[base + j] > tl_z[base + best]) {
                 best = j;
             }
         }
-        hits += select(0.0, 1.0, best == acc_labels[row]);
+        hits += select(0.0, 1.0, best == tl_labels[row]);
     }
     let s = workgroup_sum(tid, hits);
     if (tid == 0u) {
-        if (TALLY) {
-            acc_out[0] += acc_loss[0];
-            acc_out[1] += s;
-        } else {
-            acc_out[0] = s;
-        }
+        tl_totals[0] += tl_loss[0];
+        tl_totals[1] += s;
     }
 }

@@ -213,17 +213,10 @@ pub trait Backend {
         dy: &mut Self::Tensor,
         loss: &mut Self::Tensor,
     ) -> Result<()>;
-    /// Number of rows whose arg-max (first, on ties) equals the label, into the `[1, 1]` tensor `correct`.
-    fn accuracy(
-        &self,
-        logits: &Self::Tensor,
-        labels: &Self::Indices,
-        correct: &mut Self::Tensor,
-    ) -> Result<()>;
-
-    /// The trainer's per-step bookkeeping in one op: adds the batch's mean loss and its count of correct
-    /// predictions (as [`Backend::accuracy`] counts them) to running totals, `totals[0] += loss[0]`,
-    /// `totals[1] += #{i : argmax_j logits[i, j] = tᵢ}`; `loss` is `[1, 1]`, `totals` `[1, 2]`.
+    /// Adds a batch's mean loss and its count of correct predictions to running totals, in one op (the
+    /// trainer's per-step bookkeeping, and evaluation's count): `totals[0] += loss[0]`,
+    /// `totals[1] += #{i : argmax_j logits[i, j] = tᵢ}`, the arg-max the first maximum on ties;
+    /// `loss` is `[1, 1]`, `totals` `[1, 2]`.
     fn tally(
         &self,
         logits: &Self::Tensor,

@@ -365,18 +365,6 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn accuracy(
-        &self,
-        logits: &CpuTensor,
-        labels: &Vec<u32>,
-        correct: &mut CpuTensor,
-    ) -> Result<()> {
-        shape::labels(logits.rows, labels.len())?;
-        scalar_out(correct)?;
-        correct.data[0] = hits(logits, labels) as f32;
-        Ok(())
-    }
-
     fn tally(
         &self,
         logits: &CpuTensor,

@@ -160,8 +160,6 @@ pub struct Workspace<B: Backend> {
     grads: Vec<B::Tensor>,
     /// The batch's mean loss, `[1, 1]`.
     pub loss: B::Tensor,
-    /// The batch's count of correct predictions, `[1, 1]`.
-    pub correct: B::Tensor,
 }
 
 impl<B: Backend> Workspace<B> {
@@ -173,12 +171,6 @@ impl<B: Backend> Workspace<B> {
     /// The last layer's output (the logits).
     pub fn logits(&self) -> &B::Tensor {
         self.outputs.last().expect("a model has layers")
-    }
-
-    /// Counts the rows whose predicted class equals the label into [`Workspace::correct`].
-    pub fn count_correct(&mut self, b: &B, labels: &B::Indices) -> Result<()> {
-        let logits = self.outputs.last().expect("a model has layers");
-        b.accuracy(logits, labels, &mut self.correct)
     }
 }
 
@@ -256,7 +248,6 @@ impl<B: Backend> Model<B> {
             outputs,
             grads,
             loss: b.zeros(1, 1)?,
-            correct: b.zeros(1, 1)?,
         })
     }
 

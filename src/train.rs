@@ -221,7 +221,7 @@ fn forward_batches<B: Backend>(
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
-    mut visit: impl FnMut(&mut Workspace<B>, &B::Indices) -> Result<()>,
+    mut visit: impl FnMut(&Workspace<B>, &B::Indices) -> Result<()>,
 ) -> Result<()> {
     let order = b.indices(&(0..split.len as u32).collect::<Vec<_>>())?;
     let batch = batch.clamp(1, split.len.max(1));
@@ -234,7 +234,7 @@ fn forward_batches<B: Backend>(
         while offset + rows <= split.len {
             b.gather(&split.set, &order, offset, &mut x, &mut y)?;
             model.forward(b, &x, &mut ws)?;
-            visit(&mut ws, &y)?;
+            visit(&ws, &y)?;
             offset += rows;
         }
     }
@@ -242,19 +242,19 @@ fn forward_batches<B: Backend>(
 }
 
 /// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`; the count of
-/// correct predictions accumulates on the device and is read back once.
+/// correct predictions accumulates on the device (one tally per batch) and is read back once.
 pub fn evaluate<B: Backend>(
     b: &B,
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
 ) -> Result<f32> {
-    let mut total = b.zeros(1, 1)?;
+    let no_loss = b.zeros(1, 1)?;
+    let mut totals = b.zeros(1, 2)?;
     forward_batches(b, model, split, batch, |ws, labels| {
-        ws.count_correct(b, labels)?;
-        b.axpy(1.0, &ws.correct, &mut total)
+        b.tally(ws.logits(), labels, &no_loss, &mut totals)
     })?;
-    let correct = b.read(&total)?[0];
+    let correct = b.read(&totals)?[1];
     Ok(correct / split.len.max(1) as f32)
 }
 

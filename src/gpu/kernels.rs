@@ -153,12 +153,12 @@ kernel!(
     16
 );
 kernel!(
-    ACCURACY,
+    TALLY,
     SOFTMAX_LOSS,
-    "accuracy",
+    "tally",
     11,
     [Read, Read, ReadWrite, Read],
-    ["TALLY"],
+    [],
     16
 );
 kernel!(AXPY, BLAS, "axpy", 1, [Read, ReadWrite], [], 16);

@@ -780,29 +780,6 @@ impl Backend for GpuBackend {
         Ok(())
     }
 
-    fn accuracy(
-        &self,
-        logits: &GpuTensor,
-        labels: &GpuIndices,
-        correct: &mut GpuTensor,
-    ) -> Result<()> {
-        shape::labels(logits.rows, labels.len)?;
-        shape::exact("correct count", correct, 1, 1)?;
-        self.run(
-            &kernels::ACCURACY,
-            [0; 6],
-            &loss_params(logits),
-            &[
-                logits.binding(),
-                labels.binding(),
-                correct.binding(),
-                self.placeholder.binding(),
-            ],
-            [1, 1, 1],
-        );
-        Ok(())
-    }
-
     fn tally(
         &self,
         logits: &GpuTensor,
@@ -814,8 +791,8 @@ impl Backend for GpuBackend {
         shape::exact("loss", loss, 1, 1)?;
         shape::exact("running totals", totals, 1, 2)?;
         self.run(
-            &kernels::ACCURACY,
-            [1, 0, 0, 0, 0, 0],
+            &kernels::TALLY,
+            [0; 6],
             &loss_params(logits),
             &[
                 logits.binding(),
