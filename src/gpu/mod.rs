@@ -575,7 +575,13 @@ impl Backend for GpuBackend {
         let max_splits = (max_binding(&self.ctx) / (m * n * 4) as u64) as usize;
         let (splits, k_chunk) = match kernel {
             MatmulKernel::Tiled => (1, k),
-            forced => split_plan(m, k, n, forced == MatmulKernel::SplitK, max_splits),
+            by_rules_or_forced => split_plan(
+                m,
+                k,
+                n,
+                by_rules_or_forced == MatmulKernel::SplitK,
+                max_splits,
+            ),
         };
         let params = [u(m), u(n), u(k), f(act.alpha()), u(k_chunk), u(splits)];
         let groups = self.matmul_grid(n.div_ceil(TILE), m.div_ceil(TILE), splits)?;
