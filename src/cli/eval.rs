@@ -1,0 +1,41 @@
+//! `nabla eval`: the test accuracy of a saved model.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use nabla::Backend;
+use nabla::checkpoint;
+use nabla::model::Model;
+use nabla::train::{DeviceSplit, evaluate};
+
+use super::{Common, load_mnist};
+
+/// `nabla eval`'s options.
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The model to evaluate.
+    #[arg(long, default_value = "runs/model.safetensors")]
+    model: PathBuf,
+    /// Evaluate on pixels kept as 0–255 (for models trained with --no-normalise).
+    #[arg(long)]
+    no_normalise: bool,
+}
+
+/// Loads the model and prints its accuracy on the test set.
+pub fn run<B: Backend>(b: &B, args: &EvalArgs) -> Result<()> {
+    let model: Model<B> = checkpoint::load(b, &args.model, 0)?;
+    let mnist = load_mnist(&args.common.data)?;
+    let test = DeviceSplit::upload(b, &mnist.test, !args.no_normalise)?;
+    let accuracy = evaluate(b, &model, &test, 1000)?;
+    println!(
+        "{}: test accuracy {:.2}% on {} images",
+        model.spec.describe(),
+        accuracy * 100.0,
+        test.len
+    );
+    Ok(())
+}

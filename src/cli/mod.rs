@@ -1,0 +1,157 @@
+//! The `nabla` command line: the argument definitions shared by every command, the choice of backend,
+//! and one file per command.
+
+mod bench;
+mod eval;
+mod info;
+mod predict;
+mod train;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use nabla::gpu::context;
+use nabla::mnist::Mnist;
+use nabla::{Backend, CpuBackend, GpuBackend};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Neural networks from scratch on any GPU: WGSL kernels through wgpu"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand, `nabla` trains: these are `train`'s options.
+    #[command(flatten)]
+    train: train::TrainArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train on MNIST (the default), evaluate after every epoch and save the model.
+    Train(train::TrainArgs),
+    /// Evaluate a saved model on the 10 000 test images.
+    Eval(eval::EvalArgs),
+    /// Classify one test image (by index) or a 28×28 PNG.
+    Predict(predict::PredictArgs),
+    /// List the GPU adapters and their limits.
+    Info,
+    /// Time the benchmark workloads on the CPU and GPU backends and print one table.
+    Bench(bench::BenchArgs),
+}
+
+/// Which backend a command runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// A hardware GPU if there is one, else the CPU backend.
+    Auto,
+    /// The GPU backend, on whatever adapter is found (lavapipe included).
+    Gpu,
+    /// The CPU backend.
+    Cpu,
+}
+
+/// Options every command that touches MNIST takes.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Directory holding (or to receive) the four MNIST IDX files.
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+    /// Which backend runs the work.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+enum Device {
+    Cpu(CpuBackend),
+    Gpu(Box<GpuBackend>),
+}
+
+/// Runs `$body` with `$b` bound to the chosen backend, whatever its type.
+macro_rules! with_backend {
+    ($device:expr, $b:ident => $body:expr) => {
+        match $device {
+            Device::Cpu($b) => $body,
+            Device::Gpu($b) => {
+                let $b = *$b;
+                $body
+            }
+        }
+    };
+}
+
+/// Parses the command line and runs the command; errors go to stderr with exit status 1.
+pub fn main() {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Train(cli.train));
+    if let Err(e) = run(command) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Train(args) => {
+            let backend = open(args.common.device)?;
+            with_backend!(backend, b => train::run(&b, &args))
+        }
+        Command::Eval(args) => {
+            let backend = open(args.common.device)?;
+            with_backend!(backend, b => eval::run(&b, &args))
+        }
+        Command::Predict(args) => {
+            let backend = open(args.common.device)?;
+            with_backend!(backend, b => predict::run(&b, &args))
+        }
+        Command::Info => info::run(),
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+/// Opens the backend `choice` names, and says which.
+fn open(choice: DeviceChoice) -> Result<Device> {
+    let device = match choice {
+        DeviceChoice::Cpu => Device::Cpu(CpuBackend::new()),
+        DeviceChoice::Gpu => Device::Gpu(Box::new(GpuBackend::new()?)),
+        DeviceChoice::Auto => {
+            let best = context::list_adapters()
+                .into_iter()
+                .next()
+                .map(|a| a.get_info());
+            match best {
+                Some(info) if info.device_type != wgpu::DeviceType::Cpu => {
+                    Device::Gpu(Box::new(GpuBackend::new()?))
+                }
+                Some(info) => {
+                    eprintln!(
+                        "Only a software GPU ({}) is present: using the CPU backend, which is faster \
+                         there. `--device gpu` runs the GPU kernels on it anyway.",
+                        info.name
+                    );
+                    Device::Cpu(CpuBackend::new())
+                }
+                None => {
+                    eprintln!("No GPU adapter found: using the CPU backend.");
+                    Device::Cpu(CpuBackend::new())
+                }
+            }
+        }
+    };
+    let description = match &device {
+        Device::Cpu(b) => b.describe(),
+        Device::Gpu(b) => b.describe(),
+    };
+    eprintln!("device: {description}");
+    Ok(device)
+}
+
+/// MNIST from `dir`, fetched there first if it is missing.
+pub fn load_mnist(dir: &Path) -> Result<Mnist> {
+    nabla::fetch::ensure(dir, |msg| eprintln!("{msg}"))?;
+    Ok(Mnist::load(dir)?)
+}

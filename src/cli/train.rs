@@ -1,0 +1,343 @@
+//! `nabla train` (the default command): train on MNIST, evaluate after every epoch, save.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use nabla::init::Init;
+use nabla::mnist::{CLASSES, PIXELS};
+use nabla::model::{Model, ModelSpec};
+use nabla::train::{DeviceSplit, EpochStats, Event, TrainConfig, train};
+use nabla::{Activation, Backend, Optimizer, OptimizerKind};
+use nabla::{checkpoint, plot};
+
+use super::{Common, load_mnist};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Preset {
+    /// 784-256-256-10 ReLU, He init, Adam lr 1e-3 decaying ×0.8 per epoch, batch 100, 8 epochs.
+    Default,
+    /// The curriculum's first net: 784-50-10 sigmoid, N(0, 0.01²), SGD lr 0.1, batch 100, 10 000 steps.
+    Book,
+    /// The curriculum's backprop net: as `book` with ReLU.
+    Backprop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OptimizerChoice {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adagrad,
+    Rmsprop,
+    Adam,
+    Adamw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum InitChoice {
+    /// N(0, σ²) with σ from --init-std.
+    Normal,
+    Xavier,
+    He,
+}
+
+/// `nabla train`'s options (also `nabla`'s, with no command).
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Start from a preset; the flags below override its values.
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    preset: Preset,
+    /// Hidden layer widths, comma-separated (e.g. 256,128).
+    #[arg(long, value_delimiter = ',')]
+    layers: Option<Vec<usize>>,
+    /// Hidden activation: identity, step, sigmoid, tanh, relu, leaky_relu, elu, selu, swish, gelu, softplus.
+    #[arg(long)]
+    activation: Option<String>,
+    /// Weight initialisation.
+    #[arg(long, value_enum)]
+    init: Option<InitChoice>,
+    /// σ for --init normal.
+    #[arg(long, default_value_t = 0.01)]
+    init_std: f32,
+    /// Update rule.
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerChoice>,
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Multiply the learning rate by this after every epoch.
+    #[arg(long)]
+    lr_decay: Option<f32>,
+    /// Weight decay (L2; decoupled for AdamW).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
+    /// Samples per step (1 = stochastic gradient descent).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Full-batch gradient descent: every step uses the whole training set.
+    #[arg(long, conflicts_with = "batch")]
+    full_batch: bool,
+    /// Passes over the training set.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Stop after this many steps in all.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Train on only the first N training images.
+    #[arg(long)]
+    train_images: Option<usize>,
+    /// Keep pixels as 0–255 instead of normalising to [0, 1].
+    #[arg(long)]
+    no_normalise: bool,
+    /// Where to save the model (safetensors, rewritten atomically after every epoch).
+    #[arg(long, default_value = "runs/model.safetensors")]
+    out: PathBuf,
+    /// Where to write per-epoch metrics (CSV).
+    #[arg(long, default_value = "runs/metrics.csv")]
+    metrics: PathBuf,
+    /// Also draw the loss and accuracy curves (train and test, per epoch) to this PNG, redrawn after
+    /// every epoch. A bare `--plot` writes runs/curves.png.
+    #[arg(long, num_args = 0..=1, default_missing_value = "runs/curves.png")]
+    plot: Option<PathBuf>,
+}
+
+struct Plan {
+    spec: ModelSpec,
+    init: Init,
+    config: TrainConfig,
+}
+
+fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
+    let (hidden, act, init, opt, lr, decay, batch, epochs, steps) = match args.preset {
+        Preset::Default => (
+            vec![256, 256],
+            "relu",
+            Init::He,
+            OptimizerChoice::Adam,
+            1e-3,
+            0.8,
+            100,
+            8,
+            None,
+        ),
+        Preset::Book | Preset::Backprop => (
+            vec![50],
+            if args.preset == Preset::Book {
+                "sigmoid"
+            } else {
+                "relu"
+            },
+            Init::Normal(0.01),
+            OptimizerChoice::Sgd,
+            0.1,
+            1.0,
+            100,
+            17,
+            Some(10_000),
+        ),
+    };
+    let activation_name = args.activation.as_deref().unwrap_or(act);
+    let activation = Activation::from_name(activation_name)
+        .with_context(|| format!("unknown activation `{activation_name}`"))?;
+    let init = match args.init {
+        None => init,
+        Some(InitChoice::Normal) => Init::Normal(args.init_std),
+        Some(InitChoice::Xavier) => Init::Xavier,
+        Some(InitChoice::He) => Init::He,
+    };
+    let kind = match args.optimizer.unwrap_or(opt) {
+        OptimizerChoice::Sgd => OptimizerKind::Sgd,
+        OptimizerChoice::Momentum => OptimizerKind::Momentum {
+            momentum: 0.9,
+            nesterov: false,
+        },
+        OptimizerChoice::Nesterov => OptimizerKind::Momentum {
+            momentum: 0.9,
+            nesterov: true,
+        },
+        OptimizerChoice::Adagrad => OptimizerKind::AdaGrad,
+        OptimizerChoice::Rmsprop => OptimizerKind::RmsProp { decay: 0.99 },
+        OptimizerChoice::Adam => OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+        },
+        OptimizerChoice::Adamw => OptimizerKind::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+        },
+    };
+    let mut optimizer = Optimizer::new(kind, args.lr.unwrap_or(lr));
+    optimizer.weight_decay = args.weight_decay;
+    if matches!(kind, OptimizerKind::AdaGrad | OptimizerKind::RmsProp { .. }) {
+        optimizer.eps = 1e-7;
+    }
+    let batch = if args.full_batch {
+        train_len
+    } else {
+        args.batch.unwrap_or(batch)
+    };
+    let spec = ModelSpec {
+        inputs: PIXELS,
+        hidden: args.layers.clone().unwrap_or(hidden),
+        outputs: CLASSES,
+        activation,
+    };
+    let config = TrainConfig {
+        epochs: args.epochs.unwrap_or(epochs),
+        batch,
+        optimizer,
+        lr_decay: args.lr_decay.unwrap_or(decay),
+        seed: args.seed,
+        max_steps: args
+            .steps
+            .or(if args.epochs.is_some() { None } else { steps }),
+        report_every: 50,
+    };
+    Ok(Plan { spec, init, config })
+}
+
+/// Trains as the options say, evaluating and saving after every epoch.
+pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
+    if args.plot.is_some() {
+        plot::check_font()?;
+    }
+    let mnist = load_mnist(&args.common.data)?;
+    let train_split = match args.train_images {
+        Some(n) => mnist.train.truncated(n),
+        None => mnist.train,
+    };
+    let Plan { spec, init, config } = plan(args, train_split.len())?;
+    let normalise = !args.no_normalise;
+    let train_set = DeviceSplit::upload(b, &train_split, normalise)?;
+    let test_set = DeviceSplit::upload(b, &mnist.test, normalise)?;
+    let mut model = Model::new(
+        b,
+        spec.clone(),
+        init,
+        args.seed,
+        config.optimizer.state_count(),
+    )?;
+    eprintln!(
+        "model {} ({init:?} init), {:?} lr {}, batch {}, {} epochs{}, {} training images",
+        spec.describe(),
+        config.optimizer.kind,
+        config.optimizer.lr,
+        config.batch,
+        config.epochs,
+        config
+            .max_steps
+            .map(|s| format!(" (at most {s} steps)"))
+            .unwrap_or_default(),
+        train_split.len()
+    );
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let mut rows: Vec<EpochStats> = Vec::new();
+    let started = std::time::Instant::now();
+    let mut failure = None;
+    let history = train(
+        b,
+        &mut model,
+        &train_set,
+        Some(&test_set),
+        &config,
+        |event, model| match event {
+            Event::Progress {
+                epoch,
+                step,
+                steps,
+                loss,
+                accuracy,
+                samples_per_sec,
+            } => {
+                bar.set_prefix(epoch.to_string());
+                bar.set_length(*steps as u64);
+                bar.set_position(*step as u64);
+                bar.set_message(format!(
+                    "loss {loss:.4} acc {:.2}% {samples_per_sec:.0} samples/s",
+                    accuracy * 100.0
+                ));
+            }
+            Event::Epoch(stats) => {
+                bar.finish_and_clear();
+                eprintln!(
+                    "epoch {:>3}: loss {:.4}  train acc {:.2}%  test acc {:.2}%  {:.1}s ({:.0} samples/s)",
+                    stats.epoch,
+                    stats.train_loss,
+                    stats.train_accuracy * 100.0,
+                    stats.test_accuracy.unwrap_or(f32::NAN) * 100.0,
+                    stats.seconds,
+                    stats.samples_per_sec
+                );
+                rows.push(stats.clone());
+                if let Err(e) = checkpoint::save(b, model, &args.out)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| write_metrics(&args.metrics, &rows))
+                    .and_then(|()| match &args.plot {
+                        Some(path) => Ok(plot::write_png(
+                            path,
+                            &plot::training_curves(&rows),
+                            2,
+                            (480, 360),
+                        )?),
+                        None => Ok(()),
+                    })
+                {
+                    failure.get_or_insert(e);
+                }
+                bar.reset();
+            }
+        },
+    );
+    if let Some(e) = failure {
+        return Err(e.context("saving the model, metrics or plot failed"));
+    }
+    let history = history?;
+    let last = history
+        .last()
+        .context("no epoch ran: raise --epochs or --steps")?;
+    println!(
+        "test accuracy {:.2}% after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
+         metrics to {}{}",
+        last.test_accuracy.unwrap_or(f32::NAN) * 100.0,
+        last.epoch,
+        history.iter().map(|s| s.seconds).sum::<f64>(),
+        started.elapsed().as_secs_f64(),
+        args.out.display(),
+        args.metrics.display(),
+        args.plot
+            .as_ref()
+            .map(|p| format!(", curves to {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn write_metrics(path: &Path, rows: &[EpochStats]) -> Result<()> {
+    let mut csv =
+        String::from("epoch,train_loss,train_accuracy,test_accuracy,seconds,samples_per_sec\n");
+    for r in rows {
+        csv.push_str(&format!(
+            "{},{},{},{},{:.3},{:.1}\n",
+            r.epoch,
+            r.train_loss,
+            r.train_accuracy,
+            r.test_accuracy.unwrap_or(f32::NAN),
+            r.seconds,
+            r.samples_per_sec
+        ));
+    }
+    Ok(checkpoint::write_atomically(path, csv.as_bytes())?)
+}
