@@ -24,6 +24,7 @@ fn lesson<B: Backend>(b: &B, mnist: &Mnist) -> anyhow::Result<()> {
         hidden: vec![50],
         outputs: CLASSES,
         activation: Activation::Sigmoid,
+        dropout: 0.0,
     };
     let mut model = Model::new(b, spec, Init::Xavier, 7, 0)?;
     let images: Vec<f32> = (0..3).flat_map(|i| mnist.train.image(i, true)).collect();

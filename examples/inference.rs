@@ -26,6 +26,7 @@ fn quick_model(mnist: &Mnist, path: &Path) -> anyhow::Result<()> {
         hidden: vec![50],
         outputs: CLASSES,
         activation: Activation::Sigmoid,
+        dropout: 0.0,
     };
     let mut model = Model::new(&cpu, spec, Init::Normal(0.01), 42, 0)?;
     let config = TrainConfig {

@@ -182,6 +182,10 @@ pub trait Backend {
         dy: &Self::Tensor,
         dx: &mut Self::Tensor,
     ) -> Result<()>;
+    /// Inverted dropout with drop probability `p ∈ [0, 1)`: `y[i] = x[i]/(1 - p)` where element `i`'s draw
+    /// under `key` is at least `round(p·2²⁴)`, else 0 (see [`crate::dropout`]: a counter-based hash, so every
+    /// backend drops the same elements). The backward pass is the same op on the gradient, same key.
+    fn dropout(&self, p: f32, key: u64, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
     /// Row-wise softmax, max-subtracted: `y[i, j] = exp(x[i, j] - mᵢ) / Σ_k exp(x[i, k] - mᵢ)`.
     fn softmax(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
 

@@ -72,6 +72,7 @@ impl Workload {
             hidden,
             outputs: CLASSES,
             activation,
+            dropout: 0.0,
         };
         match self {
             Workload::Book => (

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue, Shaped};
+use crate::dropout;
 use crate::error::{Error, Result};
 use crate::optim::OptimStep;
 use crate::shape;
@@ -260,6 +261,20 @@ impl Backend for CpuBackend {
         in_parallel(jobs, |(y, x)| {
             y.iter_mut().zip(x).for_each(|(y, &x)| *y = f.forward(x));
         });
+        Ok(())
+    }
+
+    fn dropout(&self, p: f32, key: u64, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        shape::same("dropout", x, y)?;
+        dropout::check(p)?;
+        let (threshold, scale) = (dropout::threshold(p), dropout::scale(p));
+        for (i, (y, &x)) in y.data.iter_mut().zip(&x.data).enumerate() {
+            *y = if dropout::draw(key, i as u32) >= threshold {
+                x * scale
+            } else {
+                0.0
+            };
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
 pub mod curriculum;
+pub mod dropout;
 pub mod error;
 pub mod fetch;
 pub mod gpu;

@@ -9,12 +9,13 @@ use rand::rngs::StdRng;
 
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue, Shaped};
+use crate::dropout;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::optim::OptimStep;
 
 /// The architecture of a multi-layer perceptron: `inputs → hidden… → outputs`, with `activation` after
-/// every hidden layer and a softmax (inside the loss) after the last.
+/// every hidden layer (then dropout, if `dropout > 0`) and a softmax (inside the loss) after the last.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     /// Input features (784 for MNIST).
@@ -25,6 +26,8 @@ pub struct ModelSpec {
     pub outputs: usize,
     /// The hidden layers' activation.
     pub activation: Activation,
+    /// Drop probability of the dropout after every hidden activation while training; 0 for none.
+    pub dropout: f32,
 }
 
 impl ModelSpec {
@@ -36,20 +39,35 @@ impl ModelSpec {
         w
     }
 
-    /// Written as `784-128-10 relu`, the form [`ModelSpec::parse`] reads.
+    /// Written as `784-128-10 relu` (and ` dropout 0.5` when there is dropout), the form
+    /// [`ModelSpec::parse`] reads.
     pub fn describe(&self) -> String {
         let widths: Vec<String> = self.widths().iter().map(|w| w.to_string()).collect();
-        format!("{} {}", widths.join("-"), self.activation.name())
+        let dropout = if self.dropout > 0.0 {
+            format!(" dropout {}", self.dropout)
+        } else {
+            String::new()
+        };
+        format!("{} {}{dropout}", widths.join("-"), self.activation.name())
     }
 
     /// Reads the form [`ModelSpec::describe`] writes.
     pub fn parse(s: &str) -> Result<ModelSpec> {
         let bad = || {
             Error::Invalid(format!(
-                "architecture `{s}` is not of the form `784-128-10 relu`"
+                "architecture `{s}` is not of the form `784-128-10 relu` (or `784-128-10 relu dropout 0.5`)"
             ))
         };
-        let (widths, act) = s.trim().split_once(' ').ok_or_else(bad)?;
+        let mut words = s.split_whitespace();
+        let (Some(widths), Some(act)) = (words.next(), words.next()) else {
+            return Err(bad());
+        };
+        let dropout = match (words.next(), words.next(), words.next()) {
+            (None, None, None) => 0.0,
+            (Some("dropout"), Some(p), None) => p.parse().map_err(|_| bad())?,
+            _ => return Err(bad()),
+        };
+        crate::dropout::check(dropout)?;
         let widths: Vec<usize> = widths
             .split('-')
             .map(|w| w.parse().map_err(|_| bad()))
@@ -62,6 +80,7 @@ impl ModelSpec {
             hidden: widths[1..widths.len() - 1].to_vec(),
             outputs: widths[widths.len() - 1],
             activation: Activation::from_name(act).ok_or_else(bad)?,
+            dropout,
         })
     }
 }
@@ -152,6 +171,8 @@ pub enum Layer<B: Backend> {
     Dense(Dense<B>),
     /// An element-wise activation.
     Activation(Activation),
+    /// Inverted dropout with this drop probability while training; the identity otherwise.
+    Dropout(f32),
 }
 
 /// Buffers for one batch size: every layer's output and the gradient of the loss with respect to it.
@@ -180,6 +201,9 @@ pub struct Model<B: Backend> {
     pub spec: ModelSpec,
     /// The layers, input first.
     pub layers: Vec<Layer<B>>,
+    /// The (seed, step) of the last training forward pass, whose dropout masks its backward pass draws
+    /// again.
+    dropout_draw: (u64, u64),
 }
 
 impl<B: Backend> Model<B> {
@@ -227,9 +251,16 @@ impl<B: Backend> Model<B> {
             )?));
             if i + 2 < widths.len() {
                 layers.push(Layer::Activation(spec.activation));
+                if spec.dropout > 0.0 {
+                    layers.push(Layer::Dropout(spec.dropout));
+                }
             }
         }
-        Ok(Model { spec, layers })
+        Ok(Model {
+            spec,
+            layers,
+            dropout_draw: (0, 0),
+        })
     }
 
     /// Buffers for batches of `rows`.
@@ -251,11 +282,18 @@ impl<B: Backend> Model<B> {
         })
     }
 
-    /// The activation fused into the dense layer `i` (its forward epilogue computes it, its input
-    /// gradient's epilogue differentiates it), when layer `i + 1` is an activation that allows it.
+    /// The activation fused into the dense layer `i` (its forward epilogue computes it), when layer
+    /// `i + 1` is an activation whose derivative its output determines and layer `i + 2` is a dense layer
+    /// (whose input-gradient product then multiplies by that derivative in its epilogue).
     fn fused_activation(&self, i: usize) -> Option<Activation> {
-        match (self.layers.get(i), self.layers.get(i + 1)) {
-            (Some(Layer::Dense(_)), Some(Layer::Activation(f))) if f.has_output_derivative() => {
+        match (
+            self.layers.get(i),
+            self.layers.get(i + 1),
+            self.layers.get(i + 2),
+        ) {
+            (Some(Layer::Dense(_)), Some(Layer::Activation(f)), Some(Layer::Dense(_)))
+                if f.has_output_derivative() =>
+            {
                 Some(*f)
             }
             _ => None,
@@ -267,11 +305,36 @@ impl<B: Backend> Model<B> {
         i > 0 && self.fused_activation(i - 1).is_some()
     }
 
-    /// Runs the layers on `x`; the logits end up in [`Workspace::logits`]. A dense layer followed by an
-    /// activation whose derivative its output determines (ReLU, sigmoid, tanh, …) runs as one product
-    /// with the activation in its epilogue, writing the activation's output; the dense layer's own
-    /// output buffer is then left unwritten.
+    /// Runs the layers on `x` for inference (dropout is the identity); the logits end up in
+    /// [`Workspace::logits`]. A dense layer followed by an activation whose derivative its output
+    /// determines (ReLU, sigmoid, tanh, …) and then by a dense layer runs as one product with the
+    /// activation in its epilogue, writing the activation's output; the dense layer's own output buffer
+    /// is then left unwritten.
     pub fn forward(&self, b: &B, x: &B::Tensor, ws: &mut Workspace<B>) -> Result<()> {
+        self.run_forward(b, x, ws, None)
+    }
+
+    /// [`Model::forward`] for training: each dropout layer drops elements by the mask of
+    /// (`seed`, its index, `step`), which [`Model::backward`] draws again.
+    pub fn forward_train(
+        &mut self,
+        b: &B,
+        x: &B::Tensor,
+        ws: &mut Workspace<B>,
+        seed: u64,
+        step: u64,
+    ) -> Result<()> {
+        self.dropout_draw = (seed, step);
+        self.run_forward(b, x, ws, Some((seed, step)))
+    }
+
+    fn run_forward(
+        &self,
+        b: &B,
+        x: &B::Tensor,
+        ws: &mut Workspace<B>,
+        training: Option<(u64, u64)>,
+    ) -> Result<()> {
         for (i, layer) in self.layers.iter().enumerate() {
             if self.is_fused(i) {
                 continue;
@@ -285,6 +348,11 @@ impl<B: Backend> Model<B> {
                     d.forward(b, input, fused.unwrap_or(Activation::Identity), out)?
                 }
                 Layer::Activation(f) => b.activation_forward(*f, input, out)?,
+                Layer::Dropout(p) => match training {
+                    Some((seed, step)) => b.dropout(*p, dropout::key(seed, i, step), input, out)?,
+                    // Drop nothing: a copy.
+                    None => b.dropout(0.0, 0, input, out)?,
+                },
             }
         }
         Ok(())
@@ -304,7 +372,7 @@ impl<B: Backend> Model<B> {
         b.softmax_cross_entropy(&ws.outputs[last], labels, &mut ws.grads[last], &mut ws.loss)
     }
 
-    /// After [`Model::forward`]: the softmax cross-entropy loss against `labels` (into `ws.loss`) and
+    /// After [`Model::forward_train`] (or [`Model::forward`] for a model without dropout): the softmax cross-entropy loss against `labels` (into `ws.loss`) and
     /// its gradient back through every layer, ending in each dense layer's parameter gradients.
     pub fn backward(
         &mut self,
@@ -324,7 +392,7 @@ impl<B: Backend> Model<B> {
             let fused = if i >= 2 && self.is_fused(i - 1) {
                 match self.layers[i - 1] {
                     Layer::Activation(f) => Some(f),
-                    Layer::Dense(_) => None,
+                    Layer::Dense(_) | Layer::Dropout(_) => None,
                 }
             } else {
                 None
@@ -341,6 +409,12 @@ impl<B: Backend> Model<B> {
                 Layer::Activation(f) => {
                     if let Some(dx) = dx {
                         b.activation_backward(*f, input, dy, dx)?;
+                    }
+                }
+                Layer::Dropout(p) => {
+                    if let Some(dx) = dx {
+                        let (seed, step) = self.dropout_draw;
+                        b.dropout(*p, dropout::key(seed, i, step), dy, dx)?;
                     }
                 }
             }
@@ -362,7 +436,7 @@ impl<B: Backend> Model<B> {
     pub fn dense_layers(&self) -> impl Iterator<Item = &Dense<B>> {
         self.layers.iter().filter_map(|l| match l {
             Layer::Dense(d) => Some(d),
-            Layer::Activation(_) => None,
+            Layer::Activation(_) | Layer::Dropout(_) => None,
         })
     }
 
@@ -370,7 +444,7 @@ impl<B: Backend> Model<B> {
     pub fn dense_layers_mut(&mut self) -> impl Iterator<Item = &mut Dense<B>> {
         self.layers.iter_mut().filter_map(|l| match l {
             Layer::Dense(d) => Some(d),
-            Layer::Activation(_) => None,
+            Layer::Activation(_) | Layer::Dropout(_) => None,
         })
     }
 
@@ -381,5 +455,38 @@ impl<B: Backend> Model<B> {
             .windows(2)
             .map(|w| 2.0 * (w[0] * w[1]) as f64)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ModelSpec;
+    use crate::activation::Activation;
+
+    #[test]
+    fn specs_read_what_they_write_with_and_without_dropout() {
+        for text in [
+            "784-50-10 sigmoid",
+            "784-256-256-10 relu dropout 0.5",
+            "3-1 tanh dropout 0",
+        ] {
+            let spec = ModelSpec::parse(text).unwrap();
+            assert_eq!(ModelSpec::parse(&spec.describe()).unwrap(), spec, "{text}");
+        }
+        let spec = ModelSpec::parse("784-256-10 relu dropout 0.25").unwrap();
+        assert_eq!(spec.dropout, 0.25);
+        assert_eq!(spec.activation, Activation::Relu);
+        assert_eq!(spec.describe(), "784-256-10 relu dropout 0.25");
+        for bad in [
+            "784-256-10 relu dropout",
+            "784-256-10 relu dropout 1",
+            "784-256-10 relu dropout -0.1",
+            "784-256-10 relu dropout nan",
+            "784-256-10 relu lasso 0.5",
+            "784-256-10 relu dropout 0.5 extra",
+            "784-0-10 relu",
+        ] {
+            assert!(ModelSpec::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -148,7 +148,7 @@ pub fn train<B: Backend>(
             }
             t += 1;
             b.gather(&train.set, &device_order, s * config.batch, &mut x, &mut y)?;
-            model.forward(b, &x, &mut ws)?;
+            model.forward_train(b, &x, &mut ws, config.seed, t)?;
             model.backward(b, &x, &y, &mut ws)?;
             model.update(b, &optimizer.step(t))?;
             b.tally(ws.logits(), &y, &ws.loss, &mut totals)?;

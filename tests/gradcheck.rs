@@ -207,6 +207,35 @@ fn fused_activation_gradient<B: Backend>(b: &B) {
     }
 }
 
+/// Dropout under `L = Σ G ⊙ dropout(X)`: its backward pass (the same op on G, same key) against the
+/// numerical gradient, which is G/(1 - p) where kept and 0 where dropped.
+fn dropout_gradient<B: Backend>(b: &B) {
+    let n = 50;
+    let (p, key) = (0.4, 0xfeed_beef_u64);
+    let mut x = uniform(&mut rng(8), n, 1.0);
+    let g = uniform(&mut rng(9), n, 1.0);
+    let mut dx = b.zeros(1, n).unwrap();
+    b.dropout(p, key, &b.tensor(1, n, &g).unwrap(), &mut dx)
+        .unwrap();
+    let numeric = gradient(
+        |v| {
+            let mut y = b.zeros(1, n).unwrap();
+            b.dropout(p, key, &b.tensor(1, n, v).unwrap(), &mut y)
+                .unwrap();
+            read(b, &y)
+                .iter()
+                .zip(&g)
+                .map(|(y, g)| f64::from(y * g))
+                .sum::<f64>()
+        },
+        &mut x,
+        1e-2,
+    );
+    let dx = read(b, &dx);
+    assert!(dx.contains(&0.0) && dx.iter().any(|&v| v != 0.0));
+    assert_close("dropout dX", &dx, &numeric, 2e-3, 1e-2);
+}
+
 #[test]
 fn cpu_backward_passes_match_numerical_gradients() {
     let b = cpu();
@@ -214,6 +243,7 @@ fn cpu_backward_passes_match_numerical_gradients() {
     losses(&b);
     dense_layer(&b);
     fused_activation_gradient(&b);
+    dropout_gradient(&b);
 }
 
 #[test]
@@ -223,6 +253,7 @@ fn gpu_backward_passes_match_numerical_gradients() {
         losses(&*b);
         dense_layer(&*b);
         fused_activation_gradient(&*b);
+        dropout_gradient(&*b);
     });
 }
 

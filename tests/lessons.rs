@@ -221,6 +221,7 @@ fn whole_network_gradcheck<B: Backend>(b: &B) {
         hidden: vec![50],
         outputs: CLASSES,
         activation: Activation::Sigmoid,
+        dropout: 0.0,
     };
     let mut model = Model::new(b, spec, Init::Xavier, 7, 0).unwrap();
     let images: Vec<f32> = uniform(&mut rng(5), 3 * PIXELS, 0.5)

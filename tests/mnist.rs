@@ -115,6 +115,7 @@ fn spec() -> ModelSpec {
         hidden: vec![64],
         outputs: 10,
         activation: Activation::Relu,
+        dropout: 0.0,
     }
 }
 
@@ -191,6 +192,56 @@ fn short_real_mnist_run_learns_on_gpu_agrees_with_cpu_and_repeats() {
             (accuracy - cpu_accuracy).abs() < 0.01,
             "GPU {accuracy} vs CPU {cpu_accuracy}"
         );
+    });
+}
+
+/// One epoch on 3000 images of 784-64-10 ReLU with dropout 0.3: the epoch's mean training loss, the test
+/// accuracy, and whether a training forward pass of the trained model gives other logits than an
+/// inference one (dropout at work) while two inference passes agree.
+fn dropout_run<B: Backend>(b: &B, data: &Mnist) -> (f32, f32, bool) {
+    let train_split = DeviceSplit::upload(b, &data.train.clone().truncated(3000), true).unwrap();
+    let test_split = DeviceSplit::upload(b, &data.test.clone().truncated(2000), true).unwrap();
+    let cfg = config(1);
+    let spec = ModelSpec {
+        dropout: 0.3,
+        ..spec()
+    };
+    let mut model = Model::new(b, spec, Init::He, 7, cfg.optimizer.state_count()).unwrap();
+    let history = train(b, &mut model, &train_split, None, &cfg, |_, _| {}).unwrap();
+    let accuracy = evaluate(b, &model, &test_split, 1000).unwrap();
+    let (mut x, mut y) = (b.zeros(50, 784).unwrap(), b.indices(&[0; 50]).unwrap());
+    let order = b.indices(&(0..50).collect::<Vec<u32>>()).unwrap();
+    b.gather(&train_split.set, &order, 0, &mut x, &mut y)
+        .unwrap();
+    let mut ws = model.workspace(b, 50).unwrap();
+    model.forward(b, &x, &mut ws).unwrap();
+    let inference = b.read(ws.logits()).unwrap();
+    model.forward_train(b, &x, &mut ws, 1, 1).unwrap();
+    let training = b.read(ws.logits()).unwrap();
+    model.forward(b, &x, &mut ws).unwrap();
+    let again = b.read(ws.logits()).unwrap();
+    (
+        history[0].train_loss,
+        accuracy,
+        training != inference && again == inference,
+    )
+}
+
+#[test]
+fn a_dropout_model_learns_and_draws_the_same_masks_on_both_backends() {
+    let data = real_mnist();
+    let (cpu_loss, cpu_accuracy, cpu_drops) = dropout_run(&cpu(), data);
+    assert!(cpu_accuracy > 0.8, "CPU test accuracy {cpu_accuracy}");
+    assert!(cpu_drops, "dropout changes training passes only");
+    with_gpu(|gpu| {
+        let (loss, accuracy, drops) = dropout_run(&*gpu, data);
+        assert!(drops, "dropout changes training passes only");
+        // Masks drawn differently would move the loss by far more than the rounding this allows.
+        assert!(
+            (loss - cpu_loss).abs() < 1e-3 * cpu_loss,
+            "epoch-1 loss GPU {loss} vs CPU {cpu_loss}"
+        );
+        assert!((accuracy - cpu_accuracy).abs() < 0.01);
     });
 }
 

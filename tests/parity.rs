@@ -248,6 +248,53 @@ fn activation_inputs(n: usize, seed: u64) -> Vec<f32> {
     v
 }
 
+/// Dropout draws its mask from integers alone, so both backends drop the same elements and scale the
+/// kept ones by the same rounded factor: exact, NaN included where kept.
+#[test]
+fn dropout_drops_the_same_elements_on_both_backends() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for (s, n) in [1usize, 7, 63, 65, 1000, 70_001].into_iter().enumerate() {
+            let mut x = uniform(&mut rng(s as u64), n, 3.0);
+            x[n / 2] = f32::NAN;
+            for p in [0.0, 0.3, 0.9] {
+                let key = 0x1234_5678_9abc_def0 ^ s as u64;
+                let mut cy = cpu.zeros(1, n).unwrap();
+                let mut gy = gpu.zeros(1, n).unwrap();
+                cpu.dropout(p, key, &cpu.tensor(1, n, &x).unwrap(), &mut cy)
+                    .unwrap();
+                gpu.dropout(p, key, &gpu.tensor(1, n, &x).unwrap(), &mut gy)
+                    .unwrap();
+                let got = read(gpu, &gy);
+                for (i, (&g, &w)) in got.iter().zip(cy.data()).enumerate() {
+                    assert!(
+                        g == w || (g.is_nan() && w.is_nan()),
+                        "dropout p {p} n {n} [{i}]: got {g}, want {w}"
+                    );
+                }
+                if n == 70_001 {
+                    let dropped = got.iter().filter(|&&v| v == 0.0).count() as f64;
+                    let (expected, sd) = (f64::from(p) * n as f64, (n as f64 * 0.25).sqrt());
+                    assert!(
+                        (dropped - expected).abs() < 5.0 * sd,
+                        "p {p}: {dropped} dropped"
+                    );
+                }
+                if p == 0.0 {
+                    let same = got
+                        .iter()
+                        .zip(&x)
+                        .all(|(g, x)| g == x || (g.is_nan() && x.is_nan()));
+                    assert!(same, "p = 0 copies");
+                }
+            }
+        }
+        let (x, mut y) = (gpu.zeros(2, 2).unwrap(), gpu.zeros(2, 2).unwrap());
+        assert!(gpu.dropout(1.0, 0, &x, &mut y).is_err());
+        assert!(gpu.dropout(f32::NAN, 0, &x, &mut y).is_err());
+    });
+}
+
 #[test]
 fn activations_forward_and_backward_match_cpu() {
     with_gpu(|gpu| {

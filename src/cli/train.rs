@@ -76,6 +76,9 @@ pub struct TrainArgs {
     /// Weight decay (L2; decoupled for AdamW).
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
+    /// Dropout after every hidden activation while training: the probability of dropping a unit.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
     /// Samples per step (1 = stochastic gradient descent).
     #[arg(long)]
     batch: Option<usize>,
@@ -189,7 +192,10 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
         hidden: args.layers.clone().unwrap_or(hidden),
         outputs: CLASSES,
         activation,
+        dropout: args.dropout,
     };
+    nabla::dropout::check(spec.dropout)
+        .map_err(|e| anyhow::anyhow!("--dropout {}: {e}", args.dropout))?;
     let config = TrainConfig {
         epochs: args.epochs.unwrap_or(epochs),
         batch,

@@ -29,6 +29,7 @@ const SOFTMAX_LOSS: &str = shader!("softmax_loss.wgsl", "activation_fns.wgsl");
 const BLAS: &str = shader!("blas.wgsl", "elementwise.wgsl");
 const OPTIM: &str = shader!("optim.wgsl", "elementwise.wgsl");
 const GATHER: &str = shader!("gather.wgsl", "elementwise.wgsl");
+const DROPOUT: &str = shader!("dropout.wgsl", "elementwise.wgsl");
 
 /// How a kernel uses a storage buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,6 +180,15 @@ kernel!(
     1,
     [ReadWrite, Read, ReadWrite, ReadWrite],
     ["RULE", "NESTEROV"],
+    32
+);
+kernel!(
+    DROPOUT_MASK,
+    DROPOUT,
+    "dropout",
+    1,
+    [Read, ReadWrite],
+    [],
     32
 );
 kernel!(

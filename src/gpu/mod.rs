@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue, Shaped};
+use crate::dropout;
 use crate::error::{Error, Result};
 use crate::optim::OptimStep;
 use crate::shape;
@@ -679,6 +680,25 @@ impl Backend for GpuBackend {
             &kernels::ACT_FORWARD,
             [act.code(), 0, 0, 0, 0, 0],
             &[u(x.len()), f(act.alpha())],
+            &[x.binding(), y.binding()],
+            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
+        );
+        Ok(())
+    }
+
+    fn dropout(&self, p: f32, key: u64, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        shape::same("dropout", x, y)?;
+        dropout::check(p)?;
+        self.run(
+            &kernels::DROPOUT_MASK,
+            [0; 6],
+            &[
+                u(x.len()),
+                key as u32,
+                (key >> 32) as u32,
+                dropout::threshold(p),
+                f(dropout::scale(p)),
+            ],
             &[x.binding(), y.binding()],
             self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
         );
