@@ -10,7 +10,8 @@
 //   6 elu       f = x > 0 ? x : α(e^x - 1)    f' = x > 0 ? 1 : αe^x
 //   7 selu      f = λ·elu_α(x)                f' = λ·elu_α'(x)   (λ, α fixed)
 //   8 swish     f = x·σ(x)                    f' = σ + xσ(1 - σ)
-//   9 gelu      f = ½x(1 + tanh u), u = c(x + kx³)   f' = ½(1 + t) + ½x(1 - t²)c(1 + 3kx²)
+//   9 gelu      f = ½x(1 + tanh u) = x·s, u = c(x + kx³), s = σ(2u)   f' = s + 2x·s(1 - s)·c(1 + 3kx²)
+//               (the σ form saturates exactly and does not cancel where tanh u ≈ -1)
 //  10 softplus  f = max(x, 0) + log1p(e^-|x|) f' = σ(x)
 //
 // act_derivative_from_output gives f' from y = f(x) where y determines it (Activation::output_derivative):
@@ -63,7 +64,7 @@ fn act_forward(code: u32, alpha: f32, x: f32) -> f32 {
         case 6u: { return select(alpha * expm1(x), x, x > 0.0); }
         case 7u: { return SELU_LAMBDA * select(SELU_ALPHA * expm1(x), x, x > 0.0); }
         case 8u: { return x * sigmoid(x); }
-        case 9u: { return 0.5 * x * (1.0 + tanh_safe(GELU_C * (x + GELU_K * x * x * x))); }
+        case 9u: { return x * sigmoid(2.0 * GELU_C * (x + GELU_K * x * x * x)); }
         case 10u: { return max(x, 0.0) + log1p(exp(-abs(x))); }
         default: { return x; }
     }
@@ -89,8 +90,8 @@ fn act_derivative(code: u32, alpha: f32, x: f32) -> f32 {
             return s + x * s * (1.0 - s);
         }
         case 9u: {
-            let t = tanh_safe(GELU_C * (x + GELU_K * x * x * x));
-            return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * x * x);
+            let s = sigmoid(2.0 * GELU_C * (x + GELU_K * x * x * x));
+            return s + x * 2.0 * s * (1.0 - s) * GELU_C * (1.0 + 3.0 * GELU_K * x * x);
         }
         case 10u: { return sigmoid(x); }
         default: { return 1.0; }

@@ -24,7 +24,8 @@ pub enum Activation {
     Selu,
     /// Swish / SiLU: `f(x) = x·σ(x)`, `f' = σ(x) + x·σ(x)(1 - σ(x))`.
     Swish,
-    /// GELU, tanh approximation: `f(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`.
+    /// GELU, tanh approximation: `f(x) = ½x(1 + tanh u)`, `u = √(2/π)(x + 0.044715x³)`, computed as the
+    /// equal `x·σ(2u)`, which saturates exactly (to 0 or x) and does not cancel where `tanh u ≈ -1`.
     Gelu,
     /// `f(x) = ln(1 + e^x)`, `f' = σ(x)`.
     Softplus,
@@ -134,7 +135,7 @@ impl Activation {
                 }
             }
             Activation::Swish => x * sigmoid(x),
-            Activation::Gelu => 0.5 * x * (1.0 + (GELU_C * (x + GELU_K * x * x * x)).tanh()),
+            Activation::Gelu => x * sigmoid(2.0 * GELU_C * (x + GELU_K * x * x * x)),
             Activation::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
         }
     }
@@ -227,8 +228,9 @@ impl Activation {
                 s + x * s * (1.0 - s)
             }
             Activation::Gelu => {
-                let t = (GELU_C * (x + GELU_K * x * x * x)).tanh();
-                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * x * x)
+                // ½(1 + tanh u) = s and ½(1 - tanh² u) = 2s(1 - s), with s = σ(2u).
+                let s = sigmoid(2.0 * GELU_C * (x + GELU_K * x * x * x));
+                s + x * 2.0 * s * (1.0 - s) * GELU_C * (1.0 + 3.0 * GELU_K * x * x)
             }
             Activation::Softplus => sigmoid(x),
         }
