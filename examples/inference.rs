@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, Mnist, PIXELS, ascii_art};
 use nabla::model::{Model, ModelSpec};
+use nabla::schedule::LrSchedule;
 use nabla::train::{DeviceSplit, TrainConfig, predict, train};
 use nabla::{Activation, Backend, CpuBackend, Optimizer, checkpoint};
 
@@ -33,7 +34,7 @@ fn quick_model(mnist: &Mnist, path: &Path) -> anyhow::Result<()> {
         epochs: 1,
         batch: 100,
         optimizer: Optimizer::sgd(0.1),
-        lr_decay: 1.0,
+        schedule: LrSchedule::constant(),
         seed: 42,
         max_steps: None,
         report_every: 100,

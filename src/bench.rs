@@ -15,6 +15,7 @@ use crate::init::Init;
 use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{Model, ModelSpec};
 use crate::optim::{Optimizer, OptimizerKind};
+use crate::schedule::LrSchedule;
 use crate::train::{DeviceSplit, TrainConfig, evaluate, train};
 
 /// One of the benchmark's fixed runs.
@@ -208,7 +209,7 @@ pub fn run<B: Backend>(
         epochs,
         batch,
         optimizer,
-        lr_decay: 1.0,
+        schedule: LrSchedule::constant(),
         seed,
         max_steps: None,
         report_every: usize::MAX,

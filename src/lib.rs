@@ -22,6 +22,7 @@ pub mod model;
 pub mod numerical;
 pub mod optim;
 pub mod plot;
+pub mod schedule;
 pub mod shape;
 pub mod train;
 

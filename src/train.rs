@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::mnist::{PIXELS, Split};
 use crate::model::{Model, Workspace};
 use crate::optim::Optimizer;
+use crate::schedule::LrSchedule;
 
 /// A split stored on the device.
 pub struct DeviceSplit<B: Backend> {
@@ -46,8 +47,8 @@ pub struct TrainConfig {
     pub batch: usize,
     /// The update rule, with its initial learning rate.
     pub optimizer: Optimizer,
-    /// Learning-rate decay per epoch: epoch e (from 1) trains at `lr·decayᵉ⁻¹` (1 keeps it constant).
-    pub lr_decay: f32,
+    /// How the learning rate changes from step to step (with its warm-up).
+    pub schedule: LrSchedule,
     /// Seeds the shuffles.
     pub seed: u64,
     /// Stop after this many steps in all, if set (the curriculum counts steps, not epochs).
@@ -106,12 +107,7 @@ pub fn train<B: Backend>(
     mut observe: impl FnMut(&Event, &Model<B>),
 ) -> Result<Vec<EpochStats>> {
     config.optimizer.validate()?;
-    if !(config.lr_decay > 0.0 && config.lr_decay <= 1.0) {
-        return Err(Error::Invalid(format!(
-            "learning-rate decay {} must be in (0, 1]",
-            config.lr_decay
-        )));
-    }
+    config.schedule.validate()?;
     if config.batch == 0 || config.batch > train.len {
         return Err(Error::Invalid(format!(
             "batch size {} must be between 1 and the training set's {} samples",
@@ -119,6 +115,7 @@ pub fn train<B: Backend>(
         )));
     }
     let steps_per_epoch = train.len / config.batch;
+    let total_steps = (steps_per_epoch * config.epochs).min(config.max_steps.unwrap_or(usize::MAX));
     let mut ws = model.workspace(b, config.batch)?;
     let mut x = b.zeros(config.batch, PIXELS)?;
     let mut y = b.indices(&vec![0; config.batch])?;
@@ -133,8 +130,6 @@ pub fn train<B: Backend>(
         if config.max_steps.is_some_and(|m| t as usize >= m) {
             break;
         }
-        let mut optimizer = config.optimizer;
-        optimizer.lr *= config.lr_decay.powi(epoch as i32 - 1);
         order.shuffle(&mut rng);
         let device_order = b.indices(&order)?;
         b.write(&mut totals, &[0.0, 0.0])?;
@@ -150,6 +145,8 @@ pub fn train<B: Backend>(
             b.gather(&train.set, &device_order, s * config.batch, &mut x, &mut y)?;
             model.forward_train(b, &x, &mut ws, config.seed, t)?;
             model.backward(b, &x, &y, &mut ws)?;
+            let mut optimizer = config.optimizer;
+            optimizer.lr *= config.schedule.factor(t as usize, total_steps, epoch);
             model.update(b, &optimizer.step(t))?;
             b.tally(ws.logits(), &y, &ws.loss, &mut totals)?;
             b.submit();

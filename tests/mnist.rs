@@ -12,6 +12,7 @@ use nabla::checkpoint;
 use nabla::init::Init;
 use nabla::mnist::{self, Mnist, Split};
 use nabla::model::{Model, ModelSpec};
+use nabla::schedule::LrSchedule;
 use nabla::train::{DeviceSplit, EpochStats, TrainConfig, evaluate, train};
 use nabla::{Activation, Backend, Error, Optimizer};
 
@@ -124,7 +125,7 @@ fn config(epochs: usize) -> TrainConfig {
         epochs,
         batch: 50,
         optimizer: Optimizer::adam(2e-3),
-        lr_decay: 1.0,
+        schedule: LrSchedule::constant(),
         seed: 7,
         max_steps: None,
         report_every: 10,
@@ -243,6 +244,39 @@ fn a_dropout_model_learns_and_draws_the_same_masks_on_both_backends() {
         );
         assert!((accuracy - cpu_accuracy).abs() < 0.01);
     });
+}
+
+/// The schedule sets every step's rate: cut to a millionth after the first epoch, the second epoch
+/// barely moves the weights; kept constant, it moves them as much as the first did, roughly.
+#[test]
+fn the_schedule_sets_each_steps_learning_rate() {
+    let data = real_mnist();
+    let b = cpu();
+    let split = DeviceSplit::upload(&b, &data.train.clone().truncated(1000), true).unwrap();
+    let first_weights = |epochs: usize, schedule: &str| {
+        let cfg = TrainConfig {
+            epochs,
+            schedule: LrSchedule::parse(schedule, 0).unwrap(),
+            ..config(epochs)
+        };
+        let mut model = Model::new(&b, spec(), Init::He, 7, cfg.optimizer.state_count()).unwrap();
+        train(&b, &mut model, &split, None, &cfg, |_, _| {}).unwrap();
+        let w = &model.dense_layers().next().unwrap().weight;
+        b.read(w).unwrap()
+    };
+    let moved = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    };
+    let after_one = first_weights(1, "constant");
+    let second_epoch_cut = moved(&after_one, &first_weights(2, "exp:0.000001"));
+    let second_epoch_kept = moved(&after_one, &first_weights(2, "constant"));
+    assert!(
+        second_epoch_cut < 1e-3 * second_epoch_kept,
+        "cut {second_epoch_cut} vs kept {second_epoch_kept}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS};
 use nabla::model::{Model, ModelSpec};
+use nabla::schedule::LrSchedule;
 use nabla::train::{DeviceSplit, EpochStats, Event, TrainConfig, train};
 use nabla::{Activation, Backend, Optimizer, OptimizerKind};
 use nabla::{checkpoint, plot};
@@ -70,9 +71,16 @@ pub struct TrainArgs {
     /// Learning rate.
     #[arg(long)]
     lr: Option<f32>,
-    /// Multiply the learning rate by this after every epoch.
-    #[arg(long)]
+    /// Multiply the learning rate by this after every epoch (short for --schedule exp:DECAY).
+    #[arg(long, conflicts_with = "schedule")]
     lr_decay: Option<f32>,
+    /// Learning-rate schedule: constant, exp:DECAY (per epoch), step:EVERY:FACTOR (epochs), or
+    /// cosine[:FLOOR] (annealed over the run towards FLOOR × the rate).
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Steps of linear learning-rate warm-up before the schedule.
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
     /// Weight decay (L2; decoupled for AdamW).
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
@@ -196,11 +204,18 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
     };
     nabla::dropout::check(spec.dropout)
         .map_err(|e| anyhow::anyhow!("--dropout {}: {e}", args.dropout))?;
+    let schedule = match (&args.schedule, args.lr_decay) {
+        (Some(text), _) => LrSchedule::parse(text, args.warmup),
+        (None, decay_flag) => {
+            LrSchedule::parse(&format!("exp:{}", decay_flag.unwrap_or(decay)), args.warmup)
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("--schedule/--lr-decay: {e}"))?;
     let config = TrainConfig {
         epochs: args.epochs.unwrap_or(epochs),
         batch,
         optimizer,
-        lr_decay: args.lr_decay.unwrap_or(decay),
+        schedule,
         seed: args.seed,
         max_steps: args
             .steps
