@@ -38,6 +38,7 @@ fn quick_model(mnist: &Mnist, path: &Path) -> anyhow::Result<()> {
         seed: 42,
         max_steps: None,
         report_every: 100,
+        patience: None,
     };
     let train_set = DeviceSplit::upload(&cpu, &mnist.train, true)?;
     train(&cpu, &mut model, &train_set, None, &config, |_, _| {})?;

@@ -213,6 +213,7 @@ pub fn run<B: Backend>(
         seed,
         max_steps: None,
         report_every: usize::MAX,
+        patience: None,
     };
     let before = b.kernel_launches();
     let history = train(b, &mut model, &train_set, None, &config, |_, _| {})?;

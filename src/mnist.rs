@@ -58,6 +58,16 @@ impl Split {
         self
     }
 
+    /// Splits off the images from `at` on (all of them if `at` is 0, none if it is past the end),
+    /// leaving the first `at` here.
+    pub fn split_off(&mut self, at: usize) -> Split {
+        let at = at.min(self.len());
+        Split {
+            images: self.images.split_off(at * PIXELS),
+            labels: self.labels.split_off(at),
+        }
+    }
+
     /// Image `i` as floats, normalised to [0, 1] (`normalise`) or kept as 0–255.
     pub fn image(&self, i: usize, normalise: bool) -> Vec<f32> {
         let scale = if normalise { 1.0 / 255.0 } else { 1.0 };

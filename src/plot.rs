@@ -212,8 +212,9 @@ fn draw(
     Ok(())
 }
 
-/// The training curves of a run: loss, and training and test accuracy, per epoch.
-pub fn training_curves(history: &[EpochStats]) -> [Chart; 2] {
+/// The training curves of a run: loss, and training and evaluation accuracy, per epoch; `eval_name` names
+/// the evaluation split (`test`, or `validation`).
+pub fn training_curves(history: &[EpochStats], eval_name: &str) -> [Chart; 2] {
     let epoch = |s: &EpochStats| s.epoch as f64;
     let loss = history
         .iter()
@@ -250,7 +251,7 @@ pub fn training_curves(history: &[EpochStats]) -> [Chart; 2] {
                 },
                 Series {
                     style: Style::LineWithDots,
-                    ..Series::line("test", test_accuracy)
+                    ..Series::line(eval_name, test_accuracy)
                 },
             ],
             y_range: None,

@@ -55,6 +55,9 @@ pub struct TrainConfig {
     pub max_steps: Option<usize>,
     /// Read the running loss back every this many steps (for progress reports).
     pub report_every: usize,
+    /// Early stopping: end training once the evaluation split's accuracy has not improved for this many
+    /// epochs (needs an evaluation split, which should then be a validation split, not the test set).
+    pub patience: Option<usize>,
 }
 
 /// What the trainer tells its observer.
@@ -108,6 +111,12 @@ pub fn train<B: Backend>(
 ) -> Result<Vec<EpochStats>> {
     config.optimizer.validate()?;
     config.schedule.validate()?;
+    if config.patience.is_some() && test.is_none() {
+        return Err(Error::Invalid(
+            "early stopping needs a split to evaluate after every epoch (a validation split)"
+                .into(),
+        ));
+    }
     if config.batch == 0 || config.batch > train.len {
         return Err(Error::Invalid(format!(
             "batch size {} must be between 1 and the training set's {} samples",
@@ -185,8 +194,26 @@ pub fn train<B: Backend>(
         };
         observe(&Event::Epoch(stats.clone()), model);
         history.push(stats);
+        if let Some(patience) = config.patience {
+            if epochs_since_best(&history) >= patience {
+                break;
+            }
+        }
     }
     Ok(history)
+}
+
+/// Epochs since the one with the best evaluation accuracy (the first such, on ties).
+pub fn epochs_since_best(history: &[EpochStats]) -> usize {
+    let best = history
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, s.test_accuracy?)))
+        .fold(None, |best: Option<(usize, f32)>, (i, a)| match best {
+            Some((_, b)) if b >= a => best,
+            _ => Some((i, a)),
+        });
+    best.map_or(0, |(i, _)| history.len() - 1 - i)
 }
 
 /// The running mean loss and accuracy from the epoch's totals (one read).
@@ -271,4 +298,44 @@ pub fn predict<B: Backend>(
         Ok(())
     })?;
     Ok(predictions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EpochStats, epochs_since_best};
+
+    fn epochs(accuracies: &[Option<f32>]) -> Vec<EpochStats> {
+        accuracies
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| EpochStats {
+                epoch: i + 1,
+                train_loss: 0.0,
+                train_accuracy: 0.0,
+                test_accuracy: a,
+                seconds: 0.0,
+                samples_per_sec: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn epochs_since_best_counts_from_the_first_best() {
+        assert_eq!(epochs_since_best(&epochs(&[])), 0);
+        assert_eq!(epochs_since_best(&epochs(&[Some(0.5)])), 0);
+        assert_eq!(
+            epochs_since_best(&epochs(&[Some(0.5), Some(0.7), Some(0.6)])),
+            1
+        );
+        // A tie does not count as an improvement.
+        assert_eq!(
+            epochs_since_best(&epochs(&[Some(0.7), Some(0.7), Some(0.7)])),
+            2
+        );
+        assert_eq!(
+            epochs_since_best(&epochs(&[Some(0.1), Some(0.2), Some(0.3)])),
+            0
+        );
+        assert_eq!(epochs_since_best(&epochs(&[None, None])), 0);
+    }
 }

@@ -327,7 +327,7 @@ fn training_curves_are_drawn_to_a_png() {
         .collect();
     let dir = std::env::temp_dir().join(format!("nabla-plot-{}", std::process::id()));
     let path = dir.join("curves.png");
-    write_png(&path, &training_curves(&history), 2, (480, 360)).unwrap();
+    write_png(&path, &training_curves(&history, "test"), 2, (480, 360)).unwrap();
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
     let mut reader = decoder.read_info().unwrap();
     assert_eq!((reader.info().width, reader.info().height), (960, 360));

@@ -129,6 +129,7 @@ fn config(epochs: usize) -> TrainConfig {
         seed: 7,
         max_steps: None,
         report_every: 10,
+        patience: None,
     }
 }
 
@@ -277,6 +278,36 @@ fn the_schedule_sets_each_steps_learning_rate() {
         second_epoch_cut < 1e-3 * second_epoch_kept,
         "cut {second_epoch_cut} vs kept {second_epoch_kept}"
     );
+}
+
+/// Early stopping ends the run once the evaluation accuracy stops improving: at a rate too small to
+/// change any prediction, epoch 1 stays the best, so patience 2 stops after epoch 3 of 6. Without an
+/// evaluation split there is nothing to stop on, which is an error.
+#[test]
+fn early_stopping_ends_the_run_when_validation_stops_improving() {
+    let data = real_mnist();
+    let b = cpu();
+    let mut train_split = data.train.clone().truncated(1200);
+    let validation = DeviceSplit::upload(&b, &train_split.split_off(1000), true).unwrap();
+    let train_set = DeviceSplit::upload(&b, &train_split, true).unwrap();
+    let cfg = TrainConfig {
+        optimizer: Optimizer::sgd(1e-12),
+        patience: Some(2),
+        ..config(6)
+    };
+    let mut model = Model::new(&b, spec(), Init::He, 7, cfg.optimizer.state_count()).unwrap();
+    let history = train(
+        &b,
+        &mut model,
+        &train_set,
+        Some(&validation),
+        &cfg,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(history.len(), 3, "{history:?}");
+    let err = train(&b, &mut model, &train_set, None, &cfg, |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("early stopping"), "{err}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -10,7 +10,9 @@ use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS};
 use nabla::model::{Model, ModelSpec};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, EpochStats, Event, TrainConfig, train};
+use nabla::train::{
+    DeviceSplit, EpochStats, Event, TrainConfig, epochs_since_best, evaluate, train,
+};
 use nabla::{Activation, Backend, Optimizer, OptimizerKind};
 use nabla::{checkpoint, plot};
 
@@ -105,6 +107,14 @@ pub struct TrainArgs {
     /// Train on only the first N training images.
     #[arg(long)]
     train_images: Option<usize>,
+    /// Hold the last N training images out as a validation split: the per-epoch accuracy is measured on
+    /// it, the model is saved when it improves, and the test set is evaluated once, at the end, with the
+    /// best saved model.
+    #[arg(long)]
+    validation: Option<usize>,
+    /// Early stopping: stop once the validation accuracy has not improved for this many epochs.
+    #[arg(long, requires = "validation")]
+    patience: Option<usize>,
     /// Keep pixels as 0–255 instead of normalising to [0, 1].
     #[arg(long)]
     no_normalise: bool,
@@ -221,6 +231,7 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
             .steps
             .or(if args.epochs.is_some() { None } else { steps }),
         report_every: 50,
+        patience: args.patience,
     };
     Ok(Plan { spec, init, config })
 }
@@ -231,14 +242,32 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         plot::check_font()?;
     }
     let mnist = load_mnist(&args.common.data)?;
-    let train_split = match args.train_images {
+    let mut train_split = match args.train_images {
         Some(n) => mnist.train.truncated(n),
         None => mnist.train,
+    };
+    let validation_split = match args.validation {
+        Some(n) if n == 0 || n >= train_split.len() => bail!(
+            "--validation {n}: hold out between 1 and {} of the {} training images",
+            train_split.len().saturating_sub(1),
+            train_split.len()
+        ),
+        Some(n) => Some(train_split.split_off(train_split.len() - n)),
+        None => None,
     };
     let Plan { spec, init, config } = plan(args, train_split.len())?;
     let normalise = !args.no_normalise;
     let train_set = DeviceSplit::upload(b, &train_split, normalise)?;
     let test_set = DeviceSplit::upload(b, &mnist.test, normalise)?;
+    let validation_set = match &validation_split {
+        Some(split) => Some(DeviceSplit::upload(b, split, normalise)?),
+        None => None,
+    };
+    // What the per-epoch accuracy is measured on.
+    let (eval_set, eval_name) = match &validation_set {
+        Some(set) => (set, "validation"),
+        None => (&test_set, "test"),
+    };
     let mut model = Model::new(
         b,
         spec.clone(),
@@ -259,6 +288,9 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .unwrap_or_default(),
         train_split.len()
     );
+    if let Some(split) = &validation_split {
+        eprintln!("{} images held out for validation", split.len());
+    }
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
@@ -272,7 +304,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         b,
         &mut model,
         &train_set,
-        Some(&test_set),
+        Some(eval_set),
         &config,
         |event, model| match event {
             Event::Progress {
@@ -293,23 +325,35 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             }
             Event::Epoch(stats) => {
                 bar.finish_and_clear();
+                rows.push(stats.clone());
+                // With a validation split only an improving epoch's model is kept.
+                let improved = validation_set.is_none() || epochs_since_best(&rows) == 0;
                 eprintln!(
-                    "epoch {:>3}: loss {:.4}  train acc {:.2}%  test acc {:.2}%  {:.1}s ({:.0} samples/s)",
+                    "epoch {:>3}: loss {:.4}  train acc {:.2}%  {eval_name} acc {:.2}%  {:.1}s ({:.0} samples/s){}",
                     stats.epoch,
                     stats.train_loss,
                     stats.train_accuracy * 100.0,
                     stats.test_accuracy.unwrap_or(f32::NAN) * 100.0,
                     stats.seconds,
-                    stats.samples_per_sec
+                    stats.samples_per_sec,
+                    if improved && validation_set.is_some() {
+                        "  (best: saved)"
+                    } else {
+                        ""
+                    }
                 );
-                rows.push(stats.clone());
-                if let Err(e) = checkpoint::save(b, model, &args.out)
+                let saved = if improved {
+                    checkpoint::save(b, model, &args.out)
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = saved
                     .map_err(anyhow::Error::from)
-                    .and_then(|()| write_metrics(&args.metrics, &rows))
+                    .and_then(|()| write_metrics(&args.metrics, &rows, eval_name))
                     .and_then(|()| match &args.plot {
                         Some(path) => Ok(plot::write_png(
                             path,
-                            &plot::training_curves(&rows),
+                            &plot::training_curves(&rows, eval_name),
                             2,
                             (480, 360),
                         )?),
@@ -329,10 +373,25 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     let last = history
         .last()
         .context("no epoch ran: raise --epochs or --steps")?;
+    let (test_accuracy, kept) = if validation_set.is_some() {
+        let best = history.len() - 1 - epochs_since_best(&history);
+        let stopped = if config.patience.is_some() && last.epoch < config.epochs {
+            format!(", stopped early after epoch {}", last.epoch)
+        } else {
+            String::new()
+        };
+        let best_model: Model<B> = checkpoint::load(b, &args.out, 0)?;
+        (
+            evaluate(b, &best_model, &test_set, 1000)?,
+            format!(" (the model of epoch {}{stopped})", history[best].epoch),
+        )
+    } else {
+        (last.test_accuracy.unwrap_or(f32::NAN), String::new())
+    };
     println!(
-        "test accuracy {:.2}% after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
+        "test accuracy {:.2}%{kept} after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
          metrics to {}{}",
-        last.test_accuracy.unwrap_or(f32::NAN) * 100.0,
+        test_accuracy * 100.0,
         last.epoch,
         history.iter().map(|s| s.seconds).sum::<f64>(),
         started.elapsed().as_secs_f64(),
@@ -346,9 +405,10 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_metrics(path: &Path, rows: &[EpochStats]) -> Result<()> {
+/// The per-epoch figures as CSV; `eval_name` names the split the accuracy column measures.
+fn write_metrics(path: &Path, rows: &[EpochStats], eval_name: &str) -> Result<()> {
     let mut csv =
-        String::from("epoch,train_loss,train_accuracy,test_accuracy,seconds,samples_per_sec\n");
+        format!("epoch,train_loss,train_accuracy,{eval_name}_accuracy,seconds,samples_per_sec\n");
     for r in rows {
         csv.push_str(&format!(
             "{},{},{},{},{:.3},{:.1}\n",
