@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train on MNIST (the default), evaluate after every epoch and save the model.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate a saved model on the 10 000 test images.
     Eval(eval::EvalArgs),
     /// Classify one test image (by index) or a 28×28 PNG.
@@ -87,7 +87,7 @@ macro_rules! with_backend {
 /// Parses the command line and runs the command; errors go to stderr with exit status 1.
 pub fn main() {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Train(cli.train));
+    let command = cli.command.unwrap_or(Command::Train(Box::new(cli.train)));
     if let Err(e) = run(command) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
