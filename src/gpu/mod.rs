@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod kernels;
+pub mod matmul;
 pub mod recorder;
 
 use std::cell::RefCell;
@@ -18,6 +19,7 @@ use crate::optim::OptimStep;
 use crate::shape;
 pub use context::GpuContext;
 use kernels::{KernelCache, KernelSpec, Overrides};
+pub use matmul::{MATMUL_ENV, MatmulKernel};
 use recorder::{Binding, Recorder};
 
 /// vec4s per workgroup of the element-wise kernels (`LANES·PER_LANE` in `elementwise.wgsl`).
@@ -89,80 +91,6 @@ pub struct GpuDataset {
     shift: f32,
 }
 
-/// Which matrix-product kernel the backend uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MatmulKernel {
-    /// Chosen per product by rules (the default): [`MatmulKernel::Subgroup8`] on a CPU-emulated adapter
-    /// with subgroups of 8; otherwise the tiled kernel, split along K where the output has too few tiles
-    /// to fill a GPU and K is long (see [`split_plan`]).
-    Auto,
-    /// The register-blocked workgroup-memory kernel, never split: portable to any device and shape.
-    Tiled,
-    /// The tiled kernel split along K into partial products and a fixed-order reduction, wherever K has
-    /// at least two slices of 16.
-    SplitK,
-    /// Subgroup broadcast without workgroup memory: for CPU-emulated adapters with subgroups of 8.
-    Subgroup8,
-}
-
-impl MatmulKernel {
-    /// Every kernel, as `NABLA_MATMUL` spells them.
-    pub const ALL: [MatmulKernel; 4] = [
-        MatmulKernel::Auto,
-        MatmulKernel::Tiled,
-        MatmulKernel::SplitK,
-        MatmulKernel::Subgroup8,
-    ];
-
-    /// The kernel's name as `NABLA_MATMUL` spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            MatmulKernel::Auto => "auto",
-            MatmulKernel::Tiled => "tiled",
-            MatmulKernel::SplitK => "splitk",
-            MatmulKernel::Subgroup8 => "subgroup",
-        }
-    }
-}
-
-/// The environment variable that forces a matmul kernel (`auto`, `tiled`, `splitk` or `subgroup`).
-pub const MATMUL_ENV: &str = "NABLA_MATMUL";
-
-/// Rows and columns of C per workgroup of the tiled kernel, and the K slice it stages.
-const TILE: usize = 64;
-const SLICE: usize = 16;
-/// Workgroups a product should spread over: about two per compute unit of a large GPU (an H100 has 132).
-/// Products with fewer output tiles than this get their K split, if K is long.
-const SPLIT_TARGET_GROUPS: usize = 256;
-/// K from which splitting pays for its second dispatch, and the least K each split keeps.
-const SPLIT_FROM_K: usize = 512;
-const SPLIT_MIN_K: usize = 64;
-/// Most splits by rule (each adds an M·N partial to the scratch buffer and to the reduction).
-const MAX_SPLITS: usize = 16;
-/// Splits when `MatmulKernel::SplitK` is forced (tests and benches), where K allows.
-const FORCED_SPLITS: usize = 4;
-
-/// How the tiled kernel runs an `[M, K]·[K, N]` product: `splits` workgroups along K, each covering
-/// `k_chunk` (a multiple of the slice), so `splits = 1` is one unsplit dispatch. `forced` splits wherever
-/// K has two slices; otherwise K is split only when the output has fewer than [`SPLIT_TARGET_GROUPS`]
-/// tiles and K is at least [`SPLIT_FROM_K`]. `max_splits` bounds the scratch buffer (`splits·M·N` floats).
-pub fn split_plan(m: usize, k: usize, n: usize, forced: bool, max_splits: usize) -> (usize, usize) {
-    let slices = k.div_ceil(SLICE).max(1);
-    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-    let wanted = if forced {
-        FORCED_SPLITS
-    } else if k < SPLIT_FROM_K || tiles >= SPLIT_TARGET_GROUPS {
-        1
-    } else {
-        SPLIT_TARGET_GROUPS
-            .div_ceil(tiles)
-            .min(k / SPLIT_MIN_K)
-            .min(MAX_SPLITS)
-    };
-    let per_split = slices.div_ceil(wanted.min(max_splits).clamp(1, slices));
-    (slices.div_ceil(per_split), per_split * SLICE)
-}
-
 /// The GPU backend.
 pub struct GpuBackend {
     ctx: GpuContext,
@@ -230,22 +158,6 @@ impl GpuBackend {
         &self.ctx
     }
 
-    /// The matmul kernel in use (possibly [`MatmulKernel::Auto`]).
-    pub fn matmul_kernel(&self) -> MatmulKernel {
-        self.matmul
-    }
-
-    /// What [`MatmulKernel::Auto`] resolves to on this adapter: the subgroup kernel on a CPU-emulated
-    /// adapter with subgroups of 8 (where workgroup memory is slow), else the tiled kernel, split by shape.
-    fn resolved_matmul(&self) -> MatmulKernel {
-        match self.matmul {
-            MatmulKernel::Auto if self.ctx.is_software() && self.ctx.subgroups_of(8) => {
-                MatmulKernel::Subgroup8
-            }
-            kernel => kernel,
-        }
-    }
-
     /// How many interleaved row slices the bias gradient sums separately (see
     /// [`GpuBackend::set_bias_grad_phases`]).
     pub fn bias_grad_phases(&self) -> u32 {
@@ -262,40 +174,6 @@ impl GpuBackend {
             )));
         }
         self.bias_grad_phases = phases;
-        Ok(())
-    }
-
-    /// The scratch buffer for split-K partials, at least `floats` long.
-    fn scratch(&self, floats: usize) -> Result<std::cell::Ref<'_, GpuTensor>> {
-        let too_small = self
-            .split_scratch
-            .borrow()
-            .as_ref()
-            .is_none_or(|t| t.len() < floats);
-        if too_small {
-            *self.split_scratch.borrow_mut() = Some(Self::raw_tensor(&self.ctx, 1, floats, None)?);
-        }
-        Ok(std::cell::Ref::map(self.split_scratch.borrow(), |t| {
-            t.as_ref().expect("allocated above")
-        }))
-    }
-
-    /// Switches the matmul kernel; the subgroup kernel needs subgroups of exactly 8 lanes.
-    pub fn set_matmul_kernel(&mut self, kernel: MatmulKernel) -> Result<()> {
-        if kernel == MatmulKernel::Subgroup8 && !self.ctx.subgroups_of(8) {
-            return Err(Error::Device(format!(
-                "the subgroup matmul needs subgroups of exactly 8 lanes; {} has {}..{}{}",
-                self.ctx.info.name,
-                self.ctx.info.subgroup_min_size,
-                self.ctx.info.subgroup_max_size,
-                if self.ctx.features.contains(wgpu::Features::SUBGROUP) {
-                    ""
-                } else {
-                    " and no subgroup support"
-                }
-            )));
-        }
-        self.matmul = kernel;
         Ok(())
     }
 
@@ -386,19 +264,6 @@ impl GpuBackend {
             buffers,
             groups,
         );
-    }
-
-    /// A matrix product's grid, or an error when a dimension exceeds the device's limit.
-    fn matmul_grid(&self, x: usize, y: usize, z: usize) -> Result<[u32; 3]> {
-        let max = self.ctx.limits.max_compute_workgroups_per_dimension as usize;
-        if x.max(y).max(z) > max {
-            return Err(Error::Device(format!(
-                "a matrix product of {x}×{y}×{z} workgroups exceeds {}'s limit of {max} per dimension; \
-                 use smaller matrices",
-                self.ctx.info.name
-            )));
-        }
-        Ok([u(x), u(y), u(z)])
     }
 
     /// The grid for `items` work items at `per_group` items per workgroup.
@@ -536,105 +401,7 @@ impl Backend for GpuBackend {
         epilogue: Epilogue<'_, GpuTensor>,
         c: &mut GpuTensor,
     ) -> Result<()> {
-        let (m, k, n) = shape::matmul(a, trans_a, b, trans_b, &epilogue, c)?;
-        if m == 0 || n == 0 {
-            return Ok(());
-        }
-        let act = epilogue.activation();
-        let bias = epilogue.bias_row().unwrap_or(&self.placeholder);
-        let aux = epilogue.grad_output().unwrap_or(&self.placeholder);
-        let has_bias = u32::from(epilogue.bias_row().is_some());
-        let grad = u32::from(epilogue.grad_output().is_some());
-        let kernel = self.resolved_matmul();
-        if kernel == MatmulKernel::Subgroup8 {
-            let groups = self.matmul_grid(n.div_ceil(32), m.div_ceil(64), 1)?;
-            // The subgroup kernel binds A and B a second time as arrays of vec4 for its aligned loads.
-            self.run(
-                &kernels::MATMUL_SUBGROUP_MAIN,
-                [
-                    u32::from(trans_a),
-                    u32::from(trans_b),
-                    has_bias,
-                    act.code(),
-                    grad,
-                    0,
-                ],
-                &[u(m), u(n), u(k), f(act.alpha())],
-                &[
-                    a.binding(),
-                    b.binding(),
-                    bias.binding(),
-                    c.binding(),
-                    a.binding(),
-                    b.binding(),
-                    aux.binding(),
-                ],
-                groups,
-            );
-            return Ok(());
-        }
-        let max_splits = (max_binding(&self.ctx) / (m * n * 4) as u64) as usize;
-        let (splits, k_chunk) = match kernel {
-            MatmulKernel::Tiled => (1, k),
-            by_rules_or_forced => split_plan(
-                m,
-                k,
-                n,
-                by_rules_or_forced == MatmulKernel::SplitK,
-                max_splits,
-            ),
-        };
-        let params = [u(m), u(n), u(k), f(act.alpha()), u(k_chunk), u(splits)];
-        let groups = self.matmul_grid(n.div_ceil(TILE), m.div_ceil(TILE), splits)?;
-        let ta_tb = [u32::from(trans_a), u32::from(trans_b)];
-        if splits == 1 {
-            self.run(
-                &kernels::MATMUL_TILED_MAIN,
-                [ta_tb[0], ta_tb[1], has_bias, act.code(), grad, 0],
-                &params,
-                &[
-                    a.binding(),
-                    b.binding(),
-                    a.binding(),
-                    b.binding(),
-                    bias.binding(),
-                    c.binding(),
-                    aux.binding(),
-                ],
-                groups,
-            );
-            return Ok(());
-        }
-        // Partial products into the scratch buffer (no epilogue), then their sum in order of the split.
-        let scratch = self.scratch(splits * m * n)?;
-        self.run(
-            &kernels::MATMUL_TILED_MAIN,
-            [ta_tb[0], ta_tb[1], 0, 0, 0, 1],
-            &params,
-            &[
-                a.binding(),
-                b.binding(),
-                a.binding(),
-                b.binding(),
-                self.placeholder.binding(),
-                scratch.binding(),
-                self.placeholder.binding(),
-            ],
-            groups,
-        );
-        self.run(
-            &kernels::MATMUL_REDUCE_SPLITS,
-            [has_bias, act.code(), grad, 0, 0, 0],
-            &params,
-            &[
-                bias.binding(),
-                c.binding(),
-                aux.binding(),
-                scratch.binding(),
-            ],
-            self.grid(m * n, 256),
-        );
-        Ok(())
+        self.launch_matmul(a, trans_a, b, trans_b, epilogue, c)
     }
 
     fn bias_grad(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
@@ -912,38 +679,7 @@ fn loss_params(t: &GpuTensor) -> [u32; 4] {
 
 #[cfg(test)]
 mod tests {
-    use super::{fold_grid, split_plan};
-
-    /// Every split covers whole slices, the splits cover K, and none is empty.
-    fn assert_covers(k: usize, (splits, chunk): (usize, usize)) {
-        assert_eq!(chunk % 16, 0, "K {k}: chunk {chunk}");
-        assert!(splits * chunk >= k, "K {k}: {splits}×{chunk}");
-        assert!(
-            splits == 1 || (splits - 1) * chunk < k,
-            "K {k}: {splits}×{chunk}"
-        );
-    }
-
-    #[test]
-    fn split_k_goes_to_long_products_with_few_tiles() {
-        // W2's first layer, 128×784×128: four output tiles, K = 784.
-        let w2 = split_plan(128, 784, 128, false, usize::MAX);
-        assert!(w2.0 >= 4, "{w2:?}");
-        assert_covers(784, w2);
-        // Short K (a weight gradient with batch 128) and outputs of many tiles stay whole.
-        assert_eq!(split_plan(784, 128, 128, false, usize::MAX).0, 1);
-        assert_eq!(split_plan(1024, 1024, 1024, false, usize::MAX).0, 1);
-        // Forced: split wherever K has two slices, never more splits than slices.
-        assert_eq!(split_plan(7, 33, 5, true, usize::MAX).0, 3);
-        assert_eq!(split_plan(7, 16, 5, true, usize::MAX).0, 1);
-        assert_eq!(split_plan(7, 1, 5, true, usize::MAX).0, 1);
-        // The scratch limit caps the splits.
-        assert_eq!(split_plan(128, 784, 128, false, 2).0, 2);
-        for k in [1, 15, 16, 17, 100, 511, 512, 784, 5000] {
-            assert_covers(k, split_plan(64, k, 64, false, usize::MAX));
-            assert_covers(k, split_plan(64, k, 64, true, usize::MAX));
-        }
-    }
+    use super::fold_grid;
 
     #[test]
     fn grids_fold_past_the_per_dimension_limit_and_cover_every_group() {
