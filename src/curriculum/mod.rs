@@ -10,10 +10,12 @@
 //! 6. [`gradcheck`]: a whole network's backprop gradients against numerical ones.
 //! 7. and 8. (training on MNIST and batched inference: `nabla train` and the `inference` example)
 //! 9. [`overfitting`]: a deep network memorises 300 images; weight decay and dropout narrow the gap.
+//! 10. [`logistic_regression`]: one sigmoid neuron tells a digit from the rest, by vectorised descent.
 
 pub mod gradcheck;
 pub mod gradient_descent;
 pub mod graph;
+pub mod logistic_regression;
 pub mod overfitting;
 pub mod perceptron;
 pub mod xor;
