@@ -11,6 +11,7 @@ use nabla::curriculum::gradcheck::check;
 use nabla::curriculum::gradient_descent::{descend, numerical_gradient, numerical_slope};
 use nabla::curriculum::graph::{apples, apples_and_oranges};
 use nabla::curriculum::logistic_regression;
+use nabla::curriculum::optimizers;
 use nabla::curriculum::overfitting::{self, VARIANTS};
 use nabla::curriculum::perceptron::{AND, NAND, OR, XOR_TABLE, count_separating, learn, xor};
 use nabla::curriculum::xor::{XorConfig, train as train_xor};
@@ -413,4 +414,42 @@ fn logistic_regression_tells_a_zero_from_the_rest() {
             assert!((c - g).abs() <= 1e-5 * c, "step {step}: CPU {c} vs GPU {g}");
         }
     });
+}
+
+/// Lesson 11: where each optimizer stands after 30 steps on x²/20 + y² from (−7, 2), as the example
+/// prints them, on both backends (1e-4: 30 steps of f32 updates; the GPU's rsqrt and division may
+/// differ from the CPU's by a few ulp per step). Plain SGD zig-zags: y changes sign at every one of
+/// its first ten steps.
+#[test]
+fn optimizer_paths_end_where_the_lesson_says() {
+    let ends = [
+        ("SGD", [-0.35039, 0.08478]),
+        ("Momentum", [0.89641, 0.08809]),
+        ("AdaGrad", [-0.12016, 0.0]),
+        ("Adam", [0.13601, 0.31825]),
+    ];
+    let check = |b: &dyn Fn(nabla::Optimizer) -> Vec<[f32; 2]>| {
+        for ((name, optimizer), (want_name, want)) in optimizers::optimizers().into_iter().zip(ends)
+        {
+            assert_eq!(name, want_name);
+            let path = b(optimizer);
+            assert_eq!(path.len(), optimizers::STEPS + 1);
+            let end = path[optimizers::STEPS];
+            for k in 0..2 {
+                assert!(
+                    (end[k] - want[k]).abs() < 1e-4,
+                    "{name}: {end:?} vs {want:?}"
+                );
+            }
+            if name == "SGD" {
+                assert!(
+                    path[..11].windows(2).all(|w| w[0][1] * w[1][1] < 0.0),
+                    "{path:?}"
+                );
+            }
+        }
+    };
+    let on_cpu = cpu();
+    check(&|o| optimizers::path(&on_cpu, o, optimizers::STEPS).unwrap());
+    with_gpu(|gpu| check(&|o| optimizers::path(&*gpu, o, optimizers::STEPS).unwrap()));
 }

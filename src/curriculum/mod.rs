@@ -11,11 +11,13 @@
 //! 7. and 8. (training on MNIST and batched inference: `nabla train` and the `inference` example)
 //! 9. [`overfitting`]: a deep network memorises 300 images; weight decay and dropout narrow the gap.
 //! 10. [`logistic_regression`]: one sigmoid neuron tells a digit from the rest, by vectorised descent.
+//! 11. [`optimizers`]: SGD, momentum, AdaGrad and Adam on x²/20 + y², paths side by side.
 
 pub mod gradcheck;
 pub mod gradient_descent;
 pub mod graph;
 pub mod logistic_regression;
+pub mod optimizers;
 pub mod overfitting;
 pub mod perceptron;
 pub mod xor;
