@@ -69,14 +69,11 @@ fn main() {
         Some(load) => println!("load average: {load:.2}"),
         None => println!("load average: unknown"),
     }
-    let mut kernels = vec![
-        MatmulKernel::Auto,
-        MatmulKernel::Tiled,
-        MatmulKernel::SplitK,
-    ];
-    if gpu.as_ref().is_some_and(|g| g.context().subgroups_of(8)) {
-        kernels.push(MatmulKernel::Subgroup8);
-    }
+    let subgroups = gpu.as_ref().is_some_and(|g| g.context().subgroups_of(8));
+    let kernels: Vec<MatmulKernel> = MatmulKernel::ALL
+        .into_iter()
+        .filter(|&k| k != MatmulKernel::Subgroup8 || subgroups)
+        .collect();
     print!("{:>20} {:>12}", "M×K×N", "CPU GFLOP/s");
     for k in &kernels {
         print!(" {:>16}", format!("GPU {} GFLOP/s", k.name()));

@@ -8,9 +8,10 @@
 // slice of op(A) and the 16×64 slice of op(B) in workgroup memory, both k-major as vec4s, and each
 // invocation then does 16 rank-1 updates, acc_r += op(A)[4ty+r, k] · op(B)[k, 4tx..4tx+3], unrolled.
 //
-// Staging: every invocation fetches four consecutive elements of A and four of B along the direction each
-// is stored contiguously. A slice wholly inside a matrix whose rows are whole vec4s is fetched with one
-// unchecked vec4 load per operand; slices at the edges with four bounds-checked loads (zero outside).
+// Staging: every invocation fills one vec4 of each tile, and no vec4 is written by two invocations. A
+// slice wholly inside its matrix is fetched without bounds checks (as one vec4 load where the tile's
+// vec4 is contiguous in memory and rows are whole vec4s); slices at the edges with four bounds-checked
+// loads (zero outside).
 //
 // Split-K (SPLIT): workgroup z covers k ∈ [z·k_chunk, (z+1)·k_chunk) and stores its raw partial product
 // at c[z·M·N + i] (the host binds a scratch buffer as `c`); `reduce_splits` then sums the partials in the
@@ -76,8 +77,11 @@ fn b_at(kk: u32, col: u32) -> f32 {
     return b[kk * p.n + col];
 }
 
-// Stages the slice of op(A) at (row0, k0). Invocation t fetches stored row t/4 at columns 4(t%4)..+3
-// when A is M×K (contiguous along k), or stored row t/16 at columns 4(t%16)..+3 when it is K×M.
+// Stages the slice of op(A) at (row0, k0); every invocation writes one whole vec4 of the tile (one
+// writer per vec4: a component store may touch the whole vector, so shared vectors must not be split
+// between invocations). When A is K×M (contiguous along m) invocation t fetches stored row t/16 at
+// columns 4(t%16)..+3, one vec4; when A is M×K it fetches column k0 + t%16 of rows 4(t/16)..+3, four
+// floats that neighbouring invocations read from neighbouring addresses.
 fn stage_a(t: u32, row0: u32, k0: u32, inside: bool) {
     if (TRANS_A) {
         let kk = t / 16u;
@@ -91,42 +95,36 @@ fn stage_a(t: u32, row0: u32, k0: u32, inside: bool) {
         }
         a_tile[kk * 16u + r / 4u] = v;
     } else {
-        let r = t / 4u;
-        let kk = (t % 4u) * 4u;
+        let kk = t % 16u;
+        let r = (t / 16u) * 4u;
         var v: vec4<f32>;
-        if (inside && (p.k & 3u) == 0u) {
-            v = a4[((row0 + r) * p.k + k0 + kk) / 4u];
+        if (inside) {
+            let i = (row0 + r) * p.k + k0 + kk;
+            v = vec4<f32>(a[i], a[i + p.k], a[i + 2u * p.k], a[i + 3u * p.k]);
         } else {
-            v = vec4<f32>(a_at(row0 + r, k0 + kk), a_at(row0 + r, k0 + kk + 1u),
-                a_at(row0 + r, k0 + kk + 2u), a_at(row0 + r, k0 + kk + 3u));
+            v = vec4<f32>(a_at(row0 + r, k0 + kk), a_at(row0 + r + 1u, k0 + kk),
+                a_at(row0 + r + 2u, k0 + kk), a_at(row0 + r + 3u, k0 + kk));
         }
-        let q = r / 4u;
-        let lane = r % 4u;
-        a_tile[kk * 16u + q][lane] = v.x;
-        a_tile[(kk + 1u) * 16u + q][lane] = v.y;
-        a_tile[(kk + 2u) * 16u + q][lane] = v.z;
-        a_tile[(kk + 3u) * 16u + q][lane] = v.w;
+        a_tile[kk * 16u + r / 4u] = v;
     }
 }
 
-// Stages the slice of op(B) at (k0, col0), the mirror image of stage_a.
+// Stages the slice of op(B) at (k0, col0), the mirror image of stage_a: when B is K×N invocation t
+// fetches stored row t/16 at columns 4(t%16)..+3, one vec4; when B is N×K it fetches column k0 + t%16 of
+// stored rows 4(t/16)..+3. One writer per vec4, as there.
 fn stage_b(t: u32, k0: u32, col0: u32, inside: bool) {
     if (TRANS_B) {
-        let col = t / 4u;
-        let kk = (t % 4u) * 4u;
+        let kk = t % 16u;
+        let col = (t / 16u) * 4u;
         var v: vec4<f32>;
-        if (inside && (p.k & 3u) == 0u) {
-            v = b4[((col0 + col) * p.k + k0 + kk) / 4u];
+        if (inside) {
+            let i = (col0 + col) * p.k + k0 + kk;
+            v = vec4<f32>(b[i], b[i + p.k], b[i + 2u * p.k], b[i + 3u * p.k]);
         } else {
-            v = vec4<f32>(b_at(k0 + kk, col0 + col), b_at(k0 + kk + 1u, col0 + col),
-                b_at(k0 + kk + 2u, col0 + col), b_at(k0 + kk + 3u, col0 + col));
+            v = vec4<f32>(b_at(k0 + kk, col0 + col), b_at(k0 + kk, col0 + col + 1u),
+                b_at(k0 + kk, col0 + col + 2u), b_at(k0 + kk, col0 + col + 3u));
         }
-        let q = col / 4u;
-        let lane = col % 4u;
-        b_tile[kk * 16u + q][lane] = v.x;
-        b_tile[(kk + 1u) * 16u + q][lane] = v.y;
-        b_tile[(kk + 2u) * 16u + q][lane] = v.z;
-        b_tile[(kk + 3u) * 16u + q][lane] = v.w;
+        b_tile[kk * 16u + col / 4u] = v;
     } else {
         let kk = t / 16u;
         let col = (t % 16u) * 4u;

@@ -9,6 +9,9 @@
 mod common;
 
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::curriculum::gradcheck::check;
+use nabla::init::Init;
+use nabla::model::{Model, ModelSpec};
 use nabla::numerical::gradient;
 use nabla::{Activation, Backend, Epilogue};
 use rand::Rng;
@@ -236,6 +239,31 @@ fn dropout_gradient<B: Backend>(b: &B) {
     assert_close("dropout dX", &dx, &numeric, 2e-3, 1e-2);
 }
 
+/// Whole networks with two hidden layers against central differences: tanh, where each dense layer
+/// runs fused with its activation and the next layer's input-gradient product multiplies by tanh'
+/// (D,A,D,A,D), and GELU, which runs unfused. Tolerances as in the curriculum's check (`tests/lessons.rs`).
+fn deep_networks<B: Backend>(b: &B) {
+    for activation in [Activation::Tanh, Activation::Gelu] {
+        let spec = ModelSpec {
+            inputs: 12,
+            hidden: vec![9, 7],
+            outputs: 5,
+            activation,
+            dropout: 0.0,
+        };
+        let mut model = Model::new(b, spec, Init::Xavier, 3, 0).unwrap();
+        let x = b.tensor(4, 12, &uniform(&mut rng(11), 48, 1.0)).unwrap();
+        let y = b.indices(&[0, 4, 2, 1]).unwrap();
+        let report = check(b, &mut model, &x, &y, 1e-2, 30, 1).unwrap();
+        assert_eq!(report.len(), 6);
+        for c in &report {
+            let what = format!("{activation:?} {}: {c:?}", c.name);
+            assert!(c.mean_abs_diff < 2e-5 && c.max_abs_diff < 1e-4, "{what}");
+            assert!(c.mean_abs_grad > 10.0 * c.mean_abs_diff, "{what}");
+        }
+    }
+}
+
 #[test]
 fn cpu_backward_passes_match_numerical_gradients() {
     let b = cpu();
@@ -244,6 +272,7 @@ fn cpu_backward_passes_match_numerical_gradients() {
     dense_layer(&b);
     fused_activation_gradient(&b);
     dropout_gradient(&b);
+    deep_networks(&b);
 }
 
 #[test]
@@ -254,6 +283,7 @@ fn gpu_backward_passes_match_numerical_gradients() {
         dense_layer(&*b);
         fused_activation_gradient(&*b);
         dropout_gradient(&*b);
+        deep_networks(&*b);
     });
 }
 

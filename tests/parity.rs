@@ -39,14 +39,10 @@ const SHAPES: [(usize, usize, usize); 7] = [
 /// choice; then restores the kernel that was set (the thread's backend is shared between tests).
 fn for_each_matmul_kernel(gpu: &mut GpuBackend, mut f: impl FnMut(&GpuBackend)) {
     let before = gpu.matmul_kernel();
-    let mut kernels = vec![
-        MatmulKernel::Auto,
-        MatmulKernel::Tiled,
-        MatmulKernel::SplitK,
-    ];
-    if gpu.context().subgroups_of(8) {
-        kernels.push(MatmulKernel::Subgroup8);
-    }
+    let subgroups = gpu.context().subgroups_of(8);
+    let kernels = MatmulKernel::ALL
+        .into_iter()
+        .filter(|&k| k != MatmulKernel::Subgroup8 || subgroups);
     for kernel in kernels {
         gpu.set_matmul_kernel(kernel).unwrap();
         f(gpu);
@@ -191,6 +187,31 @@ fn matmul_epilogue_fuses_the_activation_gradient() {
                 check_matmul(gpu, (65, 530, 20), false, true, Epi::Grad(act), 22);
             }
         });
+    });
+}
+
+/// The tiled kernel's rules split a long K over few output tiles (two launches: partials, then their
+/// reduction) and leave a short one whole (one launch); forced, split-K splits both.
+#[test]
+fn the_tiled_kernels_rules_split_long_products_with_few_tiles() {
+    with_gpu(|gpu| {
+        let before = gpu.matmul_kernel();
+        let launches = |gpu: &GpuBackend, (m, k, n): (usize, usize, usize)| {
+            let (a, b) = (gpu.zeros(m, k).unwrap(), gpu.zeros(k, n).unwrap());
+            let mut c = gpu.zeros(m, n).unwrap();
+            let start = gpu.kernel_launches();
+            gpu.matmul(&a, false, &b, false, Epilogue::none(), &mut c)
+                .unwrap();
+            gpu.kernel_launches() - start
+        };
+        gpu.set_matmul_kernel(MatmulKernel::Tiled).unwrap();
+        assert_eq!(launches(gpu, (70, 600, 33)), 2);
+        assert_eq!(launches(gpu, (33, 70, 45)), 1);
+        gpu.set_matmul_kernel(MatmulKernel::SplitK).unwrap();
+        assert_eq!(launches(gpu, (33, 70, 45)), 2);
+        gpu.set_matmul_kernel(MatmulKernel::Unsplit).unwrap();
+        assert_eq!(launches(gpu, (70, 600, 33)), 1);
+        gpu.set_matmul_kernel(before).unwrap();
     });
 }
 
@@ -520,7 +541,7 @@ fn bias_grad_axpy_and_scale_match_cpu() {
                 .unwrap();
             // Every layout of the column sums: whole columns, and slices summed by trees of each depth.
             let default_phases = gpu.bias_grad_phases();
-            for phases in [1, 2, 16] {
+            for phases in [1, 2, 4, 8, 16] {
                 gpu.set_bias_grad_phases(phases).unwrap();
                 let mut gdb = gpu.zeros(1, cols).unwrap();
                 gpu.bias_grad(&gpu.tensor(rows, cols, &dy).unwrap(), &mut gdb)

@@ -11,14 +11,16 @@ use crate::shape;
 /// Which matrix-product kernel the backend uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulKernel {
-    /// Chosen per product by rules (the default): [`MatmulKernel::Subgroup8`] on a CPU-emulated adapter
-    /// with subgroups of 8; otherwise the tiled kernel, split along K where the output has too few tiles
-    /// to fill a GPU and K is long (see [`split_plan`]).
+    /// Chosen per adapter (the default): [`MatmulKernel::Subgroup8`] on a CPU-emulated adapter with
+    /// subgroups of 8, [`MatmulKernel::Tiled`] on every other.
     Auto,
-    /// The register-blocked workgroup-memory kernel, never split: portable to any device and shape.
+    /// The register-blocked workgroup-memory kernel, portable to any device and shape, with K split
+    /// into partial products and a fixed-order reduction where the output has too few tiles to fill a
+    /// GPU and K is long (see [`split_plan`]).
     Tiled,
-    /// The tiled kernel split along K into partial products and a fixed-order reduction, wherever K has
-    /// at least two slices of 16.
+    /// The tiled kernel, never split.
+    Unsplit,
+    /// The tiled kernel, split wherever K has at least two slices of 16.
     SplitK,
     /// Subgroup broadcast without workgroup memory: for CPU-emulated adapters with subgroups of 8.
     Subgroup8,
@@ -26,9 +28,10 @@ pub enum MatmulKernel {
 
 impl MatmulKernel {
     /// Every kernel, as `NABLA_MATMUL` spells them.
-    pub const ALL: [MatmulKernel; 4] = [
+    pub const ALL: [MatmulKernel; 5] = [
         MatmulKernel::Auto,
         MatmulKernel::Tiled,
+        MatmulKernel::Unsplit,
         MatmulKernel::SplitK,
         MatmulKernel::Subgroup8,
     ];
@@ -38,13 +41,15 @@ impl MatmulKernel {
         match self {
             MatmulKernel::Auto => "auto",
             MatmulKernel::Tiled => "tiled",
+            MatmulKernel::Unsplit => "unsplit",
             MatmulKernel::SplitK => "splitk",
             MatmulKernel::Subgroup8 => "subgroup",
         }
     }
 }
 
-/// The environment variable that forces a matmul kernel (`auto`, `tiled`, `splitk` or `subgroup`).
+/// The environment variable that forces a matmul kernel (`auto`, `tiled`, `unsplit`, `splitk` or
+/// `subgroup`).
 pub const MATMUL_ENV: &str = "NABLA_MATMUL";
 
 /// Rows and columns of C per workgroup of the tiled kernel, and the K slice it stages.
@@ -67,7 +72,7 @@ const FORCED_SPLITS: usize = 4;
 /// tiles and K is at least [`SPLIT_FROM_K`]. `max_splits` bounds the scratch buffer (`splits·M·N` floats).
 pub fn split_plan(m: usize, k: usize, n: usize, forced: bool, max_splits: usize) -> (usize, usize) {
     let slices = k.div_ceil(SLICE).max(1);
-    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    let tiles = (m.div_ceil(TILE) * n.div_ceil(TILE)).max(1);
     let wanted = if forced {
         FORCED_SPLITS
     } else if k < SPLIT_FROM_K || tiles >= SPLIT_TARGET_GROUPS {
@@ -114,11 +119,13 @@ impl GpuBackend {
             MatmulKernel::Auto if self.ctx.is_software() && self.ctx.subgroups_of(8) => {
                 MatmulKernel::Subgroup8
             }
+            MatmulKernel::Auto => MatmulKernel::Tiled,
             kernel => kernel,
         }
     }
 
-    /// The scratch buffer for split-K partials, at least `floats` long.
+    /// The scratch buffer for split-K partials, at least `floats` long; it grows to the next power of two
+    /// (within the binding limit), so that a run's few sizes reallocate it at most a few times.
     fn scratch(&self, floats: usize) -> Result<Ref<'_, GpuTensor>> {
         let too_small = self
             .split_scratch
@@ -126,7 +133,9 @@ impl GpuBackend {
             .as_ref()
             .is_none_or(|t| t.len() < floats);
         if too_small {
-            *self.split_scratch.borrow_mut() = Some(Self::raw_tensor(&self.ctx, 1, floats, None)?);
+            let limit = (max_binding(&self.ctx) / 4) as usize;
+            let size = floats.next_power_of_two().min(limit).max(floats);
+            *self.split_scratch.borrow_mut() = Some(Self::raw_tensor(&self.ctx, 1, size, None)?);
         }
         Ok(Ref::map(self.split_scratch.borrow(), |t| {
             t.as_ref().expect("allocated above")
@@ -196,7 +205,7 @@ impl GpuBackend {
         }
         let max_splits = (max_binding(&self.ctx) / (m * n * 4) as u64) as usize;
         let (splits, k_chunk) = match kernel {
-            MatmulKernel::Tiled => (1, k),
+            MatmulKernel::Unsplit => (1, k),
             by_rules_or_forced => split_plan(
                 m,
                 k,

@@ -144,7 +144,7 @@ impl GpuBackend {
                     .find(|k| k.name() == name)
                     .ok_or_else(|| {
                         Error::Invalid(format!(
-                            "{MATMUL_ENV}={name}: expected auto, tiled, splitk or subgroup"
+                            "{MATMUL_ENV}={name}: expected auto, tiled, unsplit, splitk or subgroup"
                         ))
                     })?;
                 gpu.set_matmul_kernel(kernel)?;
@@ -301,6 +301,7 @@ impl Backend for GpuBackend {
         let kernel = match (self.matmul, self.resolved_matmul()) {
             (MatmulKernel::Auto, MatmulKernel::Subgroup8) => "auto: subgroup".to_string(),
             (MatmulKernel::Auto, _) => "auto: tiled, split-K by shape".to_string(),
+            (MatmulKernel::Tiled, _) => "tiled, split-K by shape".to_string(),
             (forced, _) => forced.name().to_string(),
         };
         format!("{}, {kernel} matmul", context::describe(&self.ctx.info))
