@@ -14,6 +14,7 @@ use nabla::curriculum::logistic_regression;
 use nabla::curriculum::optimizers;
 use nabla::curriculum::overfitting::{self, VARIANTS};
 use nabla::curriculum::perceptron::{AND, NAND, OR, XOR_TABLE, count_separating, learn, xor};
+use nabla::curriculum::weight_init::{self, SETTINGS, saturated, spread};
 use nabla::curriculum::xor::{XorConfig, train as train_xor};
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS, Split, ascii_art};
@@ -452,4 +453,46 @@ fn optimizer_paths_end_where_the_lesson_says() {
     let on_cpu = cpu();
     check(&|o| optimizers::path(&on_cpu, o, optimizers::STEPS).unwrap());
     with_gpu(|gpu| check(&|o| optimizers::path(&*gpu, o, optimizers::STEPS).unwrap()));
+}
+
+/// Lesson 12's claims about five layers' activations, on both backends, and the backends' agreement
+/// (each layer is a 100-term product through the activation: 1e-5 absolute covers its rounding).
+/// Printed by the example: N(0, 1) leaves 71–82% of sigmoid units saturated, N(0, 0.01²) an sd of
+/// 0.012–0.025 around ½, Xavier an sd of 0.118–0.208 with at most 3% saturated, He with ReLU 46–55% zeros
+/// and an sd of 0.81–0.88 in every layer.
+#[test]
+fn weight_initialisation_shapes_the_activations() {
+    let facts = |layers: &[Vec<f32>], setting: usize| {
+        for (i, a) in layers.iter().enumerate() {
+            let at = format!("{} layer {}", SETTINGS[setting].name, i + 1);
+            match setting {
+                0 => assert!(saturated(a, 0.1) > 0.6, "{at}: {}", saturated(a, 0.1)),
+                1 => {
+                    assert!(spread(a) < 0.03, "{at}: sd {}", spread(a));
+                    assert!(a.iter().all(|v| (v - 0.5).abs() < 0.15), "{at}");
+                }
+                2 => {
+                    assert!(saturated(a, 0.1) < 0.05, "{at}: {}", saturated(a, 0.1));
+                    assert!(spread(a) > 0.1, "{at}: sd {}", spread(a));
+                }
+                _ => {
+                    let zeros = a.iter().filter(|&&v| v == 0.0).count() as f32 / a.len() as f32;
+                    assert!((0.4..0.6).contains(&zeros), "{at}: {zeros} zero");
+                    let ratio = spread(a) / spread(&layers[0]);
+                    assert!((0.7..1.4).contains(&ratio), "{at}: sd ratio {ratio}");
+                }
+            }
+        }
+    };
+    for (k, setting) in SETTINGS.into_iter().enumerate() {
+        let on_cpu = weight_init::activations(&cpu(), setting, 7).unwrap();
+        facts(&on_cpu, k);
+        with_gpu(|gpu| {
+            let on_gpu = weight_init::activations(&*gpu, setting, 7).unwrap();
+            facts(&on_gpu, k);
+            for (g, c) in on_gpu.iter().zip(&on_cpu) {
+                assert_close(setting.name, g, c, 1e-5, 1e-4);
+            }
+        });
+    }
 }

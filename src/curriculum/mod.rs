@@ -12,6 +12,7 @@
 //! 9. [`overfitting`]: a deep network memorises 300 images; weight decay and dropout narrow the gap.
 //! 10. [`logistic_regression`]: one sigmoid neuron tells a digit from the rest, by vectorised descent.
 //! 11. [`optimizers`]: SGD, momentum, AdaGrad and Adam on x²/20 + y², paths side by side.
+//! 12. [`weight_init`]: how the first weights' spread shapes the activations five layers deep.
 
 pub mod gradcheck;
 pub mod gradient_descent;
@@ -20,4 +21,5 @@ pub mod logistic_regression;
 pub mod optimizers;
 pub mod overfitting;
 pub mod perceptron;
+pub mod weight_init;
 pub mod xor;
