@@ -22,9 +22,9 @@ fn data_error(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
+    move |cause| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -108,7 +108,18 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<M
                 ),
             ));
         }
-        Ok(bytemuck::pod_collect_to_vec(t.data()))
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+        match values.iter().position(|v| !v.is_finite()) {
+            Some(i) => Err(data_error(
+                path,
+                format!(
+                    "tensor {name} holds {} at index {i}: a model with non-finite parameters cannot \
+                     be used (was it saved from a diverged run?)",
+                    values[i]
+                ),
+            )),
+            None => Ok(values),
+        }
     };
     let mut weights = Vec::new();
     let mut biases = Vec::new();

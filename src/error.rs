@@ -22,13 +22,14 @@ pub enum Error {
     /// A value that cannot be used (a label out of range, a non-finite loss, a bad hyper-parameter).
     #[error("invalid value: {0}")]
     Invalid(String),
-    /// An operating-system I/O failure, with the path it concerned.
-    #[error("I/O error on {path}: {source}")]
+    /// An operating-system I/O failure, with the path it concerned. The message carries the cause, so
+    /// the cause is not also reported as this error's source (which would print it twice in a chain).
+    #[error("I/O error on {path}: {cause}")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 

@@ -24,9 +24,9 @@ pub const SHA256: [&str; 4] = [
 ];
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
+    move |cause| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

@@ -116,9 +116,9 @@ fn data_error(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
+    std::fs::read(path).map_err(|cause| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 

@@ -233,6 +233,13 @@ impl<B: Backend> Model<B> {
         optimizer_states: usize,
     ) -> Result<Self> {
         let widths = spec.widths();
+        if widths.contains(&0) {
+            return Err(Error::Invalid(format!(
+                "architecture {}: every layer needs at least 1 unit",
+                spec.describe()
+            )));
+        }
+        dropout::check(spec.dropout)?;
         if weights.len() != widths.len() - 1 {
             return Err(Error::shape(format!(
                 "{} weight matrices for {} dense layers",

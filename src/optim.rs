@@ -98,29 +98,45 @@ impl Optimizer {
         }
     }
 
-    /// Checks the hyper-parameters are finite and in range.
+    /// Checks the hyper-parameters are finite and in range; the error names the first one that is not
+    /// (as the CLI spells it), its valid range and the value given.
     pub fn validate(&self) -> Result<()> {
+        let positive = |x: f32| x.is_finite() && x > 0.0;
+        let non_negative = |x: f32| x.is_finite() && x >= 0.0;
         let in_unit = |x: f32| (0.0..1.0).contains(&x);
-        let ok = self.lr.is_finite()
-            && self.lr > 0.0
-            && self.eps.is_finite()
-            && self.eps >= 0.0
-            && self.weight_decay.is_finite()
-            && self.weight_decay >= 0.0
-            && match self.kind {
-                OptimizerKind::Sgd | OptimizerKind::AdaGrad => true,
-                OptimizerKind::Momentum { momentum, .. } => in_unit(momentum),
-                OptimizerKind::RmsProp { decay } => in_unit(decay),
-                OptimizerKind::Adam { beta1, beta2 } | OptimizerKind::AdamW { beta1, beta2 } => {
-                    in_unit(beta1) && in_unit(beta2)
-                }
-            };
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::Invalid(format!(
-                "optimizer hyper-parameters out of range: {self:?} (lr > 0, decays in [0, 1))"
-            )))
+        let mut checks = vec![
+            (
+                "learning rate (--lr)",
+                self.lr,
+                positive(self.lr),
+                "finite and > 0",
+            ),
+            ("ε", self.eps, non_negative(self.eps), "finite and ≥ 0"),
+            (
+                "weight decay (--weight-decay)",
+                self.weight_decay,
+                non_negative(self.weight_decay),
+                "finite and ≥ 0",
+            ),
+        ];
+        match self.kind {
+            OptimizerKind::Sgd | OptimizerKind::AdaGrad => {}
+            OptimizerKind::Momentum { momentum, .. } => {
+                checks.push(("momentum", momentum, in_unit(momentum), "in [0, 1)"));
+            }
+            OptimizerKind::RmsProp { decay } => {
+                checks.push(("RMSprop decay", decay, in_unit(decay), "in [0, 1)"));
+            }
+            OptimizerKind::Adam { beta1, beta2 } | OptimizerKind::AdamW { beta1, beta2 } => {
+                checks.push(("β₁", beta1, in_unit(beta1), "in [0, 1)"));
+                checks.push(("β₂", beta2, in_unit(beta2), "in [0, 1)"));
+            }
+        }
+        match checks.into_iter().find(|check| !check.2) {
+            None => Ok(()),
+            Some((name, value, _, range)) => Err(Error::Invalid(format!(
+                "{name} is {value}; it must be {range}"
+            ))),
         }
     }
 

@@ -312,6 +312,26 @@ fn checkpoints_round_trip_and_reject_garbage() {
     let test = DeviceSplit::upload(&b, &data.test.clone().truncated(2000), true).unwrap();
     assert_eq!(evaluate(&b, &loaded, &test, 1000).unwrap(), accuracy);
 
+    // A non-finite parameter (a diverged run's) is refused, naming the tensor.
+    let mut poisoned = loaded;
+    let mut second_bias = b
+        .read(&poisoned.dense_layers().nth(1).unwrap().bias)
+        .unwrap();
+    second_bias[3] = f32::NAN;
+    let bias = &mut poisoned.dense_layers_mut().nth(1).unwrap().bias;
+    b.write(bias, &second_bias).unwrap();
+    checkpoint::save(&b, &poisoned, &path).unwrap();
+    let Err(err) = checkpoint::load::<nabla::CpuBackend>(&b, &path, 0) else {
+        panic!("a NaN parameter loaded");
+    };
+    assert!(
+        matches!(err, Error::Data { .. })
+            && err
+                .to_string()
+                .contains("dense.1.bias holds NaN at index 3"),
+        "{err}"
+    );
+
     std::fs::write(&path, b"not a model").unwrap();
     assert!(matches!(
         checkpoint::load::<nabla::CpuBackend>(&b, &path, 0),

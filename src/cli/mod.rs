@@ -86,6 +86,12 @@ macro_rules! with_backend {
 
 /// Parses the command line and runs the command; errors go to stderr with exit status 1.
 pub fn main() {
+    // Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" when it is unset (CI,
+    // containers), though compute needs no display: point it at the temporary directory.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: the first thing the process does, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Train(Box::new(cli.train)));
     if let Err(e) = run(command) {

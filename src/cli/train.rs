@@ -64,9 +64,9 @@ pub struct TrainArgs {
     /// Weight initialisation.
     #[arg(long, value_enum)]
     init: Option<InitChoice>,
-    /// σ for --init normal.
-    #[arg(long, default_value_t = 0.01)]
-    init_std: f32,
+    /// σ for --init normal (and for a preset that draws N(0, σ²)); default 0.01.
+    #[arg(long)]
+    init_std: Option<f32>,
     /// Update rule.
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerChoice>,
@@ -170,9 +170,23 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
         .with_context(|| format!("unknown activation `{activation_name}`"))?;
     let init = match args.init {
         None => init,
-        Some(InitChoice::Normal) => Init::Normal(args.init_std),
+        Some(InitChoice::Normal) => Init::Normal(0.01),
         Some(InitChoice::Xavier) => Init::Xavier,
         Some(InitChoice::He) => Init::He,
+    };
+    let init = match (init, args.init_std) {
+        (_, Some(std)) if !(std.is_finite() && std > 0.0) => {
+            bail!("--init-std {std}: σ must be finite and greater than 0")
+        }
+        (Init::Normal(_), Some(std)) => Init::Normal(std),
+        (other, Some(std)) => {
+            eprintln!(
+                "note: --init-std {std} has no effect with {other:?} initialisation; it sets σ for \
+                 --init normal"
+            );
+            other
+        }
+        (other, None) => other,
     };
     let kind = match args.optimizer.unwrap_or(opt) {
         OptimizerChoice::Sgd => OptimizerKind::Sgd,
@@ -243,6 +257,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     }
     let mnist = load_mnist(&args.common.data)?;
     let mut train_split = match args.train_images {
+        Some(0) => bail!("--train-images 0: train on at least 1 image"),
         Some(n) => mnist.train.truncated(n),
         None => mnist.train,
     };
@@ -402,7 +417,34 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .map(|p| format!(", curves to {}", p.display()))
             .unwrap_or_default()
     );
+    if let Some(warning) = failed_to_learn(&history, test_accuracy, config.optimizer.lr) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
+}
+
+/// What to tell the user when a run ended no better than guessing, or with its loss far above where it
+/// started: the network did not learn, and the usual cause.
+fn failed_to_learn(history: &[EpochStats], test_accuracy: f32, lr: f32) -> Option<String> {
+    let chance = 1.0 / CLASSES as f32;
+    let (first, last) = (history.first()?, history.last()?);
+    if test_accuracy <= chance + 0.02 {
+        Some(format!(
+            "the test accuracy, {:.2}%, is no better than guessing ({:.0}%): the network did not learn. \
+             The usual cause is a learning rate too high for the optimizer (this run's is {lr}); try one \
+             ten times smaller",
+            test_accuracy * 100.0,
+            chance * 100.0
+        ))
+    } else if last.train_loss > 2.0 * first.train_loss {
+        Some(format!(
+            "the training loss rose from {:.4} in epoch {} to {:.4} in epoch {}: training is diverging; \
+             lower the learning rate (this run's is {lr})",
+            first.train_loss, first.epoch, last.train_loss, last.epoch
+        ))
+    } else {
+        None
+    }
 }
 
 /// The per-epoch figures as CSV; `eval_name` names the split the accuracy column measures.

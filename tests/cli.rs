@@ -1,0 +1,156 @@
+//! The `nabla` command as a user runs it: inputs that cannot work are refused with a message that names
+//! the flag, the valid range and the value given; a run that learnt nothing says so; no error repeats its
+//! cause; and no driver noise reaches the user when XDG_RUNTIME_DIR is unset.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::real_mnist;
+
+/// Runs `nabla ARGS` from the project root on the CPU backend, writing into a scratch directory.
+fn nabla(args: &[&str]) -> Output {
+    real_mnist(); // fetched once, where the command looks for it
+    // A directory per run: tests run in parallel and each run writes its model and metrics.
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    let run = RUN.fetch_add(1, Ordering::Relaxed);
+    let out = std::env::temp_dir().join(format!("nabla-cli-{}-{run}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .args(["--device", "cpu"])
+        .arg("--out")
+        .arg(out.join("model.safetensors"))
+        .arg("--metrics")
+        .arg(out.join("metrics.csv"))
+        .output()
+        .expect("nabla runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the command failed and its message contains every one of `parts`.
+#[track_caller]
+fn refused(args: &[&str], parts: &[&str]) {
+    let o = nabla(args);
+    let message = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded: {message}");
+    assert!(
+        !message.contains("panicked"),
+        "{args:?} panicked: {message}"
+    );
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "{args:?}: `{part}` not in: {message}"
+        );
+    }
+}
+
+#[test]
+fn impossible_inputs_are_refused_with_the_flag_and_the_range() {
+    refused(
+        &["train", "--layers", "0"],
+        &["784-0-10", "at least 1 unit"],
+    );
+    refused(
+        &["train", "--init-std=-5"],
+        &["--init-std -5", "greater than 0"],
+    );
+    refused(
+        &["train", "--lr", "nan"],
+        &["learning rate (--lr) is NaN", "finite and > 0"],
+    );
+    refused(
+        &["train", "--lr=-1"],
+        &["learning rate (--lr) is -1", "finite and > 0"],
+    );
+    refused(
+        &["train", "--train-images", "0"],
+        &["--train-images 0", "at least 1 image"],
+    );
+    refused(&["train", "--dropout", "1"], &["--dropout 1", "below 1"]);
+    refused(
+        &["train", "--validation", "60000"],
+        &["--validation 60000", "between 1 and 59999"],
+    );
+    refused(
+        &["train", "--schedule", "step:0:0.5"],
+        &["interval must be at least 1"],
+    );
+}
+
+#[test]
+fn a_flag_without_effect_is_named() {
+    let o = nabla(&[
+        "train",
+        "--init",
+        "he",
+        "--init-std",
+        "0.5",
+        "--train-images",
+        "200",
+        "--epochs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--init-std 0.5 has no effect with He"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// SGD at rate 10 kills the ReLU network without a NaN: it ends at chance and exits 0, so the run must
+/// say that it learnt nothing; at rate 100 the loss overflows and the run stops with an error.
+#[test]
+fn a_run_that_learnt_nothing_says_so() {
+    let short = [
+        "--optimizer",
+        "sgd",
+        "--train-images",
+        "2000",
+        "--epochs",
+        "2",
+    ];
+    let o = nabla(&[&["train", "--lr", "10"][..], &short].concat());
+    let message = stderr(&o);
+    assert!(o.status.success(), "{message}");
+    assert!(
+        message.contains("warning: the test accuracy") && message.contains("did not learn"),
+        "{message}"
+    );
+    refused(
+        &[&["train", "--lr", "100"][..], &short].concat(),
+        &["diverged", "Lower the learning rate"],
+    );
+}
+
+#[test]
+fn an_io_error_names_its_cause_once() {
+    let dir = std::env::temp_dir();
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(["eval", "--device", "cpu", "--model"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let message = stderr(&o);
+    assert!(!o.status.success());
+    let cause = message.rsplit(": ").next().unwrap().trim();
+    assert_eq!(message.matches(cause).count(), 1, "{message}");
+}
+
+#[test]
+fn no_driver_noise_without_xdg_runtime_dir() {
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .arg("info")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(!all.contains("XDG_RUNTIME_DIR"), "{all}");
+}
