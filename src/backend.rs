@@ -126,6 +126,11 @@ pub trait Backend {
         0
     }
 
+    /// The largest tensor, in bytes, the device can hold in one buffer (`None`: no limit but memory).
+    fn max_tensor_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// A `[rows, cols]` tensor of zeros.
     fn zeros(&self, rows: usize, cols: usize) -> Result<Self::Tensor>;
     /// A `[rows, cols]` tensor holding `data` (row-major; `data.len()` must be `rows·cols`).

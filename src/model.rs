@@ -51,6 +51,31 @@ impl ModelSpec {
         format!("{} {}{dropout}", widths.join("-"), self.activation.name())
     }
 
+    /// Bytes that training this model in batches of `batch` keeps in memory, with `optimizer_states`
+    /// state tensors per parameter: every parameter with its gradient and states, and every layer's
+    /// output and its gradient for one batch. Also the largest single tensor, `(rows, cols)`.
+    pub fn training_memory(&self, batch: usize, optimizer_states: usize) -> (u64, (usize, usize)) {
+        let widths = self.widths();
+        let params: u64 = widths
+            .windows(2)
+            .map(|w| (w[0] as u64 + 1) * w[1] as u64)
+            .sum();
+        // Dense and activation outputs, each with its gradient, and the input batch.
+        let activations: u64 = widths[1..]
+            .iter()
+            .map(|&w| 4 * (batch * w) as u64)
+            .sum::<u64>()
+            + (batch * widths[0]) as u64;
+        let bytes = 4 * (params * (2 + optimizer_states as u64) + activations);
+        let weights = widths.windows(2).map(|w| (w[0], w[1]));
+        let batches = widths.iter().map(|&w| (batch, w));
+        let largest = weights
+            .chain(batches)
+            .max_by_key(|&(r, c)| r as u64 * c as u64)
+            .unwrap_or((0, 0));
+        (bytes, largest)
+    }
+
     /// Reads the form [`ModelSpec::describe`] writes.
     pub fn parse(s: &str) -> Result<ModelSpec> {
         let bad = || {

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::real_mnist;
+use nabla::Backend;
 
 /// Runs `nabla ARGS` from the project root on the CPU backend, writing into a scratch directory.
 fn nabla(args: &[&str]) -> Output {
@@ -82,6 +83,30 @@ fn impossible_inputs_are_refused_with_the_flag_and_the_range() {
         &["train", "--schedule", "step:0:0.5"],
         &["interval must be at least 1"],
     );
+}
+
+/// A model that cannot fit is refused before anything is allocated: on the CPU against the memory the
+/// machine has, on the GPU against the device's buffer limit, naming a width that fits.
+#[test]
+fn a_model_too_large_is_refused_with_its_size_and_a_width_that_fits() {
+    refused(
+        &["train", "--layers", "100000000"],
+        &["needs 1432.0 GB", "available"],
+    );
+    common::with_gpu(|gpu| {
+        let limit = gpu.max_tensor_bytes().unwrap();
+        let units = limit / 4 / 784;
+        let too_wide = (units + 1).to_string();
+        let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["train", "--device", "gpu", "--layers", &too_wide])
+            .output()
+            .unwrap();
+        let message = stderr(&o);
+        assert!(!o.status.success(), "{message}");
+        let fits = format!("hidden layers of at most {units} units fit");
+        assert!(message.contains(&fits), "{message}");
+    });
 }
 
 #[test]

@@ -271,6 +271,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         None => None,
     };
     let Plan { spec, init, config } = plan(args, train_split.len())?;
+    check_memory(b, &spec, config.batch, config.optimizer.state_count())?;
     let normalise = !args.no_normalise;
     let train_set = DeviceSplit::upload(b, &train_split, normalise)?;
     let test_set = DeviceSplit::upload(b, &mnist.test, normalise)?;
@@ -421,6 +422,57 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         eprintln!("warning: {warning}");
     }
     Ok(())
+}
+
+/// Refuses a model that cannot fit before anything is allocated: a tensor over the device's buffer limit
+/// (naming the widest layer that fits), or, on the CPU, more memory than the machine has available.
+/// Says how much a merely large one takes.
+fn check_memory<B: Backend>(b: &B, spec: &ModelSpec, batch: usize, states: usize) -> Result<()> {
+    const GB: f64 = 1e9;
+    let (bytes, (rows, cols)) = spec.training_memory(batch, states);
+    let tensor = 4 * rows as u64 * cols as u64;
+    if let Some(limit) = b.max_tensor_bytes().filter(|&limit| tensor > limit) {
+        // A hidden layer's largest tensor is its weight matrix against the input or the output, or its
+        // batch of activations.
+        let widest_neighbour = spec.inputs.max(spec.outputs).max(batch).max(1) as u64;
+        bail!(
+            "the {rows}×{cols} tensor of {} needs {:.2} GB, over the device's limit of {:.2} GB per \
+             buffer; hidden layers of at most {} units fit (or use --device cpu)",
+            spec.describe(),
+            tensor as f64 / GB,
+            limit as f64 / GB,
+            limit / 4 / widest_neighbour
+        );
+    }
+    if b.max_tensor_bytes().is_none() {
+        if let Some(available) = available_memory() {
+            if bytes > available {
+                bail!(
+                    "training {} in batches of {batch} needs {:.1} GB (parameters, gradients, optimizer \
+                     state and a batch's activations); this machine has {:.1} GB available. Use \
+                     narrower layers or a smaller batch",
+                    spec.describe(),
+                    bytes as f64 / GB,
+                    available as f64 / GB
+                );
+            }
+        }
+    }
+    if bytes as f64 > GB {
+        eprintln!(
+            "note: training this model takes about {:.1} GB of memory",
+            bytes as f64 / GB
+        );
+    }
+    Ok(())
+}
+
+/// Memory the OS says is available to new allocations (Linux: `MemAvailable`), where it says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// What to tell the user when a run ended no better than guessing, or with its loss far above where it

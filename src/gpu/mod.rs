@@ -311,6 +311,10 @@ impl Backend for GpuBackend {
         self.flush();
     }
 
+    fn max_tensor_bytes(&self) -> Option<u64> {
+        Some(max_binding(&self.ctx))
+    }
+
     fn kernel_launches(&self) -> u64 {
         self.recorder.borrow().dispatches()
     }
