@@ -83,60 +83,38 @@ fn b_at(kk: u32, col: u32) -> f32 {
 // columns 4(t%16)..+3, one vec4; when A is M×K it fetches column k0 + t%16 of rows 4(t/16)..+3, four
 // floats that neighbouring invocations read from neighbouring addresses.
 fn stage_a(t: u32, row0: u32, k0: u32, inside: bool) {
-    if (TRANS_A) {
-        let kk = t / 16u;
-        let r = (t % 16u) * 4u;
-        var v: vec4<f32>;
-        if (inside && (p.m & 3u) == 0u) {
-            v = a4[((k0 + kk) * p.m + row0 + r) / 4u];
-        } else {
-            v = vec4<f32>(a_at(row0 + r, k0 + kk), a_at(row0 + r + 1u, k0 + kk),
-                a_at(row0 + r + 2u, k0 + kk), a_at(row0 + r + 3u, k0 + kk));
-        }
-        a_tile[kk * 16u + r / 4u] = v;
+    let kk = select(t % 16u, t / 16u, TRANS_A);
+    let r = select(t / 16u, t % 16u, TRANS_A) * 4u;
+    var v: vec4<f32>;
+    if (inside && TRANS_A && (p.m & 3u) == 0u) {
+        v = a4[((k0 + kk) * p.m + row0 + r) / 4u];
+    } else if (inside && !TRANS_A) {
+        let i = (row0 + r) * p.k + k0 + kk;
+        v = vec4<f32>(a[i], a[i + p.k], a[i + 2u * p.k], a[i + 3u * p.k]);
     } else {
-        let kk = t % 16u;
-        let r = (t / 16u) * 4u;
-        var v: vec4<f32>;
-        if (inside) {
-            let i = (row0 + r) * p.k + k0 + kk;
-            v = vec4<f32>(a[i], a[i + p.k], a[i + 2u * p.k], a[i + 3u * p.k]);
-        } else {
-            v = vec4<f32>(a_at(row0 + r, k0 + kk), a_at(row0 + r + 1u, k0 + kk),
-                a_at(row0 + r + 2u, k0 + kk), a_at(row0 + r + 3u, k0 + kk));
-        }
-        a_tile[kk * 16u + r / 4u] = v;
+        v = vec4<f32>(a_at(row0 + r, k0 + kk), a_at(row0 + r + 1u, k0 + kk),
+            a_at(row0 + r + 2u, k0 + kk), a_at(row0 + r + 3u, k0 + kk));
     }
+    a_tile[kk * 16u + r / 4u] = v;
 }
 
 // Stages the slice of op(B) at (k0, col0), the mirror image of stage_a: when B is K×N invocation t
 // fetches stored row t/16 at columns 4(t%16)..+3, one vec4; when B is N×K it fetches column k0 + t%16 of
 // stored rows 4(t/16)..+3. One writer per vec4, as there.
 fn stage_b(t: u32, k0: u32, col0: u32, inside: bool) {
-    if (TRANS_B) {
-        let kk = t % 16u;
-        let col = (t / 16u) * 4u;
-        var v: vec4<f32>;
-        if (inside) {
-            let i = (col0 + col) * p.k + k0 + kk;
-            v = vec4<f32>(b[i], b[i + p.k], b[i + 2u * p.k], b[i + 3u * p.k]);
-        } else {
-            v = vec4<f32>(b_at(k0 + kk, col0 + col), b_at(k0 + kk, col0 + col + 1u),
-                b_at(k0 + kk, col0 + col + 2u), b_at(k0 + kk, col0 + col + 3u));
-        }
-        b_tile[kk * 16u + col / 4u] = v;
+    let kk = select(t / 16u, t % 16u, TRANS_B);
+    let col = select(t % 16u, t / 16u, TRANS_B) * 4u;
+    var v: vec4<f32>;
+    if (inside && !TRANS_B && (p.n & 3u) == 0u) {
+        v = b4[((k0 + kk) * p.n + col0 + col) / 4u];
+    } else if (inside && TRANS_B) {
+        let i = (col0 + col) * p.k + k0 + kk;
+        v = vec4<f32>(b[i], b[i + p.k], b[i + 2u * p.k], b[i + 3u * p.k]);
     } else {
-        let kk = t / 16u;
-        let col = (t % 16u) * 4u;
-        var v: vec4<f32>;
-        if (inside && (p.n & 3u) == 0u) {
-            v = b4[((k0 + kk) * p.n + col0 + col) / 4u];
-        } else {
-            v = vec4<f32>(b_at(k0 + kk, col0 + col), b_at(k0 + kk, col0 + col + 1u),
-                b_at(k0 + kk, col0 + col + 2u), b_at(k0 + kk, col0 + col + 3u));
-        }
-        b_tile[kk * 16u + col / 4u] = v;
+        v = vec4<f32>(b_at(k0 + kk, col0 + col), b_at(k0 + kk, col0 + col + 1u),
+            b_at(k0 + kk, col0 + col + 2u), b_at(k0 + kk, col0 + col + 3u));
     }
+    b_tile[kk * 16u + col / 4u] = v;
 }
 
 // One rank-1 update of the invocation's 4×4 block from row kk of the staged slices.
