@@ -19,13 +19,7 @@ const H: f32 = 1e-2;
 
 fn lesson<B: Backend>(b: &B, mnist: &Mnist) -> anyhow::Result<()> {
     println!("\n== on {} ==", b.describe());
-    let spec = ModelSpec {
-        inputs: PIXELS,
-        hidden: vec![50],
-        outputs: CLASSES,
-        activation: Activation::Sigmoid,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::mlp(PIXELS, &[50], CLASSES, Activation::Sigmoid);
     let mut model = Model::new(b, spec, Init::Xavier, 7, 0)?;
     let images: Vec<f32> = (0..3).flat_map(|i| mnist.train.image(i, true)).collect();
     let labels: Vec<u32> = mnist.train.labels[..3]

@@ -14,7 +14,7 @@ use nabla::init::Init;
 use nabla::mnist::{CLASSES, Mnist, PIXELS, ascii_art};
 use nabla::model::{Model, ModelSpec};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, TrainConfig, predict, train};
+use nabla::train::{DeviceSplit, InputScale, TrainConfig, predict, train};
 use nabla::{Activation, Backend, CpuBackend, Optimizer, checkpoint};
 
 const BATCH: usize = 1000;
@@ -22,13 +22,7 @@ const BATCH: usize = 1000;
 /// Trains the curriculum's first net for one epoch and saves it to `path`.
 fn quick_model(mnist: &Mnist, path: &Path) -> anyhow::Result<()> {
     let cpu = CpuBackend::new();
-    let spec = ModelSpec {
-        inputs: PIXELS,
-        hidden: vec![50],
-        outputs: CLASSES,
-        activation: Activation::Sigmoid,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::mlp(PIXELS, &[50], CLASSES, Activation::Sigmoid);
     let mut model = Model::new(&cpu, spec, Init::Normal(0.01), 42, 0)?;
     let config = TrainConfig {
         epochs: 1,
@@ -40,15 +34,15 @@ fn quick_model(mnist: &Mnist, path: &Path) -> anyhow::Result<()> {
         report_every: 100,
         patience: None,
     };
-    let train_set = DeviceSplit::upload(&cpu, &mnist.train, true)?;
+    let train_set = DeviceSplit::upload(&cpu, &mnist.train, InputScale::mnist(true))?;
     train(&cpu, &mut model, &train_set, None, &config, |_, _| {})?;
-    checkpoint::save(&cpu, &model, path)?;
+    checkpoint::save(&cpu, &model, InputScale::mnist(true), path)?;
     Ok(())
 }
 
 fn lesson<B: Backend>(b: &B, path: &Path, mnist: &Mnist) -> anyhow::Result<Vec<usize>> {
-    let model: Model<B> = checkpoint::load(b, path, 0)?;
-    let test = DeviceSplit::upload(b, &mnist.test, true)?;
+    let model: Model<B> = checkpoint::load(b, path, 0)?.model;
+    let test = DeviceSplit::upload(b, &mnist.test, InputScale::mnist(true))?;
     let start = std::time::Instant::now();
     let predicted = predict(b, &model, &test, BATCH)?;
     let seconds = start.elapsed().as_secs_f64();

@@ -100,7 +100,7 @@ impl<'a, T> Epilogue<'a, T> {
 }
 
 /// Tensor operations, each stating its math. `B` is the batch (rows), `C` the columns.
-pub trait Backend {
+pub trait Backend: 'static {
     /// A device-resident `f32` matrix.
     type Tensor: Shaped;
     /// A device-resident vector of `u32` (class labels, sample indices).
@@ -191,6 +191,45 @@ pub trait Backend {
     /// under `key` is at least `round(p·2²⁴)`, else 0 (see [`crate::dropout`]: a counter-based hash, so every
     /// backend drops the same elements). The backward pass is the same op on the gradient, same key.
     fn dropout(&self, p: f32, key: u64, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+    /// Batch normalisation in training. `x` is `[N, C·S]`: `C = affine.cols()` channels, channel `c` the
+    /// columns `c·S..(c+1)·S` of every row (`S = 1` for dense features, `H·W` for images). Over the
+    /// `M = N·S ≥ 2` values of each channel, in two passes: `μ = Σx/M`, `σ² = Σ(x − μ)²/M`, then
+    /// `y = γ·(x − μ)·r + β` with `r = 1/√(σ² + ε)`. `affine` is `[2, C]` (γ, β); `saved` (`[2, C]`) receives
+    /// `(μ, r)` for the backward pass; `running` (`[2, C]`: mean, variance) becomes
+    /// `(1 − m)·running + m·(μ, σ²·M/(M − 1))`, PyTorch's convention.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_train(
+        &self,
+        x: &Self::Tensor,
+        affine: &Self::Tensor,
+        eps: f32,
+        momentum: f32,
+        saved: &mut Self::Tensor,
+        running: &mut Self::Tensor,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Batch normalisation in evaluation: `y = γ·(x − mean)/√(var + ε) + β`, with `running`'s `(mean, var)`
+    /// per channel (layout as in [`Backend::batch_norm_train`]).
+    fn batch_norm_eval(
+        &self,
+        x: &Self::Tensor,
+        affine: &Self::Tensor,
+        running: &Self::Tensor,
+        eps: f32,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// The backward pass of [`Backend::batch_norm_train`], from its `saved = (μ, r)`. With
+    /// `x̂ = (x − μ)·r`, per channel over its `M` values: `dβ = Σ dy`, `dγ = Σ dy·x̂` into `daffine`
+    /// (`[2, C]`: dγ, dβ), and `dx = γ·r·(dy − dβ/M − x̂·dγ/M)`.
+    fn batch_norm_backward(
+        &self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        affine: &Self::Tensor,
+        saved: &Self::Tensor,
+        daffine: &mut Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
     /// Row-wise softmax, max-subtracted: `y[i, j] = exp(x[i, j] - mᵢ) / Σ_k exp(x[i, k] - mᵢ)`.
     fn softmax(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
 

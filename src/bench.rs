@@ -16,7 +16,7 @@ use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{Model, ModelSpec};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, TrainConfig, evaluate, train};
+use crate::train::{DeviceSplit, InputScale, TrainConfig, evaluate, train};
 
 /// One of the benchmark's fixed runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,13 +68,8 @@ impl Workload {
             },
             0.05,
         );
-        let spec = |hidden: Vec<usize>, activation| ModelSpec {
-            inputs: PIXELS,
-            hidden,
-            outputs: CLASSES,
-            activation,
-            dropout: 0.0,
-        };
+        let spec =
+            |hidden: Vec<usize>, activation| ModelSpec::mlp(PIXELS, &hidden, CLASSES, activation);
         match self {
             Workload::Book => (
                 spec(vec![50], Activation::Sigmoid),
@@ -163,7 +158,7 @@ pub fn run<B: Backend>(
         ));
     }
     let (spec, init, optimizer, batch) = workload.setup();
-    let test = DeviceSplit::upload(b, &mnist.test, true)?;
+    let test = DeviceSplit::upload(b, &mnist.test, InputScale::mnist(true))?;
     let fresh = || Model::new(b, spec.clone(), init, seed, optimizer.state_count());
     let measure =
         |epoch_seconds, samples_per_epoch, flops_per_sample, launches, model: &Model<B>| {
@@ -204,7 +199,7 @@ pub fn run<B: Backend>(
         return Ok((measure(seconds, test.len, flops, launches, model)?, None));
     }
     let mut model = fresh()?;
-    let train_set = DeviceSplit::upload(b, &mnist.train, true)?;
+    let train_set = DeviceSplit::upload(b, &mnist.train, InputScale::mnist(true))?;
     let config = TrainConfig {
         epochs,
         batch,

@@ -1,4 +1,12 @@
-//! Saving and loading models as safetensors, with the architecture in the file's metadata.
+//! Saving and loading models as safetensors that any tool can read.
+//!
+//! Format 2 (this version) stores each layer's tensors as PyTorch does, named `{layer index}.{name}`
+//! so that a `torch.nn.Sequential` of the same layers loads them with `load_state_dict`: a dense layer's
+//! `weight` is `[out, in]` and its `bias` `[out]`, a batch norm's `weight`, `bias`, `running_mean`,
+//! `running_var` and `num_batches_tracked`. The metadata carries what `eval` and `predict` need: the
+//! architecture, the input shape and scaling, the class count and the nabla version. Format 1 files
+//! (`dense.{i}.weight` as `[in, out]`, bias `[1, out]`, architecture only) still load.
+//!
 //! Files are written to a temporary name beside the target and renamed into place, so a crash never
 //! leaves a half-written model where a good one was.
 
@@ -8,11 +16,23 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::backend::{Backend, Shaped};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::{Model, ModelSpec};
+use crate::init::Init;
+use crate::layers::Values;
+use crate::model::{LayerSpec, Model, ModelSpec};
+use crate::train::InputScale;
 
+/// The checkpoint format this version writes.
+pub const FORMAT: u32 = 2;
+
+const FORMAT_KEY: &str = "nabla.format";
 const ARCHITECTURE: &str = "nabla.architecture";
+const INPUT_SHAPE: &str = "nabla.input_shape";
+const INPUT_SCALE: &str = "nabla.input_scale";
+const INPUT_SHIFT: &str = "nabla.input_shift";
+const CLASSES: &str = "nabla.classes";
+const VERSION: &str = "nabla.version";
 
 fn data_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::Data {
@@ -48,55 +68,104 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-/// Saves `model`'s parameters and architecture to `path`.
-pub fn save<B: Backend>(b: &B, model: &Model<B>, path: &Path) -> Result<()> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (i, d) in model.dense_layers().enumerate() {
-        for (name, t) in [("weight", &d.weight), ("bias", &d.bias)] {
-            let values = b.read(t)?;
-            tensors.push((
-                format!("dense.{i}.{name}"),
-                vec![t.rows(), t.cols()],
-                bytemuck::cast_slice(&values).to_vec(),
-            ));
+/// A loaded checkpoint.
+pub struct Saved<B: Backend> {
+    /// The model, ready for inference.
+    pub model: Model<B>,
+    /// How the model's inputs were scaled in training; `None` for a format 1 file, which did not say.
+    pub input: Option<InputScale>,
+    /// The nabla version that wrote the file, when it said.
+    pub version: Option<String>,
+    /// The file's format.
+    pub format: u32,
+}
+
+/// Saves `model`'s parameters (PyTorch's layout) and what using it needs, `input` among it, to `path`.
+pub fn save<B: Backend>(b: &B, model: &Model<B>, input: InputScale, path: &Path) -> Result<()> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
+    for (i, layer) in model.layers.iter().enumerate() {
+        for t in layer.export(b)? {
+            let (bytes, dtype) = match &t.values {
+                Values::F32(v) => (bytemuck::cast_slice(v).to_vec(), Dtype::F32),
+                Values::I64(v) => (bytemuck::cast_slice(v).to_vec(), Dtype::I64),
+            };
+            tensors.push((format!("{i}.{}", t.name), t.shape, bytes, dtype));
         }
     }
     let views = tensors
         .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
+        .map(|(name, shape, bytes, dtype)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| data_error(path, format!("cannot describe tensor {name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([(ARCHITECTURE.to_string(), model.spec.describe())]);
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (FORMAT_KEY.to_string(), FORMAT.to_string()),
+        (ARCHITECTURE.to_string(), model.spec.describe()),
+        (INPUT_SHAPE.to_string(), model.spec.input.to_string()),
+        (INPUT_SCALE.to_string(), input.scale.to_string()),
+        (INPUT_SHIFT.to_string(), input.shift.to_string()),
+        (CLASSES.to_string(), model.spec.outputs().to_string()),
+        (VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+    ]);
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| data_error(path, format!("cannot serialise the model: {e}")))?;
     write_atomically(path, &bytes)
 }
 
-/// Loads a model saved by [`save`], with room for `optimizer_states` state tensors per parameter.
-pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<Model<B>> {
+/// Loads a model saved by [`save`] (or by a nabla of format 1), with room for `optimizer_states` state
+/// tensors per parameter.
+pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<Saved<B>> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| data_error(path, format!("not a safetensors file: {e}")))?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| data_error(path, format!("unreadable safetensors header: {e}")))?;
-    let arch = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(ARCHITECTURE))
-        .ok_or_else(|| {
-            data_error(
-                path,
-                format!("no `{ARCHITECTURE}` metadata: not a nabla model"),
-            )
-        })?;
+    let empty = HashMap::new();
+    let meta = header.metadata().as_ref().unwrap_or(&empty);
+    let arch = meta.get(ARCHITECTURE).ok_or_else(|| {
+        data_error(
+            path,
+            format!("no `{ARCHITECTURE}` metadata: not a nabla model"),
+        )
+    })?;
     let spec = ModelSpec::parse(arch).map_err(|e| data_error(path, e.to_string()))?;
-    let widths = spec.widths();
-    let read = |name: String, shape: [usize; 2]| -> Result<Vec<f32>> {
+    let format = match meta.get(FORMAT_KEY) {
+        None => 1,
+        Some(v) => match v.parse::<u32>() {
+            Ok(f @ 1..=FORMAT) => f,
+            _ => {
+                return Err(data_error(
+                    path,
+                    format!(
+                        "checkpoint format `{v}` is newer than this nabla reads ({FORMAT}); \
+                         upgrade nabla"
+                    ),
+                ));
+            }
+        },
+    };
+    let number = |key: &str| -> Result<Option<f32>> {
+        meta.get(key)
+            .map(|v| {
+                v.parse::<f32>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| {
+                        data_error(path, format!("metadata {key} = `{v}` is not a number"))
+                    })
+            })
+            .transpose()
+    };
+    let input = match (number(INPUT_SCALE)?, number(INPUT_SHIFT)?) {
+        (Some(scale), Some(shift)) => Some(InputScale { scale, shift }),
+        _ => None,
+    };
+    let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
         let t = file
-            .tensor(&name)
+            .tensor(name)
             .map_err(|e| data_error(path, format!("tensor {name}: {e}")))?;
         if t.dtype() != Dtype::F32 || t.shape() != shape {
             return Err(data_error(
@@ -121,15 +190,41 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<M
             None => Ok(values),
         }
     };
-    let mut weights = Vec::new();
-    let mut biases = Vec::new();
-    for (i, w) in widths.windows(2).enumerate() {
-        weights.push(read(format!("dense.{i}.weight"), [w[0], w[1]])?);
-        biases.push(read(format!("dense.{i}.bias"), [1, w[1]])?);
+    let mut model = Model::new(b, spec, Init::Normal(0.0), 0, optimizer_states)?;
+    let mut dense_index = 0;
+    for (i, layer) in model.layers.iter_mut().enumerate() {
+        if format == 1 {
+            // Format 1: `dense.{k}.weight` `[in, out]` and `dense.{k}.bias` `[1, out]` for the k-th dense
+            // layer; shown to the layer as format 2's `[out, in]` and `[out]`.
+            if !matches!(model.spec.layers[i], LayerSpec::Dense(_)) {
+                continue;
+            }
+            let k = dense_index;
+            dense_index += 1;
+            layer.import(b, &|name: &str, shape: &[usize]| match (name, shape) {
+                ("weight", &[out, inp]) => {
+                    let w = read(&format!("dense.{k}.weight"), &[inp, out])?;
+                    Ok((0..out)
+                        .flat_map(|o| (0..inp).map(move |j| (o, j)))
+                        .map(|(o, j)| w[j * out + o])
+                        .collect())
+                }
+                ("bias", &[out]) => read(&format!("dense.{k}.bias"), &[1, out]),
+                _ => Err(data_error(
+                    path,
+                    format!("format 1 has no {name} {shape:?}"),
+                )),
+            })?;
+        } else {
+            layer.import(b, &|name: &str, shape: &[usize]| {
+                read(&format!("{i}.{name}"), shape)
+            })?;
+        }
     }
-    let mut model = Model::from_weights(b, spec, &weights, optimizer_states)?;
-    for (d, bias) in model.dense_layers_mut().zip(&biases) {
-        b.write(&mut d.bias, bias)?;
-    }
-    Ok(model)
+    Ok(Saved {
+        model,
+        input,
+        version: meta.get(VERSION).cloned(),
+        format,
+    })
 }

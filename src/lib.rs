@@ -17,6 +17,7 @@ pub mod error;
 pub mod fetch;
 pub mod gpu;
 pub mod init;
+pub mod layers;
 pub mod mnist;
 pub mod model;
 pub mod numerical;

@@ -157,3 +157,37 @@ pub fn optimizer<T: Shaped>(code: u32, param: &T, grad: &T, s1: &T, s2: &T) -> R
     }
     Ok(())
 }
+
+/// Checks a batch normalisation's operands: `x` is `[N, C·S]` with `C = affine.cols()` channels,
+/// `affine` and every per-channel tensor are `[2, C]`, and `y` has `x`'s shape. Returns `(C, S)`.
+pub fn batch_norm<T: Shaped>(
+    x: &T,
+    affine: &T,
+    per_channel: &[(&str, &T)],
+    y: &T,
+) -> Result<(usize, usize)> {
+    let c = affine.cols();
+    exact("batch-norm scale and shift", affine, 2, c)?;
+    if c == 0 || !x.cols().is_multiple_of(c) {
+        return Err(Error::shape(format!(
+            "batch norm over {c} channels cannot split {} features per sample",
+            x.cols()
+        )));
+    }
+    for (what, t) in per_channel {
+        exact(what, *t, 2, c)?;
+    }
+    same("batch-norm output", x, y)?;
+    Ok((c, x.cols() / c))
+}
+
+/// Checks that batch statistics have at least two values per channel (`rows·spatial ≥ 2`).
+pub fn batch_statistics(rows: usize, spatial: usize) -> Result<()> {
+    if rows * spatial < 2 {
+        return Err(Error::shape(format!(
+            "batch normalisation in training needs at least 2 values per channel, got {rows} sample(s) \
+             of {spatial}; use a batch of 2 or more"
+        )));
+    }
+    Ok(())
+}

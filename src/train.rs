@@ -27,12 +27,42 @@ pub struct DeviceSplit<B: Backend> {
     pub len: usize,
 }
 
+/// How a pixel byte becomes a model input: `x = byte·scale + shift`. Checkpoints record it, so a model
+/// is evaluated on inputs scaled as in training.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InputScale {
+    /// Multiplies the byte.
+    pub scale: f32,
+    /// Added after.
+    pub shift: f32,
+}
+
+impl InputScale {
+    /// MNIST's pixels in [0, 1] when `normalise`, else kept as 0–255.
+    pub fn mnist(normalise: bool) -> Self {
+        InputScale {
+            scale: if normalise { 1.0 / 255.0 } else { 1.0 },
+            shift: 0.0,
+        }
+    }
+
+    /// The input for one pixel byte.
+    pub fn apply(&self, byte: u8) -> f32 {
+        f32::from(byte) * self.scale + self.shift
+    }
+}
+
 impl<B: Backend> DeviceSplit<B> {
-    /// Uploads `split`, normalising pixels to [0, 1] when `normalise` (else 0–255).
-    pub fn upload(b: &B, split: &Split, normalise: bool) -> Result<Self> {
-        let scale = if normalise { 1.0 / 255.0 } else { 1.0 };
+    /// Uploads `split`, to be scaled by `input` as batches are gathered.
+    pub fn upload(b: &B, split: &Split, input: InputScale) -> Result<Self> {
         Ok(DeviceSplit {
-            set: b.dataset(&split.images, &split.labels, PIXELS, scale, 0.0)?,
+            set: b.dataset(
+                &split.images,
+                &split.labels,
+                PIXELS,
+                input.scale,
+                input.shift,
+            )?,
             len: split.len(),
         })
     }
@@ -290,7 +320,7 @@ pub fn predict<B: Backend>(
     split: &DeviceSplit<B>,
     batch: usize,
 ) -> Result<Vec<usize>> {
-    let classes = model.spec.outputs;
+    let classes = model.spec.outputs();
     let mut predictions = Vec::with_capacity(split.len);
     forward_batches(b, model, split, batch, |ws, _| {
         let logits = b.read(ws.logits())?;

@@ -54,10 +54,7 @@ fn refused(args: &[&str], parts: &[&str]) {
 
 #[test]
 fn impossible_inputs_are_refused_with_the_flag_and_the_range() {
-    refused(
-        &["train", "--layers", "0"],
-        &["784-0-10", "at least 1 unit"],
-    );
+    refused(&["train", "--layers", "0"], &["dense 0", "at least 1 unit"]);
     refused(
         &["train", "--init-std=-5"],
         &["--init-std -5", "greater than 0"],

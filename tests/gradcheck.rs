@@ -11,7 +11,7 @@ mod common;
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
-use nabla::model::{Model, ModelSpec};
+use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::numerical::gradient;
 use nabla::{Activation, Backend, Epilogue};
 use rand::Rng;
@@ -244,13 +244,7 @@ fn dropout_gradient<B: Backend>(b: &B) {
 /// (D,A,D,A,D), and GELU, which runs unfused. Tolerances as in the curriculum's check (`tests/lessons.rs`).
 fn deep_networks<B: Backend>(b: &B) {
     for activation in [Activation::Tanh, Activation::Gelu] {
-        let spec = ModelSpec {
-            inputs: 12,
-            hidden: vec![9, 7],
-            outputs: 5,
-            activation,
-            dropout: 0.0,
-        };
+        let spec = ModelSpec::mlp(12, &[9, 7], 5, activation);
         let mut model = Model::new(b, spec, Init::Xavier, 3, 0).unwrap();
         let x = b.tensor(4, 12, &uniform(&mut rng(11), 48, 1.0)).unwrap();
         let y = b.indices(&[0, 4, 2, 1]).unwrap();
@@ -264,6 +258,40 @@ fn deep_networks<B: Backend>(b: &B) {
     }
 }
 
+/// A network with batch normalisation and dropout in both hidden blocks, in training mode (batch
+/// statistics, fixed masks): every parameter against central differences. Normalising by the batch's
+/// own variance curves the loss more than a plain network does, so the central difference's truncation
+/// (h²·|f'''|/6) is larger: the bounds are 5e-5 mean and 3e-4 largest, and every gradient must still be
+/// 100 times the mean difference. A bias just before a batch norm has no effect on the loss (the batch
+/// mean absorbs it), so its gradient must be zero, to the rounding of a sum of terms that cancel.
+fn batch_norm_network<B: Backend>(b: &B) {
+    let spec = ModelSpec::mlp_with(
+        12,
+        &[9, 7],
+        5,
+        Activation::Tanh,
+        MlpOptions {
+            dropout: 0.2,
+            batch_norm: true,
+        },
+    );
+    let mut model = Model::new(b, spec, Init::Xavier, 3, 0).unwrap();
+    let x = b.tensor(8, 12, &uniform(&mut rng(12), 96, 1.0)).unwrap();
+    let y = b.indices(&[0, 4, 2, 1, 3, 3, 0, 2]).unwrap();
+    let report = check(b, &mut model, &x, &y, 1e-2, 30, 1).unwrap();
+    let names: Vec<&str> = report.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["W1", "b1", "γβ1", "W2", "b2", "γβ2", "W3", "b3"]);
+    for c in &report {
+        let what = format!("batch norm {}: {c:?}", c.name);
+        assert!(c.mean_abs_diff < 5e-5 && c.max_abs_diff < 3e-4, "{what}");
+        if c.name == "b1" || c.name == "b2" {
+            assert!(c.mean_abs_grad < 1e-6, "{what}");
+        } else {
+            assert!(c.mean_abs_grad > 100.0 * c.mean_abs_diff, "{what}");
+        }
+    }
+}
+
 #[test]
 fn cpu_backward_passes_match_numerical_gradients() {
     let b = cpu();
@@ -273,6 +301,7 @@ fn cpu_backward_passes_match_numerical_gradients() {
     fused_activation_gradient(&b);
     dropout_gradient(&b);
     deep_networks(&b);
+    batch_norm_network(&b);
 }
 
 #[test]
@@ -284,6 +313,7 @@ fn gpu_backward_passes_match_numerical_gradients() {
         fused_activation_gradient(&*b);
         dropout_gradient(&*b);
         deep_networks(&*b);
+        batch_norm_network(&*b);
     });
 }
 

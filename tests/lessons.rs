@@ -20,7 +20,7 @@ use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS, Split, ascii_art};
 use nabla::model::{Model, ModelSpec};
 use nabla::plot::{training_curves, write_png};
-use nabla::train::{DeviceSplit, EpochStats, evaluate, predict};
+use nabla::train::{DeviceSplit, EpochStats, InputScale, evaluate, predict};
 use nabla::{Activation, Backend};
 use rand::Rng;
 
@@ -220,13 +220,7 @@ fn computational_graph_shopping() {
 /// by the central difference's f32 rounding, u·L/h ≈ 1.4e-5 per evaluation at h = 1e-2 (see the lesson
 /// module); a wrong formula would miss by about the gradients' own size (1e-3 to 1e-1).
 fn whole_network_gradcheck<B: Backend>(b: &B) {
-    let spec = ModelSpec {
-        inputs: PIXELS,
-        hidden: vec![50],
-        outputs: CLASSES,
-        activation: Activation::Sigmoid,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::mlp(PIXELS, &[50], CLASSES, Activation::Sigmoid);
     let mut model = Model::new(b, spec, Init::Xavier, 7, 0).unwrap();
     let images: Vec<f32> = uniform(&mut rng(5), 3 * PIXELS, 0.5)
         .iter()
@@ -234,7 +228,7 @@ fn whole_network_gradcheck<B: Backend>(b: &B) {
         .collect();
     let x = b.tensor(3, PIXELS, &images).unwrap();
     let y = b.indices(&[3, 7, 1]).unwrap();
-    let before = read(b, &model.dense_layers().next().unwrap().weight);
+    let before = read(b, &model.params().next().unwrap().value);
     let report = check(b, &mut model, &x, &y, 1e-2, 60, 1).unwrap();
     assert_eq!(
         report.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
@@ -252,7 +246,7 @@ fn whole_network_gradcheck<B: Backend>(b: &B) {
             c.name
         );
     }
-    let after = read(b, &model.dense_layers().next().unwrap().weight);
+    let after = read(b, &model.params().next().unwrap().value);
     assert_eq!(
         before, after,
         "the check leaves the parameters as they were"
@@ -277,7 +271,7 @@ fn inference_agrees_with_evaluation<B: Backend>(b: &B) -> Vec<usize> {
     };
     let spec = ModelSpec::parse("784-32-10 relu").unwrap();
     let model = Model::new(b, spec, Init::He, 3, 0).unwrap();
-    let set = DeviceSplit::upload(b, &split, true).unwrap();
+    let set = DeviceSplit::upload(b, &split, InputScale::mnist(true)).unwrap();
     let predicted = predict(b, &model, &set, 1000).unwrap();
     assert_eq!(predicted.len(), n);
     let correct = predicted

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 
 use common::{cpu, real_mnist, with_gpu};
 use nabla::bench::{self, Machine, Report, Workload};
-use nabla::checkpoint;
 use nabla::init::Init;
 use nabla::mnist::{self, Mnist, Split};
-use nabla::model::{Model, ModelSpec};
+use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, EpochStats, TrainConfig, evaluate, train};
+use nabla::train::{DeviceSplit, EpochStats, InputScale, TrainConfig, evaluate, train};
 use nabla::{Activation, Backend, Error, Optimizer};
 
 fn scratch(name: &str) -> PathBuf {
@@ -100,13 +99,15 @@ fn mismatched_or_missing_files_are_clear_errors() {
 }
 
 fn spec() -> ModelSpec {
-    ModelSpec {
-        inputs: 784,
-        hidden: vec![64],
-        outputs: 10,
-        activation: Activation::Relu,
-        dropout: 0.0,
-    }
+    ModelSpec::mlp(784, &[64], 10, Activation::Relu)
+}
+
+fn spec_with(dropout: f32, batch_norm: bool) -> ModelSpec {
+    let options = MlpOptions {
+        dropout,
+        batch_norm,
+    };
+    ModelSpec::mlp_with(784, &[64], 10, Activation::Relu, options)
 }
 
 fn config(epochs: usize) -> TrainConfig {
@@ -129,8 +130,14 @@ fn short_run<B: Backend>(
     n: usize,
     epochs: usize,
 ) -> (Vec<EpochStats>, f32, Model<B>) {
-    let train_split = DeviceSplit::upload(b, &data.train.clone().truncated(n), true).unwrap();
-    let test_split = DeviceSplit::upload(b, &data.test.clone().truncated(2000), true).unwrap();
+    let train_split =
+        DeviceSplit::upload(b, &data.train.clone().truncated(n), InputScale::mnist(true)).unwrap();
+    let test_split = DeviceSplit::upload(
+        b,
+        &data.test.clone().truncated(2000),
+        InputScale::mnist(true),
+    )
+    .unwrap();
     let cfg = config(epochs);
     let mut model = Model::new(b, spec(), Init::He, 7, cfg.optimizer.state_count()).unwrap();
     let history = train(b, &mut model, &train_split, None, &cfg, |_, _| {}).unwrap();
@@ -190,13 +197,20 @@ fn short_real_mnist_run_learns_on_gpu_agrees_with_cpu_and_repeats() {
 /// accuracy, and whether a training forward pass of the trained model gives other logits than an
 /// inference one (dropout at work) while two inference passes agree.
 fn dropout_run<B: Backend>(b: &B, data: &Mnist) -> (f32, f32, bool) {
-    let train_split = DeviceSplit::upload(b, &data.train.clone().truncated(3000), true).unwrap();
-    let test_split = DeviceSplit::upload(b, &data.test.clone().truncated(2000), true).unwrap();
+    let train_split = DeviceSplit::upload(
+        b,
+        &data.train.clone().truncated(3000),
+        InputScale::mnist(true),
+    )
+    .unwrap();
+    let test_split = DeviceSplit::upload(
+        b,
+        &data.test.clone().truncated(2000),
+        InputScale::mnist(true),
+    )
+    .unwrap();
     let cfg = config(1);
-    let spec = ModelSpec {
-        dropout: 0.3,
-        ..spec()
-    };
+    let spec = spec_with(0.3, false);
     let mut model = Model::new(b, spec, Init::He, 7, cfg.optimizer.state_count()).unwrap();
     let history = train(b, &mut model, &train_split, None, &cfg, |_, _| {}).unwrap();
     let accuracy = evaluate(b, &model, &test_split, 1000).unwrap();
@@ -242,7 +256,12 @@ fn a_dropout_model_learns_and_draws_the_same_masks_on_both_backends() {
 fn the_schedule_sets_each_steps_learning_rate() {
     let data = real_mnist();
     let b = cpu();
-    let split = DeviceSplit::upload(&b, &data.train.clone().truncated(1000), true).unwrap();
+    let split = DeviceSplit::upload(
+        &b,
+        &data.train.clone().truncated(1000),
+        InputScale::mnist(true),
+    )
+    .unwrap();
     let first_weights = |epochs: usize, schedule: &str| {
         let cfg = TrainConfig {
             epochs,
@@ -251,8 +270,7 @@ fn the_schedule_sets_each_steps_learning_rate() {
         };
         let mut model = Model::new(&b, spec(), Init::He, 7, cfg.optimizer.state_count()).unwrap();
         train(&b, &mut model, &split, None, &cfg, |_, _| {}).unwrap();
-        let w = &model.dense_layers().next().unwrap().weight;
-        b.read(w).unwrap()
+        b.read(&model.params().next().unwrap().value).unwrap()
     };
     let moved = |a: &[f32], b: &[f32]| {
         a.iter()
@@ -277,8 +295,9 @@ fn early_stopping_ends_the_run_when_validation_stops_improving() {
     let data = real_mnist();
     let b = cpu();
     let mut train_split = data.train.clone().truncated(1200);
-    let validation = DeviceSplit::upload(&b, &train_split.split_off(1000), true).unwrap();
-    let train_set = DeviceSplit::upload(&b, &train_split, true).unwrap();
+    let validation =
+        DeviceSplit::upload(&b, &train_split.split_off(1000), InputScale::mnist(true)).unwrap();
+    let train_set = DeviceSplit::upload(&b, &train_split, InputScale::mnist(true)).unwrap();
     let cfg = TrainConfig {
         optimizer: Optimizer::sgd(1e-12),
         patience: Some(2),
@@ -303,29 +322,31 @@ fn early_stopping_ends_the_run_when_validation_stops_improving() {
 fn parameter_hash<B: Backend>(b: &B, model: &Model<B>) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
-    for d in model.dense_layers() {
-        for t in [&d.weight, &d.bias] {
-            hash.update(bytemuck::cast_slice::<f32, u8>(&b.read(t).unwrap()));
-        }
+    for p in model.params() {
+        hash.update(bytemuck::cast_slice::<f32, u8>(&b.read(&p.value).unwrap()));
     }
     format!("{:x}", hash.finalize())
 }
 
-/// The parameters' hash after one epoch on 1000 images with dropout 0.2, everything seeded by `seed`.
+/// The parameters' hash after one epoch on 1000 images with batch norm and dropout 0.2, everything
+/// seeded by `seed`.
 fn trained_hash<B: Backend>(b: &B, data: &Mnist, seed: u64) -> String {
-    let split = DeviceSplit::upload(b, &data.train.clone().truncated(1000), true).unwrap();
+    let split = DeviceSplit::upload(
+        b,
+        &data.train.clone().truncated(1000),
+        InputScale::mnist(true),
+    )
+    .unwrap();
     let cfg = TrainConfig { seed, ..config(1) };
-    let spec = ModelSpec {
-        dropout: 0.2,
-        ..spec()
-    };
+    let spec = spec_with(0.2, true);
     let mut model = Model::new(b, spec, Init::He, seed, cfg.optimizer.state_count()).unwrap();
     train(b, &mut model, &split, None, &cfg, |_, _| {}).unwrap();
     parameter_hash(b, &model)
 }
 
 /// The same seed gives the same final parameters, bit for bit, twice on the CPU and twice on the GPU
-/// (with dropout, so the masks repeat too): every reduction runs in a fixed order, without atomics.
+/// (with dropout and batch norm, so the masks and batch statistics repeat too): every reduction runs in
+/// a fixed order, without atomics.
 #[test]
 fn the_same_seed_gives_the_same_parameters_twice() {
     let data = real_mnist();
@@ -343,47 +364,6 @@ fn the_same_seed_gives_the_same_parameters_twice() {
             "GPU"
         );
     });
-}
-
-#[test]
-fn checkpoints_round_trip_and_reject_garbage() {
-    let data = real_mnist();
-    let b = cpu();
-    let (_, accuracy, model) = short_run(&b, data, 1000, 1);
-    let dir = scratch("ckpt");
-    let path = dir.join("m.safetensors");
-    checkpoint::save(&b, &model, &path).unwrap();
-    let loaded: Model<_> = checkpoint::load(&b, &path, 0).unwrap();
-    assert_eq!(loaded.spec, model.spec);
-    let test = DeviceSplit::upload(&b, &data.test.clone().truncated(2000), true).unwrap();
-    assert_eq!(evaluate(&b, &loaded, &test, 1000).unwrap(), accuracy);
-
-    // A non-finite parameter (a diverged run's) is refused, naming the tensor.
-    let mut poisoned = loaded;
-    let mut second_bias = b
-        .read(&poisoned.dense_layers().nth(1).unwrap().bias)
-        .unwrap();
-    second_bias[3] = f32::NAN;
-    let bias = &mut poisoned.dense_layers_mut().nth(1).unwrap().bias;
-    b.write(bias, &second_bias).unwrap();
-    checkpoint::save(&b, &poisoned, &path).unwrap();
-    let Err(err) = checkpoint::load::<nabla::CpuBackend>(&b, &path, 0) else {
-        panic!("a NaN parameter loaded");
-    };
-    assert!(
-        matches!(err, Error::Data { .. })
-            && err
-                .to_string()
-                .contains("dense.1.bias holds NaN at index 3"),
-        "{err}"
-    );
-
-    std::fs::write(&path, b"not a model").unwrap();
-    assert!(matches!(
-        checkpoint::load::<nabla::CpuBackend>(&b, &path, 0),
-        Err(Error::Data { .. })
-    ));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

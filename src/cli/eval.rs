@@ -7,10 +7,9 @@ use clap::Args;
 
 use nabla::Backend;
 use nabla::checkpoint;
-use nabla::model::Model;
 use nabla::train::{DeviceSplit, evaluate};
 
-use super::{Common, load_mnist};
+use super::{Common, input_scale, load_mnist};
 
 /// `nabla eval`'s options.
 #[derive(Args)]
@@ -20,16 +19,19 @@ pub struct EvalArgs {
     /// The model to evaluate.
     #[arg(long, default_value = "runs/model.safetensors")]
     model: PathBuf,
-    /// Evaluate on pixels kept as 0–255 (for models trained with --no-normalise).
+    /// Evaluate on pixels kept as 0–255: for models saved by nabla before checkpoints recorded their
+    /// input scaling (newer ones say how they were trained, and that is used).
     #[arg(long)]
     no_normalise: bool,
 }
 
 /// Loads the model and prints its accuracy on the test set.
 pub fn run<B: Backend>(b: &B, args: &EvalArgs) -> Result<()> {
-    let model: Model<B> = checkpoint::load(b, &args.model, 0)?;
+    let saved = checkpoint::load(b, &args.model, 0)?;
+    let input = input_scale(&saved, args.no_normalise);
+    let model = saved.model;
     let mnist = load_mnist(&args.common.data)?;
-    let test = DeviceSplit::upload(b, &mnist.test, !args.no_normalise)?;
+    let test = DeviceSplit::upload(b, &mnist.test, input)?;
     let accuracy = evaluate(b, &model, &test, 1000)?;
     println!(
         "{}: test accuracy {:.2}% on {} images",

@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use nabla::checkpoint;
 use nabla::gpu::context;
 use nabla::mnist::Mnist;
+use nabla::train::InputScale;
 use nabla::{Backend, CpuBackend, GpuBackend};
 
 #[derive(Parser)]
@@ -160,4 +162,22 @@ fn open(choice: DeviceChoice) -> Result<Device> {
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     nabla::fetch::ensure(dir, |msg| eprintln!("{msg}"))?;
     Ok(Mnist::load(dir)?)
+}
+
+/// The input scaling a checkpoint records, or for an older checkpoint that does not record it, the one
+/// `--no-normalise` says; a note when the flag contradicts the record.
+fn input_scale<B: Backend>(saved: &checkpoint::Saved<B>, no_normalise: bool) -> InputScale {
+    let flag = InputScale::mnist(!no_normalise);
+    match saved.input {
+        Some(recorded) => {
+            if no_normalise && recorded != flag {
+                eprintln!(
+                    "note: the model records its input scaling (×{}, +{}); --no-normalise is ignored",
+                    recorded.scale, recorded.shift
+                );
+            }
+            recorded
+        }
+        None => flag,
+    }
 }

@@ -8,9 +8,8 @@ use clap::Args;
 use nabla::Backend;
 use nabla::checkpoint;
 use nabla::mnist::{CLASSES, PIXELS, SIDE};
-use nabla::model::Model;
 
-use super::{Common, load_mnist};
+use super::{Common, input_scale, load_mnist};
 
 /// `nabla predict`'s options.
 #[derive(Args)]
@@ -29,15 +28,16 @@ pub struct PredictArgs {
     /// The PNG is dark ink on a light background: invert it.
     #[arg(long)]
     invert: bool,
-    /// Pixels kept as 0–255 (for models trained with --no-normalise).
+    /// Pixels kept as 0–255: for models saved by nabla before checkpoints recorded their input scaling.
     #[arg(long)]
     no_normalise: bool,
 }
 
 /// Classifies one image and prints the digit and the class probabilities.
 pub fn run<B: Backend>(b: &B, args: &PredictArgs) -> Result<()> {
-    let model: Model<B> = checkpoint::load(b, &args.model, 0)?;
-    let scale = if args.no_normalise { 1.0 } else { 1.0 / 255.0 };
+    let saved = checkpoint::load(b, &args.model, 0)?;
+    let input = input_scale(&saved, args.no_normalise);
+    let model = saved.model;
     let (pixels, truth) = match (&args.image, args.index) {
         (Some(path), _) => (read_png(path, args.invert)?, None),
         (None, Some(i)) => {
@@ -55,7 +55,7 @@ pub fn run<B: Backend>(b: &B, args: &PredictArgs) -> Result<()> {
         }
         (None, None) => bail!("say which image: --index N (a test image) or --image FILE.png"),
     };
-    let x: Vec<f32> = pixels.iter().map(|&p| f32::from(p) * scale).collect();
+    let x: Vec<f32> = pixels.iter().map(|&p| input.apply(p)).collect();
     let mut ws = model.workspace(b, 1)?;
     model.forward(b, &b.tensor(1, PIXELS, &x)?, &mut ws)?;
     let mut probs = b.zeros(1, CLASSES)?;

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 
 use crate::backend::{Backend, Shaped};
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::{LayerSpec, Model};
 
 /// How one parameter tensor's gradient compared.
 #[derive(Clone, Debug)]
@@ -43,27 +43,29 @@ pub fn check<B: Backend>(
     per_param: usize,
     seed: u64,
 ) -> Result<Vec<ParamCheck>> {
+    // A training pass (batch statistics, dropout masks) with fixed draws, so that every loss below
+    // evaluates the same function the backward pass differentiates.
+    const STEP: u64 = 1;
     let mut ws = model.workspace(b, x.rows())?;
-    model.forward(b, x, &mut ws)?;
+    model.forward_train(b, x, &mut ws, seed, STEP)?;
     model.backward(b, x, labels, &mut ws)?;
-    let mut analytic = Vec::new();
-    for d in model.dense_layers() {
-        analytic.push(b.read(d.grad_weight())?);
-        analytic.push(b.read(d.grad_bias())?);
-    }
+    let analytic = model
+        .params()
+        .map(|p| b.read(&p.grad))
+        .collect::<Result<Vec<_>>>()?;
+    let names = parameter_names(model);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut report = Vec::new();
     for (k, grad) in analytic.iter().enumerate() {
-        let (layer, is_weight) = (k / 2, k % 2 == 0);
-        let mut values = b.read(parameter(model, layer, is_weight))?;
+        let mut values = b.read(parameter(model, k))?;
         let picked = rand::seq::index::sample(&mut rng, values.len(), per_param.min(values.len()));
         let (mut diff_sum, mut diff_max, mut grad_sum) = (0.0f64, 0.0f64, 0.0f64);
         for i in picked.iter() {
             let original = values[i];
             let mut loss_at = |v: f32, model: &mut Model<B>| -> Result<f64> {
                 values[i] = v;
-                b.write(parameter(model, layer, is_weight), &values)?;
-                model.loss(b, x, labels, &mut ws)?;
+                b.write(parameter(model, k), &values)?;
+                model.loss_train(b, x, labels, &mut ws, seed, STEP)?;
                 Ok(f64::from(b.read(&ws.loss)?[0]))
             };
             let up = loss_at(original + h, model)?;
@@ -77,7 +79,7 @@ pub fn check<B: Backend>(
         }
         let n = picked.len().max(1) as f64;
         report.push(ParamCheck {
-            name: format!("{}{}", if is_weight { "W" } else { "b" }, layer + 1),
+            name: names[k].clone(),
             mean_abs_diff: diff_sum / n,
             max_abs_diff: diff_max,
             mean_abs_grad: grad_sum / n,
@@ -88,11 +90,32 @@ pub fn check<B: Backend>(
     Ok(report)
 }
 
-/// Layer `layer`'s weight or bias.
-fn parameter<B: Backend>(model: &mut Model<B>, layer: usize, weight: bool) -> &mut B::Tensor {
-    let d = model
-        .dense_layers_mut()
-        .nth(layer)
-        .expect("one weight and one bias per dense layer");
-    if weight { &mut d.weight } else { &mut d.bias }
+/// The `k`-th parameter's values.
+fn parameter<B: Backend>(model: &mut Model<B>, k: usize) -> &mut B::Tensor {
+    &mut model
+        .params_mut()
+        .nth(k)
+        .expect("k counts the parameters")
+        .value
+}
+
+/// The curriculum's names for the parameters: `W1`, `b1`, `W2`, … for dense layers, `γβ1`, … for batch
+/// normalisations (γ and β together).
+fn parameter_names<B: Backend>(model: &Model<B>) -> Vec<String> {
+    let (mut dense, mut norm) = (0, 0);
+    let mut names = Vec::new();
+    for layer in &model.spec.layers {
+        match layer {
+            LayerSpec::Dense(_) => {
+                dense += 1;
+                names.extend([format!("W{dense}"), format!("b{dense}")]);
+            }
+            LayerSpec::BatchNorm => {
+                norm += 1;
+                names.push(format!("γβ{norm}"));
+            }
+            LayerSpec::Activation(_) | LayerSpec::Dropout(_) => {}
+        }
+    }
+    names
 }

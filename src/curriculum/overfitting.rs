@@ -13,10 +13,10 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::init::Init;
 use crate::mnist::{CLASSES, Mnist, PIXELS};
-use crate::model::{Model, ModelSpec};
+use crate::model::{MlpOptions, Model, ModelSpec};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, Event, TrainConfig, evaluate, train};
+use crate::train::{DeviceSplit, Event, InputScale, TrainConfig, evaluate, train};
 
 /// Training images: few enough to memorise.
 pub const TRAIN_IMAGES: usize = 300;
@@ -75,13 +75,16 @@ impl Curves {
 /// Trains `variant` for `epochs` epochs from the same seeded initialisation and measures both
 /// accuracies after every epoch.
 pub fn run<B: Backend>(b: &B, mnist: &Mnist, variant: Variant, epochs: usize) -> Result<Curves> {
-    let spec = ModelSpec {
-        inputs: PIXELS,
-        hidden: vec![100; 6],
-        outputs: CLASSES,
-        activation: Activation::Relu,
-        dropout: variant.dropout,
-    };
+    let spec = ModelSpec::mlp_with(
+        PIXELS,
+        &[100; 6],
+        CLASSES,
+        Activation::Relu,
+        MlpOptions {
+            dropout: variant.dropout,
+            batch_norm: false,
+        },
+    );
     let mut optimizer = Optimizer::sgd(0.01);
     optimizer.weight_decay = variant.weight_decay;
     let config = TrainConfig {
@@ -94,8 +97,16 @@ pub fn run<B: Backend>(b: &B, mnist: &Mnist, variant: Variant, epochs: usize) ->
         report_every: usize::MAX,
         patience: None,
     };
-    let train_set = DeviceSplit::upload(b, &mnist.train.clone().truncated(TRAIN_IMAGES), true)?;
-    let test_set = DeviceSplit::upload(b, &mnist.test.clone().truncated(TEST_IMAGES), true)?;
+    let train_set = DeviceSplit::upload(
+        b,
+        &mnist.train.clone().truncated(TRAIN_IMAGES),
+        InputScale::mnist(true),
+    )?;
+    let test_set = DeviceSplit::upload(
+        b,
+        &mnist.test.clone().truncated(TEST_IMAGES),
+        InputScale::mnist(true),
+    )?;
     let mut model = Model::new(b, spec, Init::He, 42, optimizer.state_count())?;
     let mut train_accuracy = Vec::with_capacity(epochs);
     let mut failure = None;

@@ -30,6 +30,7 @@ const BLAS: &str = shader!("blas.wgsl", "elementwise.wgsl");
 const OPTIM: &str = shader!("optim.wgsl", "elementwise.wgsl");
 const GATHER: &str = shader!("gather.wgsl", "elementwise.wgsl");
 const DROPOUT: &str = shader!("dropout.wgsl", "elementwise.wgsl");
+const BATCH_NORM: &str = shader!("batch_norm.wgsl");
 
 /// How a kernel uses a storage buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +189,33 @@ kernel!(
     "dropout",
     1,
     [Read, ReadWrite],
+    [],
+    32
+);
+kernel!(
+    BATCH_NORM_TRAIN,
+    BATCH_NORM,
+    "train",
+    1,
+    [Read, Read, ReadWrite, ReadWrite, ReadWrite],
+    [],
+    32
+);
+kernel!(
+    BATCH_NORM_EVAL,
+    BATCH_NORM,
+    "eval",
+    6,
+    [Read, Read, Read, ReadWrite],
+    [],
+    32
+);
+kernel!(
+    BATCH_NORM_BACKWARD,
+    BATCH_NORM,
+    "backward",
+    10,
+    [Read, Read, Read, Read, ReadWrite, ReadWrite],
     [],
     32
 );

@@ -8,12 +8,18 @@ pub mod kernels;
 pub mod matmul;
 pub mod recorder;
 
+mod activation;
+mod blas;
+mod data;
+mod loss;
+mod norm;
+mod optim;
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue, Shaped};
-use crate::dropout;
 use crate::error::{Error, Result};
 use crate::optim::OptimStep;
 use crate::shape;
@@ -379,22 +385,7 @@ impl Backend for GpuBackend {
         scale: f32,
         shift: f32,
     ) -> Result<GpuDataset> {
-        shape::dataset(pixels.len(), labels.len(), features)?;
-        let mut words = vec![0u32; pixels.len().div_ceil(4)];
-        for (w, chunk) in words.iter_mut().zip(pixels.chunks(4)) {
-            let mut b = [0u8; 4];
-            b[..chunk.len()].copy_from_slice(chunk);
-            *w = u32::from_le_bytes(b);
-        }
-        let labels32: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
-        Ok(GpuDataset {
-            pixels: self.raw_indices(&words)?,
-            labels: self.raw_indices(&labels32)?,
-            samples: labels.len(),
-            features,
-            scale,
-            shift,
-        })
+        data::dataset(self, pixels, labels, features, scale, shift)
     }
 
     fn matmul(
@@ -410,71 +401,23 @@ impl Backend for GpuBackend {
     }
 
     fn bias_grad(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
-        shape::exact("bias gradient", db, 1, dy.cols)?;
-        let phases = self.bias_grad_phases;
-        let cols = if phases == 1 { 64 } else { 16 };
-        self.run(
-            &kernels::COLUMN_SUMS,
-            [cols, phases, 0, 0, 0, 0],
-            &[u(dy.len()), u(dy.rows), u(dy.cols), 0],
-            &[dy.binding(), db.binding()],
-            self.grid(dy.cols, cols as usize),
-        );
-        Ok(())
+        blas::bias_grad(self, dy, db)
     }
 
     fn axpy(&self, alpha: f32, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        shape::same("axpy", x, y)?;
-        self.run(
-            &kernels::AXPY,
-            [0; 6],
-            &[u(x.len()), 0, 0, f(alpha)],
-            &[x.binding(), y.binding()],
-            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
-        );
-        Ok(())
+        blas::axpy(self, alpha, x, y)
     }
 
     fn scale(&self, alpha: f32, x: &mut GpuTensor) -> Result<()> {
-        self.run(
-            &kernels::SCALE,
-            [0; 6],
-            &[u(x.len()), 0, 0, f(alpha)],
-            &[x.binding()],
-            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
-        );
-        Ok(())
+        blas::scale(self, alpha, x)
     }
 
     fn activation_forward(&self, act: Activation, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        shape::same("activation", x, y)?;
-        self.run(
-            &kernels::ACT_FORWARD,
-            [act.code(), 0, 0, 0, 0, 0],
-            &[u(x.len()), f(act.alpha())],
-            &[x.binding(), y.binding()],
-            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
-        );
-        Ok(())
+        activation::activation_forward(self, act, x, y)
     }
 
     fn dropout(&self, p: f32, key: u64, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        shape::same("dropout", x, y)?;
-        dropout::check(p)?;
-        self.run(
-            &kernels::DROPOUT_MASK,
-            [0; 6],
-            &[
-                u(x.len()),
-                key as u32,
-                (key >> 32) as u32,
-                dropout::threshold(p),
-                f(dropout::scale(p)),
-            ],
-            &[x.binding(), y.binding()],
-            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
-        );
-        Ok(())
+        activation::dropout(self, p, key, x, y)
     }
 
     fn activation_backward(
@@ -484,28 +427,47 @@ impl Backend for GpuBackend {
         dy: &GpuTensor,
         dx: &mut GpuTensor,
     ) -> Result<()> {
-        shape::same("activation backward (x, dy)", x, dy)?;
-        shape::same("activation backward (x, dx)", x, dx)?;
-        self.run(
-            &kernels::ACT_BACKWARD,
-            [act.code(), 0, 0, 0, 0, 0],
-            &[u(x.len()), f(act.alpha())],
-            &[x.binding(), dy.binding(), dx.binding()],
-            self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
-        );
-        Ok(())
+        activation::activation_backward(self, act, x, dy, dx)
+    }
+
+    fn batch_norm_train(
+        &self,
+        x: &GpuTensor,
+        affine: &GpuTensor,
+        eps: f32,
+        momentum: f32,
+        saved: &mut GpuTensor,
+        running: &mut GpuTensor,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
+        norm::batch_norm_train(self, x, affine, eps, momentum, saved, running, y)
+    }
+
+    fn batch_norm_eval(
+        &self,
+        x: &GpuTensor,
+        affine: &GpuTensor,
+        running: &GpuTensor,
+        eps: f32,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
+        norm::batch_norm_eval(self, x, affine, running, eps, y)
+    }
+
+    fn batch_norm_backward(
+        &self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        affine: &GpuTensor,
+        saved: &GpuTensor,
+        daffine: &mut GpuTensor,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        norm::batch_norm_backward(self, x, dy, affine, saved, daffine, dx)
     }
 
     fn softmax(&self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        shape::same("softmax", x, y)?;
-        self.run(
-            &kernels::SOFTMAX,
-            [0; 6],
-            &[u(x.rows), u(x.cols), 0, 0],
-            &[x.binding(), y.binding()],
-            self.grid(x.rows, 64),
-        );
-        Ok(())
+        loss::softmax(self, x, y)
     }
 
     fn softmax_cross_entropy(
@@ -515,22 +477,7 @@ impl Backend for GpuBackend {
         dlogits: &mut GpuTensor,
         loss: &mut GpuTensor,
     ) -> Result<()> {
-        shape::labels(logits.rows, labels.len)?;
-        shape::same("softmax cross-entropy gradient", logits, dlogits)?;
-        shape::exact("loss", loss, 1, 1)?;
-        self.run(
-            &kernels::SOFTMAX_XENT,
-            [0; 6],
-            &loss_params(logits),
-            &[
-                logits.binding(),
-                labels.binding(),
-                dlogits.binding(),
-                loss.binding(),
-            ],
-            [1, 1, 1],
-        );
-        Ok(())
+        loss::softmax_cross_entropy(self, logits, labels, dlogits, loss)
     }
 
     fn sigmoid_binary_cross_entropy(
@@ -540,22 +487,7 @@ impl Backend for GpuBackend {
         dlogits: &mut GpuTensor,
         loss: &mut GpuTensor,
     ) -> Result<()> {
-        shape::same("binary cross-entropy targets", logits, targets)?;
-        shape::same("binary cross-entropy gradient", logits, dlogits)?;
-        shape::exact("loss", loss, 1, 1)?;
-        self.run(
-            &kernels::SIGMOID_BCE,
-            [0; 6],
-            &loss_params(logits),
-            &[
-                logits.binding(),
-                targets.binding(),
-                dlogits.binding(),
-                loss.binding(),
-            ],
-            [1, 1, 1],
-        );
-        Ok(())
+        loss::sigmoid_binary_cross_entropy(self, logits, targets, dlogits, loss)
     }
 
     fn mean_squared_error(
@@ -565,17 +497,7 @@ impl Backend for GpuBackend {
         dy: &mut GpuTensor,
         loss: &mut GpuTensor,
     ) -> Result<()> {
-        shape::same("squared error targets", y, targets)?;
-        shape::same("squared error gradient", y, dy)?;
-        shape::exact("loss", loss, 1, 1)?;
-        self.run(
-            &kernels::MSE,
-            [0; 6],
-            &loss_params(y),
-            &[y.binding(), targets.binding(), dy.binding(), loss.binding()],
-            [1, 1, 1],
-        );
-        Ok(())
+        loss::mean_squared_error(self, y, targets, dy, loss)
     }
 
     fn tally(
@@ -585,22 +507,7 @@ impl Backend for GpuBackend {
         loss: &GpuTensor,
         totals: &mut GpuTensor,
     ) -> Result<()> {
-        shape::labels(logits.rows, labels.len)?;
-        shape::exact("loss", loss, 1, 1)?;
-        shape::exact("running totals", totals, 1, 2)?;
-        self.run(
-            &kernels::TALLY,
-            [0; 6],
-            &loss_params(logits),
-            &[
-                logits.binding(),
-                labels.binding(),
-                totals.binding(),
-                loss.binding(),
-            ],
-            [1, 1, 1],
-        );
-        Ok(())
+        loss::tally(self, logits, labels, loss, totals)
     }
 
     fn optimizer_step(
@@ -611,24 +518,7 @@ impl Backend for GpuBackend {
         s1: &mut GpuTensor,
         s2: &mut GpuTensor,
     ) -> Result<()> {
-        shape::optimizer(step.code, param, grad, s1, s2)?;
-        self.run(
-            &kernels::OPTIM_STEP,
-            [step.code, u32::from(step.nesterov), 0, 0, 0, 0],
-            &[
-                u(param.len()),
-                f(step.lr),
-                f(step.h1),
-                f(step.h2),
-                f(step.eps),
-                f(step.weight_decay),
-                f(step.c1),
-                f(step.c2),
-            ],
-            &[param.binding(), grad.binding(), s1.binding(), s2.binding()],
-            self.grid(param.len().div_ceil(4), ELEMENTWISE_BLOCK),
-        );
-        Ok(())
+        optim::optimizer_step(self, step, param, grad, s1, s2)
     }
 
     fn gather(
@@ -639,47 +529,8 @@ impl Backend for GpuBackend {
         x: &mut GpuTensor,
         y: &mut GpuIndices,
     ) -> Result<()> {
-        shape::gather(order.len, offset, x.rows, x.cols, set.features, y.len)?;
-        let (kernel, groups) = if set.features.is_multiple_of(4) {
-            (&kernels::GATHER_ROWS, self.grid(x.rows, 1))
-        } else {
-            (
-                &kernels::GATHER_BATCH,
-                self.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
-            )
-        };
-        self.run(
-            kernel,
-            [0; 6],
-            &[
-                u(x.rows),
-                u(set.features),
-                u(offset),
-                u(set.samples),
-                f(set.scale),
-                f(set.shift),
-            ],
-            &[
-                set.pixels.binding(),
-                set.labels.binding(),
-                order.binding(),
-                x.binding(),
-                y.binding(),
-            ],
-            groups,
-        );
-        Ok(())
+        data::gather(self, set, order, offset, x, y)
     }
-}
-
-/// The uniform block of the softmax/loss kernels.
-fn loss_params(t: &GpuTensor) -> [u32; 4] {
-    [
-        u(t.rows),
-        u(t.cols),
-        f32::NAN.to_bits(),
-        f(1.0 / t.rows as f32),
-    ]
 }
 
 #[cfg(test)]

@@ -1,0 +1,88 @@
+//! The CPU's matrix product (`matrixmultiply`'s sgemm), bias gradient and vector updates.
+
+use super::{CpuTensor, chunk_len, in_parallel};
+use crate::activation::Activation;
+use crate::backend::{Epilogue, Shaped};
+use crate::error::Result;
+use crate::shape;
+
+pub(super) fn matmul(
+    a: &CpuTensor,
+    trans_a: bool,
+    b: &CpuTensor,
+    trans_b: bool,
+    epilogue: Epilogue<'_, CpuTensor>,
+    c: &mut CpuTensor,
+) -> Result<()> {
+    let (m, k, n) = shape::matmul(a, trans_a, b, trans_b, &epilogue, c)?;
+    // Strides of op(A) [m, k] and op(B) [k, n] inside their row-major storage.
+    let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
+    let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
+    if k == 0 {
+        c.data.fill(0.0);
+    } else if m > 0 && n > 0 {
+        // SAFETY: the shape check above guarantees every (row, col) addressed through these strides
+        // lies inside `a.data`, `b.data` and `c.data`, which do not alias.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.data.as_ptr(),
+                rsa as isize,
+                csa as isize,
+                b.data.as_ptr(),
+                rsb as isize,
+                csb as isize,
+                0.0,
+                c.data.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+    }
+    match epilogue {
+        Epilogue::Forward { bias, activation } => {
+            for row in c.data.chunks_exact_mut(n.max(1)) {
+                if let Some(bias) = bias {
+                    row.iter_mut().zip(&bias.data).for_each(|(v, b)| *v += b);
+                }
+                if activation != Activation::Identity {
+                    row.iter_mut().for_each(|v| *v = activation.forward(*v));
+                }
+            }
+        }
+        Epilogue::ActivationGrad { activation, output } => {
+            c.data
+                .iter_mut()
+                .zip(&output.data)
+                .for_each(|(v, &y)| *v *= activation.output_derivative(y));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn bias_grad(dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
+    shape::exact("bias gradient", db, 1, dy.cols)?;
+    db.data.fill(0.0);
+    for row in dy.data.chunks_exact(dy.cols.max(1)) {
+        db.data.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+    }
+    Ok(())
+}
+
+pub(super) fn axpy(alpha: f32, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+    shape::same("axpy", x, y)?;
+    let chunk = chunk_len(y.len());
+    let jobs = y.data.chunks_mut(chunk).zip(x.data.chunks(chunk));
+    in_parallel(jobs, |(y, x)| {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+    });
+    Ok(())
+}
+
+pub(super) fn scale(alpha: f32, x: &mut CpuTensor) -> Result<()> {
+    x.data.iter_mut().for_each(|v| *v *= alpha);
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The CPU backend: the reference every GPU kernel is tested against, and a fast trainer in its own right
+//! (the matrix product is `matrixmultiply`'s sgemm, multi-threaded).
+
+mod activation;
+mod data;
+mod linear;
+mod loss;
+mod norm;
+mod optim;
+
+pub use loss::argmax;
+
+use std::sync::OnceLock;
+
+use crate::activation::Activation;
+use crate::backend::{Backend, Epilogue, Shaped};
+use crate::error::{Error, Result};
+use crate::optim::OptimStep;
+use crate::shape;
+
+/// A row-major `f32` matrix in host memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CpuTensor {
+    rows: usize,
+    cols: usize,
+    data: Vec<f32>,
+}
+
+impl CpuTensor {
+    /// The elements, row-major.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+impl Shaped for CpuTensor {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// A training set in host memory: one byte per feature, one label per sample.
+#[derive(Clone, Debug)]
+pub struct CpuDataset {
+    pixels: Vec<u8>,
+    labels: Vec<u32>,
+    features: usize,
+    scale: f32,
+    shift: f32,
+}
+
+/// The reference backend.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+impl CpuBackend {
+    /// A CPU backend.
+    pub fn new() -> Self {
+        CpuBackend
+    }
+}
+
+/// Element counts below which an element-wise op stays on the calling thread (starting threads would
+/// cost more than they save).
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// Hardware threads available to this process (looked up once).
+pub fn threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
+}
+
+/// Chunk length that splits `n` elements across the available threads, or one chunk when `n` is small.
+fn chunk_len(n: usize) -> usize {
+    if n < PARALLEL_MIN {
+        n.max(1)
+    } else {
+        n.div_ceil(threads())
+    }
+}
+
+/// Runs `work` on every job, each on its own scoped thread except the first, which the caller runs.
+fn in_parallel<T: Send>(jobs: impl Iterator<Item = T>, work: impl Fn(T) + Sync) {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let mut jobs = jobs;
+        let first = jobs.next();
+        for job in jobs {
+            scope.spawn(move || work(job));
+        }
+        if let Some(job) = first {
+            work(job);
+        }
+    });
+}
+
+impl Backend for CpuBackend {
+    type Tensor = CpuTensor;
+    type Indices = Vec<u32>;
+    type Dataset = CpuDataset;
+
+    fn describe(&self) -> String {
+        format!("CPU ({} threads, matrixmultiply sgemm)", threads())
+    }
+
+    fn zeros(&self, rows: usize, cols: usize) -> Result<CpuTensor> {
+        let len = rows
+            .checked_mul(cols)
+            .ok_or_else(|| Error::shape(format!("{rows}×{cols} overflows")))?;
+        Ok(CpuTensor {
+            rows,
+            cols,
+            data: vec![0.0; len],
+        })
+    }
+
+    fn tensor(&self, rows: usize, cols: usize, data: &[f32]) -> Result<CpuTensor> {
+        shape::data_len(data.len(), rows, cols)?;
+        Ok(CpuTensor {
+            rows,
+            cols,
+            data: data.to_vec(),
+        })
+    }
+
+    fn write(&self, t: &mut CpuTensor, data: &[f32]) -> Result<()> {
+        shape::data_len(data.len(), t.rows, t.cols)?;
+        t.data.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn read(&self, t: &CpuTensor) -> Result<Vec<f32>> {
+        Ok(t.data.clone())
+    }
+
+    fn indices(&self, data: &[u32]) -> Result<Vec<u32>> {
+        Ok(data.to_vec())
+    }
+
+    fn read_indices(&self, ids: &Vec<u32>) -> Result<Vec<u32>> {
+        Ok(ids.clone())
+    }
+
+    fn dataset(
+        &self,
+        pixels: &[u8],
+        labels: &[u8],
+        features: usize,
+        scale: f32,
+        shift: f32,
+    ) -> Result<CpuDataset> {
+        data::dataset(pixels, labels, features, scale, shift)
+    }
+
+    fn matmul(
+        &self,
+        a: &CpuTensor,
+        trans_a: bool,
+        b: &CpuTensor,
+        trans_b: bool,
+        epilogue: Epilogue<'_, CpuTensor>,
+        c: &mut CpuTensor,
+    ) -> Result<()> {
+        linear::matmul(a, trans_a, b, trans_b, epilogue, c)
+    }
+
+    fn bias_grad(&self, dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
+        linear::bias_grad(dy, db)
+    }
+
+    fn axpy(&self, alpha: f32, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        linear::axpy(alpha, x, y)
+    }
+
+    fn scale(&self, alpha: f32, x: &mut CpuTensor) -> Result<()> {
+        linear::scale(alpha, x)
+    }
+
+    fn activation_forward(&self, f: Activation, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        activation::activation_forward(f, x, y)
+    }
+
+    fn dropout(&self, p: f32, key: u64, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        activation::dropout(p, key, x, y)
+    }
+
+    fn activation_backward(
+        &self,
+        f: Activation,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        activation::activation_backward(f, x, dy, dx)
+    }
+
+    fn batch_norm_train(
+        &self,
+        x: &CpuTensor,
+        affine: &CpuTensor,
+        eps: f32,
+        momentum: f32,
+        saved: &mut CpuTensor,
+        running: &mut CpuTensor,
+        y: &mut CpuTensor,
+    ) -> Result<()> {
+        norm::batch_norm_train(x, affine, eps, momentum, saved, running, y)
+    }
+
+    fn batch_norm_eval(
+        &self,
+        x: &CpuTensor,
+        affine: &CpuTensor,
+        running: &CpuTensor,
+        eps: f32,
+        y: &mut CpuTensor,
+    ) -> Result<()> {
+        norm::batch_norm_eval(x, affine, running, eps, y)
+    }
+
+    fn batch_norm_backward(
+        &self,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        affine: &CpuTensor,
+        saved: &CpuTensor,
+        daffine: &mut CpuTensor,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        norm::batch_norm_backward(x, dy, affine, saved, daffine, dx)
+    }
+
+    fn softmax(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        activation::softmax(x, y)
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        logits: &CpuTensor,
+        labels: &Vec<u32>,
+        dlogits: &mut CpuTensor,
+        loss: &mut CpuTensor,
+    ) -> Result<()> {
+        loss::softmax_cross_entropy(logits, labels, dlogits, loss)
+    }
+
+    fn sigmoid_binary_cross_entropy(
+        &self,
+        logits: &CpuTensor,
+        targets: &CpuTensor,
+        dlogits: &mut CpuTensor,
+        loss: &mut CpuTensor,
+    ) -> Result<()> {
+        loss::sigmoid_binary_cross_entropy(logits, targets, dlogits, loss)
+    }
+
+    fn mean_squared_error(
+        &self,
+        y: &CpuTensor,
+        targets: &CpuTensor,
+        dy: &mut CpuTensor,
+        loss: &mut CpuTensor,
+    ) -> Result<()> {
+        loss::mean_squared_error(y, targets, dy, loss)
+    }
+
+    fn tally(
+        &self,
+        logits: &CpuTensor,
+        labels: &Vec<u32>,
+        loss: &CpuTensor,
+        totals: &mut CpuTensor,
+    ) -> Result<()> {
+        loss::tally(logits, labels, loss, totals)
+    }
+
+    fn optimizer_step(
+        &self,
+        step: &OptimStep,
+        param: &mut CpuTensor,
+        grad: &CpuTensor,
+        s1: &mut CpuTensor,
+        s2: &mut CpuTensor,
+    ) -> Result<()> {
+        optim::optimizer_step(step, param, grad, s1, s2)
+    }
+
+    fn gather(
+        &self,
+        set: &CpuDataset,
+        order: &Vec<u32>,
+        offset: usize,
+        x: &mut CpuTensor,
+        y: &mut Vec<u32>,
+    ) -> Result<()> {
+        data::gather(set, order, offset, x, y)
+    }
+}

@@ -1,0 +1,69 @@
+//! Activations and dropout on the GPU (`shaders/activation.wgsl`, `shaders/dropout.wgsl`).
+
+use super::{ELEMENTWISE_BLOCK, GpuBackend, GpuTensor, f, kernels, u};
+use crate::activation::Activation;
+use crate::backend::Shaped;
+use crate::dropout;
+use crate::error::Result;
+use crate::shape;
+
+pub(super) fn activation_forward(
+    gpu: &GpuBackend,
+    act: Activation,
+    x: &GpuTensor,
+    y: &mut GpuTensor,
+) -> Result<()> {
+    shape::same("activation", x, y)?;
+    gpu.run(
+        &kernels::ACT_FORWARD,
+        [act.code(), 0, 0, 0, 0, 0],
+        &[u(x.len()), f(act.alpha())],
+        &[x.binding(), y.binding()],
+        gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
+    );
+    Ok(())
+}
+
+pub(super) fn dropout(
+    gpu: &GpuBackend,
+    p: f32,
+    key: u64,
+    x: &GpuTensor,
+    y: &mut GpuTensor,
+) -> Result<()> {
+    shape::same("dropout", x, y)?;
+    dropout::check(p)?;
+    gpu.run(
+        &kernels::DROPOUT_MASK,
+        [0; 6],
+        &[
+            u(x.len()),
+            key as u32,
+            (key >> 32) as u32,
+            dropout::threshold(p),
+            f(dropout::scale(p)),
+        ],
+        &[x.binding(), y.binding()],
+        gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
+    );
+    Ok(())
+}
+
+pub(super) fn activation_backward(
+    gpu: &GpuBackend,
+    act: Activation,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &mut GpuTensor,
+) -> Result<()> {
+    shape::same("activation backward (x, dy)", x, dy)?;
+    shape::same("activation backward (x, dx)", x, dx)?;
+    gpu.run(
+        &kernels::ACT_BACKWARD,
+        [act.code(), 0, 0, 0, 0, 0],
+        &[u(x.len()), f(act.alpha())],
+        &[x.binding(), dy.binding(), dx.binding()],
+        gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
+    );
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Layers, one file each: a layer's forward pass beside its backward pass, written once against
+//! [`Backend`], owning its parameters, their gradients and their optimizer state.
+//!
+//! Activations flow between layers as `[batch, features]` tensors whose features are one sample's
+//! [`Shape`] laid out channel by channel (N×C×H×W row-major, so a dense layer's `F` features are `F×1×1`).
+//! A model ([`crate::model`]) is a sequence of layers built from a spec; adding a layer is a new file
+//! here and its entry in [`crate::model::spec`].
+
+pub mod activation;
+pub mod batch_norm;
+pub mod dense;
+pub mod dropout;
+
+use std::fmt;
+
+use crate::activation::Activation;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::optim::OptimStep;
+
+/// One sample's activations: `channels × height × width` (dense features are `F × 1 × 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Channels (features, for a flat shape).
+    pub channels: usize,
+    /// Rows of an image; 1 when flat.
+    pub height: usize,
+    /// Columns of an image; 1 when flat.
+    pub width: usize,
+}
+
+impl Shape {
+    /// `features` values with no spatial extent.
+    pub fn flat(features: usize) -> Self {
+        Shape {
+            channels: features,
+            height: 1,
+            width: 1,
+        }
+    }
+
+    /// A `channels × height × width` image.
+    pub fn image(channels: usize, height: usize, width: usize) -> Self {
+        Shape {
+            channels,
+            height,
+            width,
+        }
+    }
+
+    /// Values per sample.
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// True when the shape holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Positions per channel (`height·width`).
+    pub fn spatial(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// True for a shape with no spatial extent.
+    pub fn is_flat(&self) -> bool {
+        self.spatial() == 1
+    }
+
+    /// Reads `784` (flat) or `1x28x28` (channels × height × width).
+    pub fn parse(s: &str) -> Result<Self> {
+        let dims: Vec<usize> = s
+            .split('x')
+            .map(|d| d.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::Invalid(format!("shape `{s}` is not `784` or `1x28x28`")))?;
+        let shape = match dims[..] {
+            [f] => Shape::flat(f),
+            [c, h, w] => Shape::image(c, h, w),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "shape `{s}` is not `784` or `1x28x28`"
+                )));
+            }
+        };
+        if shape.is_empty() {
+            return Err(Error::Invalid(format!("shape `{s}` holds no values")));
+        }
+        Ok(shape)
+    }
+}
+
+impl fmt::Display for Shape {
+    /// `784` when flat, `1x28x28` otherwise (what [`Shape::parse`] reads).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_flat() {
+            write!(f, "{}", self.channels)
+        } else {
+            write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+        }
+    }
+}
+
+/// A learnable tensor with its gradient and the optimizer's state for it.
+pub struct Param<B: Backend> {
+    /// The values.
+    pub value: B::Tensor,
+    /// `dL/dvalue` from the last backward pass.
+    pub grad: B::Tensor,
+    /// Optimizer state: the rule's first and second tensors (1×1 when it needs fewer).
+    state: [B::Tensor; 2],
+}
+
+impl<B: Backend> Param<B> {
+    /// A `[rows, cols]` parameter holding `values`, with room for `states` optimizer state tensors.
+    pub fn new(b: &B, rows: usize, cols: usize, values: &[f32], states: usize) -> Result<Self> {
+        let state = |i: usize| {
+            if i < states {
+                b.zeros(rows, cols)
+            } else {
+                b.zeros(1, 1)
+            }
+        };
+        Ok(Param {
+            value: b.tensor(rows, cols, values)?,
+            grad: b.zeros(rows, cols)?,
+            state: [state(0)?, state(1)?],
+        })
+    }
+
+    /// One optimizer update from the gradient.
+    pub fn update(&mut self, b: &B, step: &OptimStep) -> Result<()> {
+        let [s1, s2] = &mut self.state;
+        b.optimizer_step(step, &mut self.value, &self.grad, s1, s2)
+    }
+}
+
+/// Where a training pass stands: what a layer that draws random numbers (dropout) keys them by, so that
+/// the backward pass draws the same ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Draw {
+    /// The run's seed.
+    pub seed: u64,
+    /// The training step.
+    pub step: u64,
+    /// The layer's index in the model.
+    pub layer: usize,
+}
+
+/// A tensor's values as a checkpoint stores them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    /// 32-bit floats (parameters, running statistics).
+    F32(Vec<f32>),
+    /// 64-bit integers (counters).
+    I64(Vec<i64>),
+}
+
+/// A tensor in a checkpoint: its name within its layer (PyTorch's: `weight`, `bias`, `running_mean`…),
+/// its shape in PyTorch's layout, and its values.
+pub struct Exported {
+    /// The name within the layer.
+    pub name: &'static str,
+    /// The shape, PyTorch's layout.
+    pub shape: Vec<usize>,
+    /// The values, row-major.
+    pub values: Values,
+}
+
+/// Reads a layer's tensor from a checkpoint: `(name, shape)` to its `f32` values, checked and finite.
+pub type Import<'a> = dyn Fn(&str, &[usize]) -> Result<Vec<f32>> + 'a;
+
+/// One layer of a sequential model.
+pub trait Layer<B: Backend> {
+    /// One sample's output shape.
+    fn output_shape(&self) -> Shape;
+
+    /// Inference: `y = layer(x)`, then `then` element-wise where the layer [fuses
+    /// activations](Layer::fuses_activations) (`then` is the identity otherwise).
+    fn forward(&self, b: &B, x: &B::Tensor, y: &mut B::Tensor, then: Activation) -> Result<()>;
+
+    /// Training: as [`Layer::forward`], but layers that behave differently while training (dropout,
+    /// batch statistics) do so and keep what their backward pass needs.
+    fn forward_train(
+        &mut self,
+        b: &B,
+        x: &B::Tensor,
+        y: &mut B::Tensor,
+        then: Activation,
+        _draw: Draw,
+    ) -> Result<()> {
+        self.forward(b, x, y, then)
+    }
+
+    /// After [`Layer::forward_train`] on `x`: the parameter gradients from `dy = dL/dy`, and `dx = dL/dx`
+    /// when asked for, multiplied by the derivative of `before`, the activation that produced `x`
+    /// (computed from `x`; only where the layer fuses activations, the identity otherwise).
+    fn backward(
+        &mut self,
+        b: &B,
+        x: &B::Tensor,
+        dy: &B::Tensor,
+        dx: Option<&mut B::Tensor>,
+        before: Activation,
+        draw: Draw,
+    ) -> Result<()>;
+
+    /// The learnable parameters, in checkpoint order.
+    fn params(&self) -> Vec<&Param<B>> {
+        Vec::new()
+    }
+
+    /// The learnable parameters, mutable.
+    fn params_mut(&mut self) -> Vec<&mut Param<B>> {
+        Vec::new()
+    }
+
+    /// True for a layer that can apply an activation after its own output in its forward pass and
+    /// multiply its input gradient by the derivative of the activation before it (a dense layer: both
+    /// land in its matrix product's epilogue).
+    fn fuses_activations(&self) -> bool {
+        false
+    }
+
+    /// The activation, for an activation layer.
+    fn activation(&self) -> Option<Activation> {
+        None
+    }
+
+    /// The tensors a checkpoint keeps, in PyTorch's layout and names.
+    fn export(&self, _b: &B) -> Result<Vec<Exported>> {
+        Ok(Vec::new())
+    }
+
+    /// Loads what [`Layer::export`] wrote, through `read`.
+    fn import(&mut self, _b: &B, _read: &Import<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The shape error of a layer given an input it cannot take.
+pub fn unsupported(layer: &str, input: Shape, why: &str) -> Error {
+    Error::shape(format!("{layer} cannot take a {input} input: {why}"))
+}
