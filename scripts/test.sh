@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs Mesa's software Vulkan driver (lavapipe) where no Vulkan driver is present,
 # and a font for the charts where none is, then runs the whole test suite. GPU tests run on whatever adapter nabla picks (NABLA_ADAPTER overrides);
-# they fail when there is none, unless NABLA_GPU_TESTS=off says to skip them.
+# they fail when there is none, unless NABLA_GPU_TESTS=off says to skip them. Then the NumPy checkpoint
+# client is checked against `nabla eval` (scripts/python-check.sh; NABLA_PYTHON_TESTS=off skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,3 +47,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 # Library, binary and integration tests (the crate has no doc-tests).
 cargo test --release --lib --bins --tests "$@"
+
+# The NumPy client (examples/python/) must agree with `nabla eval` on checkpoints it has never seen
+# nabla's code for (skipped only with NABLA_PYTHON_TESTS=off).
+bash scripts/python-check.sh --nabla target/release/nabla

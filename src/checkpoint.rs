@@ -161,6 +161,12 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
     };
     let input = match (number(INPUT_SCALE)?, number(INPUT_SHIFT)?) {
         (Some(scale), Some(shift)) => Some(InputScale { scale, shift }),
+        _ if format >= 2 => {
+            return Err(data_error(
+                path,
+                format!("format {format} needs `{INPUT_SCALE}` and `{INPUT_SHIFT}` metadata"),
+            ));
+        }
         _ => None,
     };
     let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {

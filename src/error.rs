@@ -22,6 +22,19 @@ pub enum Error {
     /// A value that cannot be used (a label out of range, a non-finite loss, a bad hyper-parameter).
     #[error("invalid value: {0}")]
     Invalid(String),
+    /// Training diverged: the loss became NaN or infinite.
+    #[error(
+        "the training loss became {loss} in epoch {epoch} by step {step}: the weights diverged. Lower \
+         the learning rate (or check the data); nothing was saved from this run"
+    )]
+    Diverged {
+        /// The non-finite loss.
+        loss: f32,
+        /// The epoch it happened in.
+        epoch: usize,
+        /// Steps into that epoch.
+        step: usize,
+    },
     /// An operating-system I/O failure, with the path it concerned. The message carries the cause, so
     /// the cause is not also reported as this error's source (which would print it twice in a chain).
     #[error("I/O error on {path}: {cause}")]

@@ -35,6 +35,8 @@ pub enum Style {
     LineWithDots,
     /// A thin grey line without a legend entry (contours, guides).
     Guide,
+    /// A dot at every point, no line (a scatter plot).
+    Dots,
 }
 
 /// One named sequence of points.
@@ -189,6 +191,13 @@ fn draw(
         }
         let color = colors.next().expect("an endless palette");
         legend += 1;
+        if s.style == Style::Dots {
+            c.draw_series(visible.map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(plot_error)?
+                .label(s.label.as_str())
+                .legend(move |(x, y)| Circle::new((x + 9, y), 3, color.filled()));
+            continue;
+        }
         c.draw_series(LineSeries::new(visible.clone(), color.stroke_width(2)))
             .map_err(plot_error)?
             .label(s.label.as_str())

@@ -261,10 +261,7 @@ fn check_finite(loss: f32, epoch: usize, step: usize) -> Result<()> {
     if loss.is_finite() {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "the training loss became {loss} in epoch {epoch} by step {step}: the weights diverged. \
-             Lower the learning rate (or check the data); nothing was saved from this run"
-        )))
+        Err(Error::Diverged { loss, epoch, step })
     }
 }
 

@@ -208,8 +208,14 @@ fn bad_files_are_refused_with_the_tensor_named() {
             .map(|(n, s, d, t)| (n.clone(), TensorView::new(*t, s.clone(), d).unwrap()))
             .collect();
         let mut m: HashMap<String, String> = meta.iter().cloned().collect();
-        if let Some((k, v)) = meta_change {
-            m.insert(k.to_string(), v.to_string());
+        match meta_change {
+            Some((k, "")) => {
+                m.remove(k);
+            }
+            Some((k, v)) => {
+                m.insert(k.to_string(), v.to_string());
+            }
+            None => {}
         }
         std::fs::write(&path, safetensors::serialize(views, Some(m)).unwrap()).unwrap();
     };
@@ -235,6 +241,16 @@ fn bad_files_are_refused_with_the_tensor_named() {
     rewrite(&|_, _| {}, Some(("nabla.format", "3")));
     let err = load().err().expect("a newer format loaded");
     assert!(err.to_string().contains("newer"), "{err}");
+
+    // Format 2 must say how its inputs were scaled (an empty value removes the key).
+    rewrite(&|_, _| {}, Some(("nabla.input_shift", "")));
+    let err = load()
+        .err()
+        .expect("a model without its input scaling loaded");
+    assert!(
+        err.to_string().contains("needs `nabla.input_scale`"),
+        "{err}"
+    );
 
     rewrite(&|_, _| {}, Some(("nabla.input_scale", "fast")));
     let err = load().err().expect("a bad input scale loaded");

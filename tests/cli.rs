@@ -176,3 +176,79 @@ fn no_driver_noise_without_xdg_runtime_dir() {
     let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert!(!all.contains("XDG_RUNTIME_DIR"), "{all}");
 }
+
+/// The accuracy in a `… test accuracy XX.XX% …` line of stdout.
+fn accuracy_printed(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let at = out.find("test accuracy ").expect("an accuracy line") + "test accuracy ".len();
+    out[at..].split('%').next().unwrap().to_string()
+}
+
+/// Trains with `flags` into a fresh model file, then evaluates that file with `nabla eval`: the two
+/// must report the same test accuracy (the checkpoint carries the architecture and the input scaling).
+fn train_then_eval(name: &str, flags: &[&str]) {
+    real_mnist();
+    let dir = std::env::temp_dir().join(format!("nabla-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.safetensors");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nabla"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .args(["--device", "cpu", "--model"])
+            .arg(&model)
+            .output()
+            .unwrap()
+    };
+    let trained = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--train-images",
+            "3000",
+            "--epochs",
+            "1",
+        ])
+        .args(flags)
+        .arg("--out")
+        .arg(&model)
+        .arg("--metrics")
+        .arg(dir.join("metrics.csv"))
+        .output()
+        .unwrap();
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let evaluated = run(&["eval"]);
+    assert!(evaluated.status.success(), "{}", stderr(&evaluated));
+    assert_eq!(
+        accuracy_printed(&evaluated),
+        accuracy_printed(&trained),
+        "{flags:?}: eval disagrees with training"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn eval_of_a_no_normalise_model_gives_the_accuracy_training_reported() {
+    train_then_eval("raw", &["--no-normalise", "--lr", "1e-4"]);
+}
+
+#[test]
+fn a_layer_list_trains_and_evaluates() {
+    train_then_eval(
+        "arch",
+        &[
+            "--arch",
+            "dense 48, batch_norm, relu, dropout 0.1, dense 10",
+        ],
+    );
+    refused(
+        &["train", "--arch", "dense 32, relu, dense 9"],
+        &["MNIST needs 784 inputs and 10 outputs", "gives 9"],
+    );
+    refused(
+        &["train", "--arch", "dense 32, relu, pool 2, dense 10"],
+        &["layer `pool 2`", "unknown layer"],
+    );
+}

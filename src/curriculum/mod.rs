@@ -13,11 +13,18 @@
 //! 10. [`logistic_regression`]: one sigmoid neuron tells a digit from the rest, by vectorised descent.
 //! 11. [`optimizers`]: SGD, momentum, AdaGrad and Adam on x²/20 + y², paths side by side.
 //! 12. [`weight_init`]: how the first weights' spread shapes the activations five layers deep.
+//! 13. [`batch_norm`]: with batch normalisation a deep network learns from any initial scale.
+//! 14. [`hyperparameters`]: random search of the learning rate and weight decay on a validation split.
+//!
+//! [`mnist_curves`] trains the MNIST comparisons of lessons 11 and 12.
 
+pub mod batch_norm;
 pub mod gradcheck;
 pub mod gradient_descent;
 pub mod graph;
+pub mod hyperparameters;
 pub mod logistic_regression;
+pub mod mnist_curves;
 pub mod optimizers;
 pub mod overfitting;
 pub mod perceptron;
