@@ -7,6 +7,7 @@
 
 use crate::activation::Activation;
 use crate::error::Result;
+use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
 
 /// A tensor's shape.
@@ -130,6 +131,13 @@ pub trait Backend: 'static {
     fn max_tensor_bytes(&self) -> Option<u64> {
         None
     }
+
+    /// The layer `kind` describes, built on this backend (each backend calls its `LayerKind::build_*`).
+    fn build_layer(
+        &self,
+        kind: &dyn LayerKind,
+        at: &mut BuildAt<'_>,
+    ) -> Result<Box<dyn Layer<Self>>>;
 
     /// A `[rows, cols]` tensor of zeros.
     fn zeros(&self, rows: usize, cols: usize) -> Result<Self::Tensor>;

@@ -20,7 +20,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::Values;
-use crate::model::{LayerSpec, Model, ModelSpec};
+use crate::model::{Model, ModelSpec};
 use crate::train::InputScale;
 
 /// The checkpoint format this version writes.
@@ -202,7 +202,7 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
         if format == 1 {
             // Format 1: `dense.{k}.weight` `[in, out]` and `dense.{k}.bias` `[1, out]` for the k-th dense
             // layer; shown to the layer as format 2's `[out, in]` and `[out]`.
-            if !matches!(model.spec.layers[i], LayerSpec::Dense(_)) {
+            if model.spec.layers[i].kind().name() != "dense" {
                 continue;
             }
             let k = dense_index;

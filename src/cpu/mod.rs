@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue, Shaped};
 use crate::error::{Error, Result};
+use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
 use crate::shape;
 
@@ -104,6 +105,14 @@ impl Backend for CpuBackend {
 
     fn describe(&self) -> String {
         format!("CPU ({} threads, matrixmultiply sgemm)", threads())
+    }
+
+    fn build_layer(
+        &self,
+        kind: &dyn LayerKind,
+        at: &mut BuildAt<'_>,
+    ) -> Result<Box<dyn Layer<Self>>> {
+        kind.build_cpu(self, at)
     }
 
     fn zeros(&self, rows: usize, cols: usize) -> Result<CpuTensor> {

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 
 use crate::backend::{Backend, Shaped};
 use crate::error::Result;
-use crate::model::{LayerSpec, Model};
+use crate::model::Model;
 
 /// How one parameter tensor's gradient compared.
 #[derive(Clone, Debug)]
@@ -105,16 +105,16 @@ fn parameter_names<B: Backend>(model: &Model<B>) -> Vec<String> {
     let (mut dense, mut norm) = (0, 0);
     let mut names = Vec::new();
     for layer in &model.spec.layers {
-        match layer {
-            LayerSpec::Dense(_) => {
+        match layer.kind().name() {
+            "dense" => {
                 dense += 1;
                 names.extend([format!("W{dense}"), format!("b{dense}")]);
             }
-            LayerSpec::BatchNorm => {
+            "batch_norm" => {
                 norm += 1;
                 names.push(format!("γβ{norm}"));
             }
-            LayerSpec::Activation(_) | LayerSpec::Dropout(_) => {}
+            _ => {}
         }
     }
     names

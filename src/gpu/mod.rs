@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue, Shaped};
 use crate::error::{Error, Result};
+use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
 use crate::shape;
 pub use context::GpuContext;
@@ -332,6 +333,14 @@ impl Backend for GpuBackend {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| Error::Device(format!("waiting for the GPU failed: {e}")))
+    }
+
+    fn build_layer(
+        &self,
+        kind: &dyn LayerKind,
+        at: &mut BuildAt<'_>,
+    ) -> Result<Box<dyn Layer<Self>>> {
+        kind.build_gpu(self, at)
     }
 
     fn zeros(&self, rows: usize, cols: usize) -> Result<GpuTensor> {

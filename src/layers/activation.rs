@@ -1,9 +1,35 @@
 //! An element-wise activation layer, `y = f(x)`.
 
-use super::{Draw, Layer, Shape};
+use super::{BuildAt, Draw, Layer, LayerKind, Shape};
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::error::Result;
+
+/// An activation by name (`relu`, `sigmoid`, …): element-wise, shape kept.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActivationKind(pub Activation);
+
+impl ActivationKind {
+    fn build<B: Backend>(&self, _b: &B, at: &mut BuildAt<'_>) -> Result<Box<dyn Layer<B>>> {
+        Ok(Box::new(ActivationLayer::new(self.0, at.input)))
+    }
+}
+
+impl LayerKind for ActivationKind {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn describe(&self) -> String {
+        self.0.name().to_string()
+    }
+
+    fn output_shape(&self, input: Shape) -> Result<Shape> {
+        Ok(input)
+    }
+
+    crate::build_on_every_backend!(build);
+}
 
 /// `y = f(x)` element-wise; any shape in, the same shape out.
 pub struct ActivationLayer {

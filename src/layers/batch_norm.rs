@@ -3,10 +3,51 @@
 //! Flat inputs normalise each feature (PyTorch's `BatchNorm1d`); images each channel over the batch and
 //! its positions (`BatchNorm2d`).
 
-use super::{Draw, Exported, Import, Layer, Param, Shape, Values};
+use super::{BuildAt, Draw, Exported, Import, Layer, LayerKind, Param, Shape, Values};
 use crate::activation::Activation;
 use crate::backend::{Backend, Shaped};
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// `batch_norm`: batch normalisation over the input's channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchNormKind;
+
+/// Reads `batch_norm` (no arguments).
+pub fn parse(item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
+    if !args.is_empty() {
+        return Err(Error::Invalid(format!(
+            "layer `{item}`: batch_norm takes no arguments"
+        )));
+    }
+    Ok(Box::new(BatchNormKind))
+}
+
+impl BatchNormKind {
+    fn build<B: Backend>(&self, b: &B, at: &mut BuildAt<'_>) -> Result<Box<dyn Layer<B>>> {
+        Ok(Box::new(BatchNorm::new(b, at.input, at.states)?))
+    }
+}
+
+impl LayerKind for BatchNormKind {
+    fn name(&self) -> &'static str {
+        "batch_norm"
+    }
+
+    fn describe(&self) -> String {
+        "batch_norm".into()
+    }
+
+    fn output_shape(&self, input: Shape) -> Result<Shape> {
+        Ok(input)
+    }
+
+    /// γ and β, `[2, channels]`.
+    fn parameter_shapes(&self, input: Shape) -> Vec<(usize, usize)> {
+        vec![(2, input.channels)]
+    }
+
+    crate::build_on_every_backend!(build);
+}
 
 /// Added to the variance before the square root.
 pub const EPS: f32 = 1e-5;

@@ -1,9 +1,64 @@
 //! A fully connected layer, `y = x·W + b`.
 
-use super::{Draw, Exported, Import, Layer, Param, Shape, Values};
+use super::{
+    BuildAt, Draw, Exported, Import, Layer, LayerKind, Param, Shape, Values, one_argument,
+};
 use crate::activation::Activation;
 use crate::backend::{Backend, Epilogue};
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// `dense N`: a fully connected layer to `N` features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseKind {
+    /// Output features.
+    pub units: usize,
+}
+
+/// Reads `dense N` (`args` = `[N]`).
+pub fn parse(item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
+    let units = one_argument(item, args, "width")?;
+    if units == 0 {
+        return Err(Error::Invalid(format!(
+            "layer `{item}`: a layer needs at least 1 unit"
+        )));
+    }
+    Ok(Box::new(DenseKind { units }))
+}
+
+impl DenseKind {
+    fn build<B: Backend>(&self, b: &B, at: &mut BuildAt<'_>) -> Result<Box<dyn Layer<B>>> {
+        let fan_in = at.input.len();
+        let weights = at.init.sample(at.rng, fan_in, fan_in * self.units);
+        Ok(Box::new(Dense::new(
+            b, fan_in, self.units, &weights, at.states,
+        )?))
+    }
+}
+
+impl LayerKind for DenseKind {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+
+    fn describe(&self) -> String {
+        format!("dense {}", self.units)
+    }
+
+    /// Flattens any input: `units` features out.
+    fn output_shape(&self, _input: Shape) -> Result<Shape> {
+        Ok(Shape::flat(self.units))
+    }
+
+    fn parameter_shapes(&self, input: Shape) -> Vec<(usize, usize)> {
+        vec![(input.len(), self.units), (1, self.units)]
+    }
+
+    fn flops(&self, input: Shape) -> f64 {
+        2.0 * (input.len() * self.units) as f64
+    }
+
+    crate::build_on_every_backend!(build);
+}
 
 /// `y = x·W + b` with `W` of shape `[inputs, outputs]` and `b` a `[1, outputs]` row added to every sample.
 /// Takes any input shape as its flattened features.

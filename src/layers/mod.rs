@@ -3,8 +3,9 @@
 //!
 //! Activations flow between layers as `[batch, features]` tensors whose features are one sample's
 //! [`Shape`] laid out channel by channel (N×C×H×W row-major, so a dense layer's `F` features are `F×1×1`).
-//! A model ([`crate::model`]) is a sequence of layers built from a spec; adding a layer is a new file
-//! here and its entry in [`crate::model::spec`].
+//! A model ([`crate::model`]) is a sequence of layers built from a spec. Each file also holds its layer's
+//! [`LayerKind`]: how the spec writes it, the shape it outputs and how it is built. Adding a layer is a
+//! new file here and one line in the spec parser's table ([`crate::model::spec`]).
 
 pub mod activation;
 pub mod batch_norm;
@@ -13,9 +14,14 @@ pub mod dropout;
 
 use std::fmt;
 
+use rand::rngs::StdRng;
+
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
+use crate::gpu::GpuBackend;
+use crate::init::Init;
 use crate::optim::OptimStep;
 
 /// One sample's activations: `channels × height × width` (dense features are `F × 1 × 1`).
@@ -236,6 +242,85 @@ pub trait Layer<B: Backend> {
     /// Loads what [`Layer::export`] wrote, through `read`.
     fn import(&mut self, _b: &B, _read: &Import<'_>) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What a layer's spec item holds (`dense 256`, `dropout 0.5`, `relu`): enough to describe the layer,
+/// size it and build it on any backend.
+pub trait LayerKind: fmt::Debug + Send + Sync {
+    /// The kind's name, the spec item's first word (`dense`, `batch_norm`, `relu`).
+    fn name(&self) -> &'static str;
+
+    /// The item as the spec writes it, arguments included.
+    fn describe(&self) -> String;
+
+    /// One sample's output shape for an input of `input` (an error for an input it cannot take).
+    fn output_shape(&self, input: Shape) -> Result<Shape>;
+
+    /// The `(rows, cols)` of each parameter tensor, as the backend stores it, for an input of `input`.
+    fn parameter_shapes(&self, _input: Shape) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+
+    /// Floating-point operations of one sample's forward pass (matrix products only).
+    fn flops(&self, _input: Shape) -> f64 {
+        0.0
+    }
+
+    /// The layer on the CPU ([`Backend::build_layer`] picks the backend's).
+    fn build_cpu(&self, b: &CpuBackend, at: &mut BuildAt<'_>)
+    -> Result<Box<dyn Layer<CpuBackend>>>;
+
+    /// The layer on the GPU.
+    fn build_gpu(&self, b: &GpuBackend, at: &mut BuildAt<'_>)
+    -> Result<Box<dyn Layer<GpuBackend>>>;
+}
+
+/// Where a layer is built: its input shape, how weights are drawn, and how many optimizer state
+/// tensors each parameter needs.
+pub struct BuildAt<'a> {
+    /// One sample's input shape.
+    pub input: Shape,
+    /// How weights are drawn.
+    pub init: Init,
+    /// The generator weights are drawn from (layers draw in model order).
+    pub rng: &'a mut StdRng,
+    /// Optimizer state tensors per parameter.
+    pub states: usize,
+}
+
+/// Implements [`LayerKind::build_cpu`] and [`LayerKind::build_gpu`] through one generic function of
+/// the layer file, `fn(&self, b: &B, at: &mut BuildAt) -> Result<Box<dyn Layer<B>>>`.
+#[macro_export]
+macro_rules! build_on_every_backend {
+    ($generic:ident) => {
+        fn build_cpu(
+            &self,
+            b: &$crate::cpu::CpuBackend,
+            at: &mut $crate::layers::BuildAt<'_>,
+        ) -> $crate::error::Result<Box<dyn $crate::layers::Layer<$crate::cpu::CpuBackend>>> {
+            self.$generic(b, at)
+        }
+
+        fn build_gpu(
+            &self,
+            b: &$crate::gpu::GpuBackend,
+            at: &mut $crate::layers::BuildAt<'_>,
+        ) -> $crate::error::Result<Box<dyn $crate::layers::Layer<$crate::gpu::GpuBackend>>> {
+            self.$generic(b, at)
+        }
+    };
+}
+
+/// The one number a spec item such as `dense 256` or `dropout 0.5` takes, parsed as `T`.
+pub fn one_argument<T: std::str::FromStr>(item: &str, args: &[&str], what: &str) -> Result<T> {
+    match args {
+        [value] => value.parse().map_err(|_| {
+            Error::Invalid(format!("layer `{item}`: the {what} `{value}` is not valid"))
+        }),
+        _ => Err(Error::Invalid(format!(
+            "layer `{item}`: expected one {what}"
+        ))),
     }
 }
 

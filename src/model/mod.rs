@@ -15,7 +15,7 @@ use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::init::Init;
-use crate::layers::{Draw, Layer, Param};
+use crate::layers::{BuildAt, Draw, Layer, Param};
 use crate::optim::OptimStep;
 
 /// Buffers for one batch size: every layer's output and the gradient of the loss with respect to it.
@@ -60,7 +60,15 @@ impl<B: Backend> Model<B> {
             .layers
             .iter()
             .zip(inputs)
-            .map(|(l, input)| l.build(b, input, init, &mut rng, optimizer_states))
+            .map(|(l, input)| {
+                let mut at = BuildAt {
+                    input,
+                    init,
+                    rng: &mut rng,
+                    states: optimizer_states,
+                };
+                b.build_layer(l.kind(), &mut at)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Model {
             spec,

@@ -2,135 +2,79 @@
 //! `input 784, dense 256, batch_norm, relu, dropout 0.5, dense 10`, or the MLP shorthand
 //! `784-256-256-10 relu` (with an optional ` dropout 0.5`).
 //!
-//! Each layer kind has one entry here: its name and arguments ([`LayerSpec::parse`]), how it is written
-//! back, the shape it outputs and how it is built.
+//! Each layer kind has one line here, in the parser's table; its file under `src/layers/` says how it
+//! is written, the shape it outputs and how it is built.
 
 use std::fmt;
-
-use rand::rngs::StdRng;
+use std::sync::Arc;
 
 use crate::activation::Activation;
-use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::init::Init;
-use crate::layers::activation::ActivationLayer;
-use crate::layers::batch_norm::BatchNorm;
-use crate::layers::dense::Dense;
-use crate::layers::dropout::Dropout;
-use crate::layers::{Layer, Shape};
+use crate::layers::activation::ActivationKind;
+use crate::layers::batch_norm::{self, BatchNormKind};
+use crate::layers::dense::{self, DenseKind};
+use crate::layers::dropout::{self, DropoutKind};
+use crate::layers::{LayerKind, Shape};
 
-/// One layer of an architecture.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LayerSpec {
-    /// `dense N`: a fully connected layer to `N` features.
-    Dense(usize),
-    /// An activation by name (`relu`, `sigmoid`, …).
-    Activation(Activation),
-    /// `dropout P`: inverted dropout with drop probability `P`.
-    Dropout(f32),
-    /// `batch_norm`: batch normalisation over the input's channels.
-    BatchNorm,
-}
+/// Reads one spec item's arguments (the words after its name) into its kind.
+type Parser = fn(&str, &[&str]) -> Result<Box<dyn LayerKind>>;
+
+/// Every layer kind the spec language knows, by its first word (activations are read by their names).
+/// A new layer adds its line here.
+const KINDS: &[(&str, Parser)] = &[
+    ("dense", dense::parse),
+    ("dropout", dropout::parse),
+    ("batch_norm", batch_norm::parse),
+];
+
+/// One layer of an architecture: its [`LayerKind`], compared and printed as the spec writes it.
+#[derive(Clone, Debug)]
+pub struct LayerSpec(Arc<dyn LayerKind>);
 
 impl LayerSpec {
-    /// Reads one layer: `dense 256`, `relu`, `dropout 0.5`, `batch_norm`.
-    pub fn parse(text: &str) -> Result<Self> {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let bad = |what: &str| Error::Invalid(format!("layer `{text}`: {what}"));
-        let number = |what: &str| -> Result<&str> {
-            match words[1..] {
-                [n] => Ok(n),
-                _ => Err(bad(&format!("expected one {what}"))),
-            }
+    /// Wraps a layer kind.
+    pub fn new(kind: impl LayerKind + 'static) -> Self {
+        LayerSpec(Arc::new(kind))
+    }
+
+    /// Reads one item: `dense 256`, `relu`, `dropout 0.5`, `batch_norm`.
+    pub fn parse(item: &str) -> Result<Self> {
+        let words: Vec<&str> = item.split_whitespace().collect();
+        let Some((&name, args)) = words.split_first() else {
+            return Err(Error::Invalid("an empty layer in the list".into()));
         };
-        let spec = match words.first().copied() {
-            Some("dense") => {
-                let n: usize = number("width")?
-                    .parse()
-                    .map_err(|_| bad("the width is not a whole number"))?;
-                LayerSpec::Dense(n)
-            }
-            Some("dropout") => {
-                let p: f32 = number("probability")?
-                    .parse()
-                    .map_err(|_| bad("the probability is not a number"))?;
-                crate::dropout::check(p)?;
-                LayerSpec::Dropout(p)
-            }
-            Some("batch_norm") if words.len() == 1 => LayerSpec::BatchNorm,
-            Some(name) if words.len() == 1 => {
-                LayerSpec::Activation(Activation::from_name(name).ok_or_else(|| {
-                    bad(
-                        "unknown layer; expected dense N, dropout P, batch_norm or an activation \
-                         (relu, sigmoid, tanh, …)",
-                    )
-                })?)
-            }
-            _ => return Err(bad("unknown layer or wrong arguments")),
-        };
-        if spec == LayerSpec::Dense(0) {
-            return Err(bad("a layer needs at least 1 unit"));
+        if let Some((_, parse)) = KINDS.iter().find(|(n, _)| *n == name) {
+            return Ok(LayerSpec(Arc::from(parse(item, args)?)));
         }
-        Ok(spec)
-    }
-
-    /// One sample's output shape for an input of `input`.
-    pub fn output_shape(&self, input: Shape) -> Result<Shape> {
-        Ok(match *self {
-            LayerSpec::Dense(n) => Shape::flat(n),
-            LayerSpec::Activation(_) | LayerSpec::Dropout(_) | LayerSpec::BatchNorm => input,
-        })
-    }
-
-    /// Learnable values for an input of `input`.
-    pub fn parameters(&self, input: Shape) -> usize {
-        match *self {
-            LayerSpec::Dense(n) => (input.len() + 1) * n,
-            LayerSpec::BatchNorm => 2 * input.channels,
-            LayerSpec::Activation(_) | LayerSpec::Dropout(_) => 0,
+        match (Activation::from_name(name), args) {
+            (Some(f), []) => Ok(LayerSpec::new(ActivationKind(f))),
+            _ => {
+                let known: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
+                Err(Error::Invalid(format!(
+                    "layer `{item}`: unknown layer or wrong arguments; expected {} or an activation \
+                     (relu, sigmoid, tanh, …)",
+                    known.join(", ")
+                )))
+            }
         }
     }
 
-    /// Floating-point operations of one sample's forward pass (matrix products only).
-    pub fn flops(&self, input: Shape) -> f64 {
-        match *self {
-            LayerSpec::Dense(n) => 2.0 * (input.len() * n) as f64,
-            _ => 0.0,
-        }
+    /// The layer kind.
+    pub fn kind(&self) -> &dyn LayerKind {
+        &*self.0
     }
+}
 
-    /// The layer for inputs of `input`, a dense layer's weights drawn by `init` from `rng`, with room
-    /// for `states` optimizer state tensors per parameter.
-    pub fn build<B: Backend>(
-        &self,
-        b: &B,
-        input: Shape,
-        init: Init,
-        rng: &mut StdRng,
-        states: usize,
-    ) -> Result<Box<dyn Layer<B>>> {
-        Ok(match *self {
-            LayerSpec::Dense(n) => {
-                let fan_in = input.len();
-                let weights = init.sample(rng, fan_in, fan_in * n);
-                Box::new(Dense::new(b, fan_in, n, &weights, states)?)
-            }
-            LayerSpec::Activation(f) => Box::new(ActivationLayer::new(f, input)),
-            LayerSpec::Dropout(p) => Box::new(Dropout::new(p, input)?),
-            LayerSpec::BatchNorm => Box::new(BatchNorm::new(b, input, states)?),
-        })
+impl PartialEq for LayerSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.describe() == other.0.describe()
     }
 }
 
 impl fmt::Display for LayerSpec {
     /// As [`LayerSpec::parse`] reads it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LayerSpec::Dense(n) => write!(f, "dense {n}"),
-            LayerSpec::Activation(a) => write!(f, "{}", a.name()),
-            LayerSpec::Dropout(p) => write!(f, "dropout {p}"),
-            LayerSpec::BatchNorm => write!(f, "batch_norm"),
-        }
+        f.write_str(&self.0.describe())
     }
 }
 
@@ -169,17 +113,17 @@ impl ModelSpec {
         options: MlpOptions,
     ) -> Self {
         let mut layers = Vec::new();
-        for &h in hidden {
-            layers.push(LayerSpec::Dense(h));
+        for &units in hidden {
+            layers.push(LayerSpec::new(DenseKind { units }));
             if options.batch_norm {
-                layers.push(LayerSpec::BatchNorm);
+                layers.push(LayerSpec::new(BatchNormKind));
             }
-            layers.push(LayerSpec::Activation(activation));
+            layers.push(LayerSpec::new(ActivationKind(activation)));
             if options.dropout > 0.0 {
-                layers.push(LayerSpec::Dropout(options.dropout));
+                layers.push(LayerSpec::new(DropoutKind { p: options.dropout }));
             }
         }
-        layers.push(LayerSpec::Dense(outputs));
+        layers.push(LayerSpec::new(DenseKind { units: outputs }));
         ModelSpec {
             input: Shape::flat(inputs),
             layers,
@@ -268,7 +212,7 @@ impl ModelSpec {
         let mut shape = self.input;
         let mut shapes = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
-            shape = layer.output_shape(shape)?;
+            shape = layer.kind().output_shape(shape)?;
             if shape.is_empty() {
                 return Err(Error::Invalid(format!(
                     "layer {i} ({layer}) of `{}` outputs nothing: every layer needs at least 1 unit",
@@ -306,28 +250,22 @@ impl ModelSpec {
     ) -> Result<(u64, (usize, usize))> {
         let shapes = self.shapes()?;
         let inputs = std::iter::once(self.input).chain(shapes.iter().copied());
-        let params: u64 = self
+        let tensors: Vec<(usize, usize)> = self
             .layers
             .iter()
             .zip(inputs.clone())
-            .map(|(l, i)| l.parameters(i) as u64)
-            .sum();
+            .flat_map(|(l, i)| l.kind().parameter_shapes(i))
+            .collect();
+        let params: u64 = tensors.iter().map(|&(r, c)| (r * c) as u64).sum();
         let activations: u64 = shapes
             .iter()
             .map(|s| 2 * (batch * s.len()) as u64)
             .sum::<u64>()
             + (batch * self.input.len()) as u64;
         let bytes = 4 * (params * (2 + optimizer_states as u64) + activations);
-        let weights = self
-            .layers
-            .iter()
-            .zip(inputs.clone())
-            .filter_map(|(l, i)| match l {
-                LayerSpec::Dense(n) => Some((i.len(), *n)),
-                _ => None,
-            });
         let batches = inputs.map(|s| (batch, s.len()));
-        let largest = weights
+        let largest = tensors
+            .into_iter()
             .chain(batches)
             .max_by_key(|&(r, c)| r as u64 * c as u64)
             .unwrap_or((0, 0));
@@ -339,8 +277,8 @@ impl ModelSpec {
         let mut shape = self.input;
         let mut flops = 0.0;
         for layer in &self.layers {
-            flops += layer.flops(shape);
-            shape = layer.output_shape(shape).unwrap_or(shape);
+            flops += layer.kind().flops(shape);
+            shape = layer.kind().output_shape(shape).unwrap_or(shape);
         }
         flops
     }
@@ -379,7 +317,8 @@ mod tests {
         let text = "input 784, dense 100, batch_norm, gelu, dropout 0.5, dense 10";
         let spec = ModelSpec::parse(text).unwrap();
         assert_eq!(spec.describe(), text);
-        assert_eq!(spec.layers[1], LayerSpec::BatchNorm);
+        assert_eq!(spec.layers[1].kind().name(), "batch_norm");
+        assert_eq!(spec.layers[1], LayerSpec::parse("batch_norm").unwrap());
         let with = ModelSpec::mlp_with(
             784,
             &[100],
