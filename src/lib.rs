@@ -23,6 +23,7 @@ pub mod model;
 pub mod numerical;
 pub mod optim;
 pub mod plot;
+pub mod png_digit;
 pub mod schedule;
 pub mod shape;
 pub mod train;

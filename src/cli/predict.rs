@@ -7,7 +7,7 @@ use clap::Args;
 
 use nabla::Backend;
 use nabla::checkpoint;
-use nabla::mnist::{CLASSES, PIXELS, SIDE};
+use nabla::mnist::{CLASSES, PIXELS};
 
 use super::{Common, input_scale, load_mnist};
 
@@ -76,45 +76,8 @@ pub fn run<B: Backend>(b: &B, args: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads a 28×28 PNG as grayscale bytes (colour is averaged, alpha composited on black).
+/// Reads a 28×28 PNG as grayscale bytes (see [`nabla::png_digit`]).
 fn read_png(path: &Path, invert: bool) -> Result<Vec<u8>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder
-        .read_info()
-        .with_context(|| format!("{} is not a PNG", path.display()))?;
-    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
-    if (width, height) != (SIDE, SIDE) {
-        bail!(
-            "{} is {width}×{height}; nabla predicts on 28×28 images",
-            path.display()
-        );
-    }
-    let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
-    let frame = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("{} is corrupt", path.display()))?;
-    let channels = frame.color_type.samples();
-    let pixels = buf[..frame.buffer_size()]
-        .chunks_exact(channels)
-        .map(|px| {
-            let (color, alpha) = match channels {
-                1 => (u32::from(px[0]), 255),
-                2 => (u32::from(px[0]), u32::from(px[1])),
-                3 => (
-                    (u32::from(px[0]) + u32::from(px[1]) + u32::from(px[2])) / 3,
-                    255,
-                ),
-                _ => (
-                    (u32::from(px[0]) + u32::from(px[1]) + u32::from(px[2])) / 3,
-                    u32::from(px[3]),
-                ),
-            };
-            let v = (color * alpha / 255) as u8;
-            if invert { 255 - v } else { v }
-        })
-        .collect();
-    Ok(pixels)
+    let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(nabla::png_digit::decode(path, &bytes, invert)?)
 }
