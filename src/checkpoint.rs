@@ -16,12 +16,12 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Shaped};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::Values;
 use crate::model::{Model, ModelSpec};
-use crate::train::InputScale;
+use crate::train::{EpochStats, InputScale, Start};
 
 /// The checkpoint format this version writes.
 pub const FORMAT: u32 = 2;
@@ -33,6 +33,7 @@ const INPUT_SCALE: &str = "nabla.input_scale";
 const INPUT_SHIFT: &str = "nabla.input_shift";
 const CLASSES: &str = "nabla.classes";
 const VERSION: &str = "nabla.version";
+const RESUME: &str = "nabla.resume";
 
 fn data_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::Data {
@@ -83,9 +84,17 @@ pub struct Saved<B: Backend> {
     pub format: u32,
 }
 
+/// A tensor to write: name, shape, little-endian bytes and type.
+type Entry = (String, Vec<usize>, Vec<u8>, Dtype);
+
 /// Saves `model`'s parameters (PyTorch's layout) and what using it needs, `input` among it, to `path`.
 pub fn save<B: Backend>(b: &B, model: &Model<B>, input: InputScale, path: &Path) -> Result<()> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
+    write(path, model_tensors(b, model)?, model_metadata(model, input))
+}
+
+/// Every layer's tensors, named `{layer index}.{name}`.
+fn model_tensors<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<Entry>> {
+    let mut tensors = Vec::new();
     for (i, layer) in model.layers.iter().enumerate() {
         for t in layer.export(b)? {
             let (bytes, dtype) = match &t.values {
@@ -95,15 +104,11 @@ pub fn save<B: Backend>(b: &B, model: &Model<B>, input: InputScale, path: &Path)
             tensors.push((format!("{i}.{}", t.name), t.shape, bytes, dtype));
         }
     }
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes, dtype)| {
-            TensorView::new(*dtype, shape.clone(), bytes)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| data_error(path, format!("cannot describe tensor {name}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([
+    Ok(tensors)
+}
+
+fn model_metadata<B: Backend>(model: &Model<B>, input: InputScale) -> HashMap<String, String> {
+    HashMap::from([
         ("format".to_string(), "pt".to_string()),
         (FORMAT_KEY.to_string(), FORMAT.to_string()),
         (ARCHITECTURE.to_string(), model.spec.describe()),
@@ -112,10 +117,165 @@ pub fn save<B: Backend>(b: &B, model: &Model<B>, input: InputScale, path: &Path)
         (INPUT_SHIFT.to_string(), input.shift.to_string()),
         (CLASSES.to_string(), model.spec.outputs().to_string()),
         (VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string()),
-    ]);
+    ])
+}
+
+fn write(path: &Path, tensors: Vec<Entry>, metadata: HashMap<String, String>) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes, dtype)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| data_error(path, format!("cannot describe tensor {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| data_error(path, format!("cannot serialise the model: {e}")))?;
     write_atomically(path, &bytes)
+}
+
+/// What continuing an interrupted run needs besides the model: the command line that started it
+/// (which rebuilds its data, model and configuration) and where it stood.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resume {
+    /// The arguments of the command that started the run, program name first.
+    pub args: Vec<String>,
+    /// Epochs and steps done, with their figures.
+    pub start: Start,
+}
+
+/// Saves a checkpoint that [`load_resumable`] continues from: the model as [`save`] writes it, every
+/// parameter's optimizer state (`optimizer.{k}.{0,1}`, parameters in model order) and `resume` as JSON
+/// metadata.
+pub fn save_resumable<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    input: InputScale,
+    resume: &Resume,
+    path: &Path,
+) -> Result<()> {
+    let mut tensors = model_tensors(b, model)?;
+    for (k, p) in model.params().enumerate() {
+        for (j, t) in p.state().iter().enumerate() {
+            let values = b.read(t)?;
+            tensors.push((
+                format!("optimizer.{k}.{j}"),
+                vec![t.rows(), t.cols()],
+                bytemuck::cast_slice(&values).to_vec(),
+                Dtype::F32,
+            ));
+        }
+    }
+    let history: Vec<serde_json::Value> = resume
+        .start
+        .history
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "epoch": e.epoch,
+                "train_loss": e.train_loss,
+                "train_accuracy": e.train_accuracy,
+                "test_accuracy": e.test_accuracy,
+                "seconds": e.seconds,
+                "samples_per_sec": e.samples_per_sec,
+            })
+        })
+        .collect();
+    let state = serde_json::json!({
+        "args": resume.args,
+        "epochs_done": resume.start.epochs_done,
+        "steps_done": resume.start.steps_done,
+        "history": history,
+    });
+    let mut metadata = model_metadata(model, input);
+    metadata.insert(RESUME.to_string(), state.to_string());
+    write(path, tensors, metadata)
+}
+
+/// Loads a checkpoint written by [`save_resumable`]: the model with its optimizer state (room for
+/// `optimizer_states` tensors per parameter, as the run's optimizer needs), and where the run stood.
+pub fn load_resumable<B: Backend>(
+    b: &B,
+    path: &Path,
+    optimizer_states: usize,
+) -> Result<(Saved<B>, Resume)> {
+    let resume = read_resume(path)?;
+    let mut saved = load(b, path, optimizer_states)?;
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| data_error(path, format!("not a safetensors file: {e}")))?;
+    for (k, p) in saved.model.params_mut().enumerate() {
+        for (j, t) in p.state_mut().iter_mut().enumerate() {
+            let name = format!("optimizer.{k}.{j}");
+            let view = file
+                .tensor(&name)
+                .map_err(|e| data_error(path, format!("tensor {name}: {e}")))?;
+            let want = [t.rows(), t.cols()];
+            if view.dtype() != Dtype::F32 || view.shape() != want {
+                return Err(data_error(
+                    path,
+                    format!(
+                        "tensor {name} is {:?} {:?}, but this run's optimizer keeps F32 {want:?}",
+                        view.dtype(),
+                        view.shape()
+                    ),
+                ));
+            }
+            b.write(t, &bytemuck::pod_collect_to_vec::<u8, f32>(view.data()))?;
+        }
+    }
+    Ok((saved, resume))
+}
+
+/// The [`Resume`] record of a checkpoint written by [`save_resumable`], without loading the model.
+pub fn read_resume(path: &Path) -> Result<Resume> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| data_error(path, format!("not a safetensors file: {e}")))?;
+    let text = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(RESUME))
+        .ok_or_else(|| {
+            data_error(
+                path,
+                "no training state: not written by a training run (resume from the `.resume` file \
+                 beside the model)",
+            )
+        })?;
+    let bad = |what: &str| data_error(path, format!("unreadable training state: {what}"));
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
+    let count = |key: &str| v[key].as_u64().ok_or_else(|| bad(key));
+    let float = |e: &serde_json::Value, key: &str| e[key].as_f64().unwrap_or(f64::NAN);
+    let args = v["args"]
+        .as_array()
+        .ok_or_else(|| bad("args"))?
+        .iter()
+        .map(|a| a.as_str().map(String::from).ok_or_else(|| bad("args")))
+        .collect::<Result<Vec<_>>>()?;
+    let history = v["history"]
+        .as_array()
+        .ok_or_else(|| bad("history"))?
+        .iter()
+        .map(|e| {
+            Ok(EpochStats {
+                epoch: e["epoch"].as_u64().ok_or_else(|| bad("history"))? as usize,
+                train_loss: float(e, "train_loss") as f32,
+                train_accuracy: float(e, "train_accuracy") as f32,
+                test_accuracy: e["test_accuracy"].as_f64().map(|a| a as f32),
+                seconds: float(e, "seconds"),
+                samples_per_sec: float(e, "samples_per_sec"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Resume {
+        args,
+        start: Start {
+            epochs_done: count("epochs_done")? as usize,
+            steps_done: count("steps_done")?,
+            history,
+        },
+    })
 }
 
 /// Loads a model saved by [`save`] (or by a nabla of format 1), with room for `optimizer_states` state
@@ -172,31 +332,40 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
         }
         _ => None,
     };
-    let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+    let read = |name: &str, shape: &[usize]| -> Result<Values> {
         let t = file
             .tensor(name)
             .map_err(|e| data_error(path, format!("tensor {name}: {e}")))?;
-        if t.dtype() != Dtype::F32 || t.shape() != shape {
-            return Err(data_error(
+        let wrong = || {
+            data_error(
                 path,
                 format!(
-                    "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
+                    "tensor {name} is {:?} {:?}, expected {shape:?} (F32, or I64 for a counter)",
                     t.dtype(),
                     t.shape()
                 ),
-            ));
+            )
+        };
+        if t.shape() != shape {
+            return Err(wrong());
         }
-        let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
-        match values.iter().position(|v| !v.is_finite()) {
-            Some(i) => Err(data_error(
-                path,
-                format!(
-                    "tensor {name} holds {} at index {i}: a model with non-finite parameters cannot \
-                     be used (was it saved from a diverged run?)",
-                    values[i]
-                ),
-            )),
-            None => Ok(values),
+        match t.dtype() {
+            Dtype::I64 => Ok(Values::I64(bytemuck::pod_collect_to_vec(t.data()))),
+            Dtype::F32 => {
+                let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+                match values.iter().position(|v| !v.is_finite()) {
+                    Some(i) => Err(data_error(
+                        path,
+                        format!(
+                            "tensor {name} holds {} at index {i}: a model with non-finite \
+                             parameters cannot be used (was it saved from a diverged run?)",
+                            values[i]
+                        ),
+                    )),
+                    None => Ok(Values::F32(values)),
+                }
+            }
+            _ => Err(wrong()),
         }
     };
     let mut model = Model::new(b, spec, Init::Normal(0.0), 0, optimizer_states)?;
@@ -212,11 +381,13 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
             dense_index += 1;
             layer.import(b, &|name: &str, shape: &[usize]| match (name, shape) {
                 ("weight", &[out, inp]) => {
-                    let w = read(&format!("dense.{k}.weight"), &[inp, out])?;
-                    Ok((0..out)
-                        .flat_map(|o| (0..inp).map(move |j| (o, j)))
-                        .map(|(o, j)| w[j * out + o])
-                        .collect())
+                    let w = read(&format!("dense.{k}.weight"), &[inp, out])?.into_f32(name)?;
+                    Ok(Values::F32(
+                        (0..out)
+                            .flat_map(|o| (0..inp).map(move |j| (o, j)))
+                            .map(|(o, j)| w[j * out + o])
+                            .collect(),
+                    ))
                 }
                 ("bias", &[out]) => read(&format!("dense.{k}.bias"), &[1, out]),
                 _ => Err(data_error(

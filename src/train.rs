@@ -129,6 +129,18 @@ pub struct EpochStats {
     pub samples_per_sec: f64,
 }
 
+/// Where a run starts: from scratch (the default), or where an interrupted run with the same
+/// configuration left off.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Start {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Training steps taken.
+    pub steps_done: u64,
+    /// Those epochs' figures.
+    pub history: Vec<EpochStats>,
+}
+
 /// Trains `model` on `train`, evaluating on `test` after every epoch; `observe` hears progress and sees
 /// the model (to save it after an epoch, say).
 pub fn train<B: Backend>(
@@ -137,6 +149,22 @@ pub fn train<B: Backend>(
     train: &DeviceSplit<B>,
     test: Option<&DeviceSplit<B>>,
     config: &TrainConfig,
+    observe: impl FnMut(&Event, &Model<B>),
+) -> Result<Vec<EpochStats>> {
+    train_from(b, model, train, test, config, Start::default(), observe)
+}
+
+/// [`train`] continuing from `start`: the model (with its optimizer state) as it was after
+/// `start.epochs_done` epochs. The shuffles of the epochs already done are drawn again and skipped, so
+/// every later epoch sees the batches the uninterrupted run saw, and steps count on from
+/// `start.steps_done` (dropout masks and the schedule depend on them). Returns the whole history.
+pub fn train_from<B: Backend>(
+    b: &B,
+    model: &mut Model<B>,
+    train: &DeviceSplit<B>,
+    test: Option<&DeviceSplit<B>>,
+    config: &TrainConfig,
+    start: Start,
     mut observe: impl FnMut(&Event, &Model<B>),
 ) -> Result<Vec<EpochStats>> {
     config.optimizer.validate()?;
@@ -162,17 +190,20 @@ pub fn train<B: Backend>(
     let mut totals = b.zeros(1, 2)?;
     let mut order: Vec<u32> = (0..train.len as u32).collect();
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut history = Vec::new();
-    let mut t = 0u64;
+    let mut history = start.history;
+    let mut t = start.steps_done;
     let report_every = config.report_every.max(1);
     for epoch in 1..=config.epochs {
         if config.max_steps.is_some_and(|m| t as usize >= m) {
             break;
         }
         order.shuffle(&mut rng);
+        if epoch <= start.epochs_done {
+            continue;
+        }
         let device_order = b.indices(&order)?;
         b.write(&mut totals, &[0.0, 0.0])?;
-        let start = Instant::now();
+        let began = Instant::now();
         let mut steps = 0;
         let mut last_loss = f32::NAN;
         let mut last_accuracy = 0.0;
@@ -200,7 +231,7 @@ pub fn train<B: Backend>(
                     steps: steps_per_epoch,
                     loss,
                     accuracy,
-                    samples_per_sec: (steps * config.batch) as f64 / start.elapsed().as_secs_f64(),
+                    samples_per_sec: (steps * config.batch) as f64 / began.elapsed().as_secs_f64(),
                 };
                 observe(&progress, model);
             }
@@ -209,7 +240,7 @@ pub fn train<B: Backend>(
             (last_loss, last_accuracy) = running(b, &totals, steps, config.batch)?;
             check_finite(last_loss, epoch, steps)?;
         }
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = began.elapsed().as_secs_f64();
         let test_accuracy = match test {
             Some(split) => Some(evaluate(b, model, split, 1000)?),
             None => None,

@@ -96,10 +96,45 @@ pub fn main() {
     }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Train(Box::new(cli.train)));
-    if let Err(e) = run(command) {
+    if let Err(e) = resumed(command).and_then(run) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// A `train --resume FILE` command becomes the command that started the run, continued from FILE.
+fn resumed(command: Command) -> Result<Command> {
+    let Command::Train(args) = &command else {
+        return Ok(command);
+    };
+    let Some(file) = args.resume.clone() else {
+        return Ok(command);
+    };
+    // Program, optional `train`, `--resume`, FILE (or `--resume=FILE`): anything more is an option
+    // that the original command line would silently override.
+    let given: Vec<String> = std::env::args().skip(1).filter(|a| a != "train").collect();
+    if given.len() > 2 || (given.len() == 2 && given[0] != "--resume") {
+        anyhow::bail!(
+            "--resume continues a run with the options it was started with; give no other option \
+             (got: {})",
+            given.join(" ")
+        );
+    }
+    let original = checkpoint::read_resume(&file)?.args;
+    let cli = Cli::try_parse_from(&original).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: its command line `{}` no longer parses: {e}",
+            file.display(),
+            original.join(" ")
+        )
+    })?;
+    let mut train = match cli.command {
+        Some(Command::Train(args)) => *args,
+        None => cli.train,
+        Some(_) => anyhow::bail!("{}: not written by `nabla train`", file.display()),
+    };
+    train.resume = Some(file);
+    Ok(Command::Train(Box::new(train)))
 }
 
 fn run(command: Command) -> Result<()> {

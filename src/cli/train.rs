@@ -12,7 +12,8 @@ use nabla::mnist::{CLASSES, PIXELS};
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
 use nabla::train::{
-    DeviceSplit, EpochStats, Event, InputScale, TrainConfig, epochs_since_best, evaluate, train,
+    DeviceSplit, EpochStats, Event, InputScale, Start, TrainConfig, epochs_since_best, evaluate,
+    train_from,
 };
 use nabla::{Activation, Backend, Optimizer, OptimizerKind};
 use nabla::{checkpoint, plot};
@@ -130,7 +131,13 @@ pub struct TrainArgs {
     /// Keep pixels as 0–255 instead of normalising to [0, 1].
     #[arg(long)]
     no_normalise: bool,
-    /// Where to save the model (safetensors, rewritten atomically after every epoch).
+    /// Continue the interrupted run whose training state FILE holds: the `.resume.safetensors` file
+    /// written beside --out after every epoch. The run goes on with the options it was started with
+    /// (so no other option may be given) and ends where it would have ended uninterrupted.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+    /// Where to save the model (safetensors, rewritten atomically after every epoch; the training state
+    /// for --resume goes beside it, as NAME.resume.safetensors).
     #[arg(long, default_value = "runs/model.safetensors")]
     out: PathBuf,
     /// Where to write per-epoch metrics (CSV).
@@ -327,13 +334,43 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         Some(set) => (set, "validation"),
         None => (&test_set, "test"),
     };
-    let mut model = Model::new(
-        b,
-        spec.clone(),
-        init,
-        args.seed,
-        config.optimizer.state_count(),
-    )?;
+    let (mut model, start) = match &args.resume {
+        Some(file) => {
+            let (saved, resume) =
+                checkpoint::load_resumable(b, file, config.optimizer.state_count())?;
+            if saved.model.spec != spec {
+                bail!(
+                    "{}: its model {} is not the one its command line builds ({})",
+                    file.display(),
+                    saved.model.spec.describe(),
+                    spec.describe()
+                );
+            }
+            eprintln!(
+                "resuming after epoch {} (step {}) from {}",
+                resume.start.epochs_done,
+                resume.start.steps_done,
+                file.display()
+            );
+            (saved.model, resume.start)
+        }
+        None => {
+            let model = Model::new(
+                b,
+                spec.clone(),
+                init,
+                args.seed,
+                config.optimizer.state_count(),
+            )?;
+            (model, Start::default())
+        }
+    };
+    let resume_file = args.out.with_extension("resume.safetensors");
+    let steps_per_epoch = train_split.len() / config.batch;
+    let command_line: Vec<String> = match &args.resume {
+        Some(file) => checkpoint::read_resume(file)?.args,
+        None => std::env::args().collect(),
+    };
     eprintln!(
         "model {} ({init:?} init), {:?} lr {}, batch {}, {} epochs{}, {} training images",
         spec.describe(),
@@ -356,15 +393,16 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let mut rows: Vec<EpochStats> = Vec::new();
+    let mut rows: Vec<EpochStats> = start.history.clone();
     let started = std::time::Instant::now();
     let mut failure = None;
-    let history = train(
+    let history = train_from(
         b,
         &mut model,
         &train_set,
         Some(eval_set),
         &config,
+        start,
         |event, model| match event {
             Event::Progress {
                 epoch,
@@ -406,6 +444,21 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                 } else {
                     Ok(())
                 };
+                // The training state, every epoch: what --resume continues from.
+                let resume = checkpoint::Resume {
+                    args: command_line.clone(),
+                    start: Start {
+                        epochs_done: stats.epoch,
+                        // Every epoch runs whole batches until --steps, if given, stops it.
+                        steps_done: (stats.epoch * steps_per_epoch)
+                            .min(config.max_steps.unwrap_or(usize::MAX))
+                            as u64,
+                        history: rows.clone(),
+                    },
+                };
+                let saved = saved.and_then(|()| {
+                    checkpoint::save_resumable(b, model, input, &resume, &resume_file)
+                });
                 if let Err(e) = saved
                     .map_err(anyhow::Error::from)
                     .and_then(|()| write_metrics(&args.metrics, &rows, eval_name))

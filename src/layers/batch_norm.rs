@@ -183,11 +183,20 @@ impl<B: Backend> Layer<B> for BatchNorm<B> {
     fn import(&mut self, b: &B, read: &Import<'_>) -> Result<()> {
         let c = self.shape.channels;
         let rows = |a: &str, z: &str| -> Result<Vec<f32>> {
-            let mut v = read(a, &[c])?;
-            v.extend(read(z, &[c])?);
+            let mut v = read(a, &[c])?.into_f32(a)?;
+            v.extend(read(z, &[c])?.into_f32(z)?);
             Ok(v)
         };
         b.write(&mut self.affine.value, &rows("weight", "bias")?)?;
-        b.write(&mut self.running, &rows("running_mean", "running_var")?)
+        b.write(&mut self.running, &rows("running_mean", "running_var")?)?;
+        self.batches = match read("num_batches_tracked", &[])? {
+            Values::I64(v) => v.first().copied().unwrap_or(0),
+            Values::F32(_) => {
+                return Err(Error::Invalid(
+                    "tensor num_batches_tracked holds floats where a count belongs".into(),
+                ));
+            }
+        };
+        Ok(())
     }
 }

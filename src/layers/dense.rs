@@ -163,11 +163,12 @@ impl<B: Backend> Layer<B> for Dense<B> {
     }
 
     fn import(&mut self, b: &B, read: &Import<'_>) -> Result<()> {
-        let weight = read("weight", &[self.outputs, self.inputs])?;
+        let weight = read("weight", &[self.outputs, self.inputs])?.into_f32("weight")?;
         b.write(
             &mut self.weight.value,
             &transpose(&weight, self.outputs, self.inputs),
         )?;
-        b.write(&mut self.bias.value, &read("bias", &[self.outputs])?)
+        let bias = read("bias", &[self.outputs])?.into_f32("bias")?;
+        b.write(&mut self.bias.value, &bias)
     }
 }

@@ -135,6 +135,16 @@ impl<B: Backend> Param<B> {
         })
     }
 
+    /// The optimizer's state tensors (1×1 where the rule needs fewer): what resuming a run restores.
+    pub fn state(&self) -> &[B::Tensor; 2] {
+        &self.state
+    }
+
+    /// The optimizer's state tensors, mutable.
+    pub fn state_mut(&mut self) -> &mut [B::Tensor; 2] {
+        &mut self.state
+    }
+
     /// One optimizer update from the gradient.
     pub fn update(&mut self, b: &B, step: &OptimStep) -> Result<()> {
         let [s1, s2] = &mut self.state;
@@ -174,8 +184,21 @@ pub struct Exported {
     pub values: Values,
 }
 
-/// Reads a layer's tensor from a checkpoint: `(name, shape)` to its `f32` values, checked and finite.
-pub type Import<'a> = dyn Fn(&str, &[usize]) -> Result<Vec<f32>> + 'a;
+/// Reads a layer's tensor from a checkpoint: `(name, shape)` to its values, shape checked, floats
+/// finite.
+pub type Import<'a> = dyn Fn(&str, &[usize]) -> Result<Values> + 'a;
+
+impl Values {
+    /// The floats, or an error naming tensor `name` when it holds integers.
+    pub fn into_f32(self, name: &str) -> Result<Vec<f32>> {
+        match self {
+            Values::F32(v) => Ok(v),
+            Values::I64(_) => Err(Error::Invalid(format!(
+                "tensor {name} holds integers where floats belong"
+            ))),
+        }
+    }
+}
 
 /// One layer of a sequential model.
 pub trait Layer<B: Backend> {

@@ -1,0 +1,145 @@
+//! Resume: a training run killed with `kill -9` and continued with `nabla train --resume` ends bit for
+//! bit where the uninterrupted run ends (CPU backend; dropout and batch norm included, so the masks,
+//! running statistics, optimizer state, step count and shuffles must all carry over).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::real_mnist;
+use nabla::checkpoint;
+use safetensors::SafeTensors;
+
+const RUN: [&str; 12] = [
+    "train",
+    "--device",
+    "cpu",
+    "--train-images",
+    "20000",
+    "--epochs",
+    "4",
+    "--batch-norm",
+    "--dropout",
+    "0.1",
+    "--seed",
+    "5",
+];
+
+fn nabla() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nabla"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nabla-resume-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn start(out: &Path) -> Command {
+    let mut c = nabla();
+    c.args(RUN)
+        .arg("--out")
+        .arg(out.join("model.safetensors"))
+        .arg("--metrics")
+        .arg(out.join("metrics.csv"));
+    c
+}
+
+/// Every tensor of a checkpoint, by name, as bytes (metadata aside).
+fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut all: Vec<(String, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.data().to_vec()))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn a_run_killed_and_resumed_ends_where_the_uninterrupted_run_ends() {
+    real_mnist();
+    let whole = dir("whole");
+    let o = start(&whole).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let cut = dir("cut");
+    let state = cut.join("model.resume.safetensors");
+    let mut child = start(&cut).spawn().unwrap();
+    let began = Instant::now();
+    // Kill as soon as the first epoch's training state is on disk: mid-way through epoch 2.
+    let done = loop {
+        if let Ok(resume) = checkpoint::read_resume(&state) {
+            child.kill().unwrap(); // SIGKILL
+            break resume.start.epochs_done;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "no training state appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    child.wait().unwrap();
+    assert!(
+        (1..4).contains(&done),
+        "killed after epoch {done}: not an interruption"
+    );
+
+    let o = nabla()
+        .arg("train")
+        .arg("--resume")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{message}");
+    assert!(
+        message.contains(&format!("resuming after epoch {done}")),
+        "{message}"
+    );
+    let (resumed, uninterrupted) = (
+        tensors(&cut.join("model.safetensors")),
+        tensors(&whole.join("model.safetensors")),
+    );
+    let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&resumed), names(&uninterrupted));
+    let differing: Vec<&String> = resumed
+        .iter()
+        .zip(&uninterrupted)
+        .filter(|(a, b)| a.1 != b.1)
+        .map(|(a, _)| &a.0)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "the resumed run's tensors differ: {differing:?}"
+    );
+    let metrics = std::fs::read_to_string(cut.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 5, "{metrics}");
+
+    // Other options with --resume are refused: the run keeps its own.
+    let o = nabla()
+        .args(["train", "--resume"])
+        .arg(&state)
+        .args(["--epochs", "9"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give no other option"));
+    // A model file has no training state.
+    let o = nabla()
+        .args(["train", "--resume"])
+        .arg(whole.join("model.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no training state"));
+    std::fs::remove_dir_all(whole).unwrap();
+    std::fs::remove_dir_all(cut).unwrap();
+}
