@@ -252,6 +252,17 @@ impl Machine {
     }
 }
 
+/// This process's resident memory in MiB, from `/proc/self/statm` (pages of 4 KiB), where it exists.
+pub fn resident_mib() -> Option<f64> {
+    let pages: f64 = std::fs::read_to_string("/proc/self/statm")
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(pages * 4096.0 / (1024.0 * 1024.0))
+}
+
 /// The 1-minute load average from `/proc/loadavg`, where it exists.
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")

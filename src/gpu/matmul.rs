@@ -135,7 +135,13 @@ impl GpuBackend {
         if too_small {
             let limit = (max_binding(&self.ctx) / 4) as usize;
             let size = floats.next_power_of_two().min(limit).max(floats);
-            *self.split_scratch.borrow_mut() = Some(Self::raw_tensor(&self.ctx, 1, size, None)?);
+            *self.split_scratch.borrow_mut() = Some(Self::raw_tensor(
+                &self.ctx,
+                &self.recorder.borrow().retired(),
+                1,
+                size,
+                None,
+            )?);
         }
         Ok(Ref::map(self.split_scratch.borrow(), |t| {
             t.as_ref().expect("allocated above")

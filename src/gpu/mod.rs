@@ -27,7 +27,7 @@ use crate::shape;
 pub use context::GpuContext;
 use kernels::{KernelCache, KernelSpec, Overrides};
 pub use matmul::{MATMUL_ENV, MatmulKernel};
-use recorder::{Binding, Recorder};
+use recorder::{Binding, Recorder, Retired};
 
 /// vec4s per workgroup of the element-wise kernels (`LANES·PER_LANE` in `elementwise.wgsl`).
 const ELEMENTWISE_BLOCK: usize = 512;
@@ -44,6 +44,14 @@ pub struct GpuTensor {
     id: u64,
     rows: usize,
     cols: usize,
+    /// Where the id goes when the tensor is dropped, so that cached bind groups let go of its buffer.
+    retired: Retired,
+}
+
+impl Drop for GpuTensor {
+    fn drop(&mut self) {
+        recorder::retire(&self.retired, self.id);
+    }
 }
 
 impl Shaped for GpuTensor {
@@ -68,7 +76,14 @@ impl GpuTensor {
 pub struct GpuIndices {
     buffer: wgpu::Buffer,
     id: u64,
+    retired: Retired,
     len: usize,
+}
+
+impl Drop for GpuIndices {
+    fn drop(&mut self) {
+        recorder::retire(&self.retired, self.id);
+    }
 }
 
 impl GpuIndices {
@@ -128,8 +143,9 @@ impl GpuBackend {
 
     /// A backend on an already opened device.
     pub fn with_context(ctx: GpuContext) -> Result<Self> {
-        let recorder = RefCell::new(Recorder::new(&ctx.device, &ctx.limits));
-        let placeholder = Self::raw_tensor(&ctx, 1, 1, None)?;
+        let recorder = Recorder::new(&ctx.device, &ctx.limits);
+        let placeholder = Self::raw_tensor(&ctx, &recorder.retired(), 1, 1, None)?;
+        let recorder = RefCell::new(recorder);
         let mut gpu = GpuBackend {
             matmul: MatmulKernel::Auto,
             ctx,
@@ -225,6 +241,7 @@ impl GpuBackend {
 
     fn raw_tensor(
         ctx: &GpuContext,
+        retired: &Retired,
         rows: usize,
         cols: usize,
         data: Option<&[f32]>,
@@ -238,6 +255,7 @@ impl GpuBackend {
             id: next_id(),
             rows,
             cols,
+            retired: retired.clone(),
         })
     }
 
@@ -250,6 +268,7 @@ impl GpuBackend {
             )?,
             id: next_id(),
             len: words.len(),
+            retired: self.recorder.borrow().retired(),
         })
     }
 
@@ -344,12 +363,24 @@ impl Backend for GpuBackend {
     }
 
     fn zeros(&self, rows: usize, cols: usize) -> Result<GpuTensor> {
-        Self::raw_tensor(&self.ctx, rows, cols, None)
+        Self::raw_tensor(
+            &self.ctx,
+            &self.recorder.borrow().retired(),
+            rows,
+            cols,
+            None,
+        )
     }
 
     fn tensor(&self, rows: usize, cols: usize, data: &[f32]) -> Result<GpuTensor> {
         shape::data_len(data.len(), rows, cols)?;
-        Self::raw_tensor(&self.ctx, rows, cols, Some(data))
+        Self::raw_tensor(
+            &self.ctx,
+            &self.recorder.borrow().retired(),
+            rows,
+            cols,
+            Some(data),
+        )
     }
 
     fn write(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {

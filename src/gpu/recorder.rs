@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use super::kernels::Kernel;
 use crate::error::{Error, Result};
@@ -42,8 +43,21 @@ enum Command {
     },
 }
 
+/// Ids of tensors dropped since the recorder last looked: their cached bind groups must go, or the cache
+/// would keep their buffers alive (a run that allocates per epoch, evaluation say, would grow without
+/// bound).
+pub type Retired = Arc<Mutex<Vec<u64>>>;
+
+/// Records that the buffer with `id` is gone.
+pub fn retire(retired: &Retired, id: u64) {
+    if let Ok(mut ids) = retired.lock() {
+        ids.push(id);
+    }
+}
+
 /// The pending work of a GPU backend.
 pub struct Recorder {
+    retired: Retired,
     params_buffer: wgpu::Buffer,
     params: Vec<u8>,
     slot: usize,
@@ -64,6 +78,7 @@ impl Recorder {
             mapped_at_creation: false,
         });
         Recorder {
+            retired: Retired::default(),
             params_buffer,
             params: Vec::with_capacity(slot * PARAM_SLOTS),
             slot,
@@ -72,6 +87,21 @@ impl Recorder {
             staging: None,
             dispatches: 0,
         }
+    }
+
+    /// Where this recorder's tensors report their drop.
+    pub fn retired(&self) -> Retired {
+        self.retired.clone()
+    }
+
+    /// Drops the cached bind groups that bind a retired buffer (pending commands keep their own).
+    fn forget_retired(&mut self) {
+        let ids = match self.retired.lock() {
+            Ok(mut ids) if !ids.is_empty() => std::mem::take(&mut *ids),
+            _ => return,
+        };
+        self.bind_groups
+            .retain(|key, _| !key.1.iter().any(|id| ids.contains(id)));
     }
 
     /// Appends a dispatch of `kernel` over `groups` workgroups with uniform `params` and `buffers`.
@@ -93,6 +123,7 @@ impl Recorder {
         self.params.extend_from_slice(words);
         self.params.resize(offset as usize + self.slot, 0);
 
+        self.forget_retired();
         let mut key = (kernel.id, [0u64; MAX_BUFFERS]);
         for (k, b) in key.1.iter_mut().zip(buffers) {
             *k = b.id;
