@@ -8,8 +8,6 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::Path;
-
 use nabla::Backend;
 use nabla::curriculum::batch_norm::{self, Comparison, Curve, SCALES, TRAIN_IMAGES};
 use nabla::mnist::Mnist;
@@ -41,9 +39,7 @@ fn lesson<B: Backend>(b: &B, mnist: &Mnist) -> anyhow::Result<Vec<Comparison>> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    nabla::fetch::ensure(&dir, |m| eprintln!("{m}"))?;
-    let mnist = Mnist::load(&dir)?;
+    let mnist = support::mnist()?;
     println!(
         "{} / with batch norm: {}; SGD lr 0.01, batch 100, {TRAIN_IMAGES} training images, N(0, σ²) \
          weights. Training accuracy:",

@@ -9,10 +9,7 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::Path;
-
 use nabla::curriculum::hyperparameters::{self, IMAGES, Trial, VALIDATION};
-use nabla::mnist::Mnist;
 use nabla::plot::{Chart, Series, Style, write_png};
 
 const TRIALS: usize = 100;
@@ -20,9 +17,7 @@ const EPOCHS: usize = 50;
 const SHOWN: usize = 20;
 
 fn main() -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    nabla::fetch::ensure(&dir, |m| eprintln!("{m}"))?;
-    let mnist = Mnist::load(&dir)?;
+    let mnist = support::mnist()?;
     println!(
         "{TRIALS} trials, {EPOCHS} epochs each on {} images, validation on the last {VALIDATION}:",
         IMAGES - VALIDATION

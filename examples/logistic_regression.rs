@@ -7,8 +7,6 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::Path;
-
 use nabla::Backend;
 use nabla::curriculum::logistic_regression::{Run, TRAIN_IMAGES, train};
 use nabla::mnist::Mnist;
@@ -33,9 +31,7 @@ fn lesson<B: Backend>(b: &B, mnist: &Mnist, name: &str) -> anyhow::Result<Run> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    nabla::fetch::ensure(&dir, |m| eprintln!("{m}"))?;
-    let mnist = Mnist::load(&dir)?;
+    let mnist = support::mnist()?;
     println!(
         "A {DIGIT} or not: σ(x·w + b) on {TRAIN_IMAGES} training images, {STEPS} steps of gradient descent at rate {LR}:"
     );

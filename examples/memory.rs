@@ -4,10 +4,11 @@
 //!
 //! `cargo run --release --example memory [EPOCHS]` (Linux: reads /proc/self/statm)
 
-use std::path::Path;
+#[allow(dead_code)]
+mod support;
 
 use nabla::init::Init;
-use nabla::mnist::{CLASSES, Mnist, PIXELS};
+use nabla::mnist::{CLASSES, PIXELS};
 use nabla::model::{Model, ModelSpec};
 use nabla::schedule::LrSchedule;
 use nabla::train::{DeviceSplit, Event, InputScale, TrainConfig, train};
@@ -15,9 +16,7 @@ use nabla::{Activation, Backend, GpuBackend, Optimizer};
 
 fn main() -> anyhow::Result<()> {
     let epochs: usize = std::env::args().nth(1).map_or(Ok(100), |a| a.parse())?;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    nabla::fetch::ensure(&dir, |m| eprintln!("{m}"))?;
-    let mnist = Mnist::load(&dir)?;
+    let mnist = support::mnist()?;
     let b = GpuBackend::new()?;
     println!("GPU: {}", b.describe());
     let train_set = DeviceSplit::upload(

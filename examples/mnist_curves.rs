@@ -9,8 +9,6 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::Path;
-
 use nabla::curriculum::mnist_curves::{self, INITS, WINDOW, optimizers};
 use nabla::init::Init;
 use nabla::mnist::Mnist;
@@ -60,9 +58,7 @@ fn lesson<B: Backend>(b: &B, mnist: &Mnist) -> anyhow::Result<[Vec<Curve>; 2]> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    nabla::fetch::ensure(&dir, |m| eprintln!("{m}"))?;
-    let mnist = Mnist::load(&dir)?;
+    let mnist = support::mnist()?;
     println!(
         "{}, {STEPS} steps of 128 images, mean loss per {WINDOW} steps:",
         mnist_curves::spec().describe()

@@ -7,8 +7,6 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::Path;
-
 use nabla::Backend;
 use nabla::curriculum::overfitting::{self, Curves, TEST_IMAGES, TRAIN_IMAGES, VARIANTS};
 use nabla::mnist::Mnist;
@@ -34,9 +32,7 @@ fn lesson<B: Backend>(b: &B, mnist: &Mnist) -> anyhow::Result<Vec<Curves>> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    nabla::fetch::ensure(&dir, |m| eprintln!("{m}"))?;
-    let mnist = Mnist::load(&dir)?;
+    let mnist = support::mnist()?;
     println!(
         "784-100-100-100-100-100-100-10 ReLU, SGD lr 0.01, batch 100, trained on {TRAIN_IMAGES} images; \
          test accuracy on {TEST_IMAGES}:"

@@ -129,6 +129,12 @@ pub struct EpochStats {
     pub samples_per_sec: f64,
 }
 
+/// Training steps taken after `epochs` epochs over `train_len` samples: whole batches only (the last
+/// partial batch waits for a later shuffle), up to `config.max_steps`.
+pub fn steps_after(epochs: usize, train_len: usize, config: &TrainConfig) -> usize {
+    (train_len / config.batch.max(1) * epochs).min(config.max_steps.unwrap_or(usize::MAX))
+}
+
 /// Where a run starts: from scratch (the default), or where an interrupted run with the same
 /// configuration left off.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -182,7 +188,7 @@ pub fn train_from<B: Backend>(
         )));
     }
     let steps_per_epoch = train.len / config.batch;
-    let total_steps = (steps_per_epoch * config.epochs).min(config.max_steps.unwrap_or(usize::MAX));
+    let total_steps = steps_after(config.epochs, train.len, config);
     let mut ws = model.workspace(b, config.batch)?;
     let mut x = b.zeros(config.batch, PIXELS)?;
     let mut y = b.indices(&vec![0; config.batch])?;

@@ -27,3 +27,10 @@ pub fn output(name: &str) -> PathBuf {
         .nth(1)
         .map_or_else(|| PathBuf::from("runs").join(name), PathBuf::from)
 }
+
+/// MNIST from the project's `data/mnist`, fetched there first if it is missing.
+pub fn mnist() -> anyhow::Result<nabla::mnist::Mnist> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    nabla::fetch::ensure(&dir, |m| eprintln!("{m}"))?;
+    Ok(nabla::mnist::Mnist::load(&dir)?)
+}

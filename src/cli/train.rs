@@ -13,7 +13,7 @@ use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
 use nabla::train::{
     DeviceSplit, EpochStats, Event, InputScale, Start, TrainConfig, epochs_since_best, evaluate,
-    train_from,
+    steps_after, train_from,
 };
 use nabla::{Activation, Backend, Optimizer, OptimizerKind};
 use nabla::{checkpoint, plot};
@@ -366,7 +366,6 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         }
     };
     let resume_file = args.out.with_extension("resume.safetensors");
-    let steps_per_epoch = train_split.len() / config.batch;
     let command_line: Vec<String> = match &args.resume {
         Some(file) => checkpoint::read_resume(file)?.args,
         None => std::env::args().collect(),
@@ -449,10 +448,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                     args: command_line.clone(),
                     start: Start {
                         epochs_done: stats.epoch,
-                        // Every epoch runs whole batches until --steps, if given, stops it.
-                        steps_done: (stats.epoch * steps_per_epoch)
-                            .min(config.max_steps.unwrap_or(usize::MAX))
-                            as u64,
+                        steps_done: steps_after(stats.epoch, train_split.len(), &config) as u64,
                         history: rows.clone(),
                     },
                 };

@@ -18,7 +18,7 @@ use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{MlpOptions, Model, ModelSpec};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, Event, InputScale, TrainConfig, evaluate, train};
+use crate::train::{DeviceSplit, InputScale, TrainConfig};
 
 /// Training images.
 pub const TRAIN_IMAGES: usize = 1000;
@@ -88,31 +88,18 @@ pub fn compare<B: Backend>(b: &B, mnist: &Mnist, scale: f32, epochs: usize) -> R
         };
         // Batch norm draws no weights, so both models get the same dense weights from the same seed.
         let mut model = Model::new(b, spec(batch_norm), Init::Normal(scale), 42, 0)?;
-        let mut accuracy = Vec::with_capacity(epochs);
-        let mut failure = None;
-        let trained = train(b, &mut model, &set, None, &config, |event, model| {
-            if let Event::Epoch(_) = event {
-                match evaluate(b, model, &set, TRAIN_IMAGES) {
-                    Ok(a) => accuracy.push(a),
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                    }
-                }
-            }
-        });
+        let (trained, accuracy) =
+            super::train_watching_accuracy(b, &mut model, &set, None, &config);
         // Too large a scale makes the plain network's activations overflow: that is a result here.
         let diverged_in = match trained {
             Ok(_) => None,
             Err(Error::Diverged { epoch, .. }) => Some(epoch),
             Err(e) => return Err(e),
         };
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(Curve {
-                accuracy,
-                diverged_in,
-            }),
-        }
+        Ok(Curve {
+            accuracy,
+            diverged_in,
+        })
     };
     Ok(Comparison {
         scale,

@@ -30,3 +30,37 @@ pub mod overfitting;
 pub mod perceptron;
 pub mod weight_init;
 pub mod xor;
+
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::model::Model;
+use crate::train::{DeviceSplit, EpochStats, Event, TrainConfig, evaluate, train};
+
+/// Trains `model` on `set` (evaluating on `test` after each epoch, if given) and also measures its
+/// accuracy on `set` itself by inference after every epoch: how the overfitting and batch-norm lessons
+/// watch what the network has learnt. Returns the training's result beside the accuracies of the epochs
+/// that finished, so that a run that diverges still shows how far it got.
+fn train_watching_accuracy<B: Backend>(
+    b: &B,
+    model: &mut Model<B>,
+    set: &DeviceSplit<B>,
+    test: Option<&DeviceSplit<B>>,
+    config: &TrainConfig,
+) -> (Result<Vec<EpochStats>>, Vec<f32>) {
+    let mut accuracy = Vec::with_capacity(config.epochs);
+    let mut failure = None;
+    let trained = train(b, model, set, test, config, |event, model| {
+        if let Event::Epoch(_) = event {
+            match evaluate(b, model, set, set.len) {
+                Ok(a) => accuracy.push(a),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+    });
+    match failure {
+        Some(e) => (Err(e), accuracy),
+        None => (trained, accuracy),
+    }
+}

@@ -16,7 +16,7 @@ use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{MlpOptions, Model, ModelSpec};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, Event, InputScale, TrainConfig, evaluate, train};
+use crate::train::{DeviceSplit, InputScale, TrainConfig};
 
 /// Training images: few enough to memorise.
 pub const TRAIN_IMAGES: usize = 300;
@@ -108,28 +108,9 @@ pub fn run<B: Backend>(b: &B, mnist: &Mnist, variant: Variant, epochs: usize) ->
         InputScale::mnist(true),
     )?;
     let mut model = Model::new(b, spec, Init::He, 42, optimizer.state_count())?;
-    let mut train_accuracy = Vec::with_capacity(epochs);
-    let mut failure = None;
-    let history = train(
-        b,
-        &mut model,
-        &train_set,
-        Some(&test_set),
-        &config,
-        |event, model| {
-            if let Event::Epoch(_) = event {
-                match evaluate(b, model, &train_set, TRAIN_IMAGES) {
-                    Ok(a) => train_accuracy.push(a),
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                    }
-                }
-            }
-        },
-    )?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let (history, train_accuracy) =
+        super::train_watching_accuracy(b, &mut model, &train_set, Some(&test_set), &config);
+    let history = history?;
     Ok(Curves {
         train: train_accuracy,
         test: history.iter().filter_map(|s| s.test_accuracy).collect(),

@@ -123,7 +123,6 @@ impl Recorder {
         self.params.extend_from_slice(words);
         self.params.resize(offset as usize + self.slot, 0);
 
-        self.forget_retired();
         let mut key = (kernel.id, [0u64; MAX_BUFFERS]);
         for (k, b) in key.1.iter_mut().zip(buffers) {
             *k = b.id;
@@ -172,6 +171,7 @@ impl Recorder {
 
     /// Submits everything recorded so far.
     pub fn flush(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
+        self.forget_retired();
         if self.commands.is_empty() {
             return;
         }

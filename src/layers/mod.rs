@@ -346,8 +346,3 @@ pub fn one_argument<T: std::str::FromStr>(item: &str, args: &[&str], what: &str)
         ))),
     }
 }
-
-/// The shape error of a layer given an input it cannot take.
-pub fn unsupported(layer: &str, input: Shape, why: &str) -> Error {
-    Error::shape(format!("{layer} cannot take a {input} input: {why}"))
-}
