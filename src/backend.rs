@@ -6,9 +6,10 @@
 //! into an output the caller allocated, so a training step allocates nothing.
 
 use crate::activation::Activation;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
+use crate::window::Window;
 
 /// A tensor's shape.
 pub trait Shaped {
@@ -96,6 +97,28 @@ impl<'a, T> Epilogue<'a, T> {
         match *self {
             Epilogue::Forward { .. } => None,
             Epilogue::ActivationGrad { output, .. } => Some(output),
+        }
+    }
+
+    /// For a gradient op that can only multiply by `f'`: the activation and the forward output it
+    /// differentiates from, or `None` for [`Epilogue::none`]; an error for a bias or a forward activation.
+    pub fn gradient_factor(&self) -> Result<Option<(Activation, &'a T)>> {
+        match *self {
+            Epilogue::ActivationGrad { activation, output } => {
+                if !activation.has_output_derivative() {
+                    return Err(Error::Invalid(format!(
+                        "{activation:?}'s derivative cannot be computed from its output"
+                    )));
+                }
+                Ok(Some((activation, output)))
+            }
+            Epilogue::Forward {
+                bias: None,
+                activation: Activation::Identity,
+            } => Ok(None),
+            Epilogue::Forward { .. } => Err(Error::Invalid(
+                "a gradient op takes no bias and no forward activation".into(),
+            )),
         }
     }
 }
@@ -238,6 +261,85 @@ pub trait Backend: 'static {
         daffine: &mut Self::Tensor,
         dx: &mut Self::Tensor,
     ) -> Result<()>;
+    /// im2col, the unrolling that turns a convolution into one matrix product. `x` is `[N, C·H·W]` (images
+    /// of `w.input`), `cols` `[N·P, C·KH·KW]` with `P = OH·OW` positions (see [`Window`]):
+    /// `cols[n·P + oh·OW + ow, (c·KH + i)·KW + j] = x[n, c, oh·s + i − pad, ow·s + j − pad]`, 0 in the
+    /// padding.
+    fn im2col(&self, w: &Window, x: &Self::Tensor, cols: &mut Self::Tensor) -> Result<()>;
+    /// col2im, the adjoint of [`Backend::im2col`] (the input gradient of a convolution from that of its
+    /// columns): `dx[n, c, h, w] = Σ dcols[n·P + oh·OW + ow, (c·KH + i)·KW + j]` over the `(oh, ow, i, j)`
+    /// that read `(h, w)`, summed in increasing `(i, j)` by one invocation per element (no atomics).
+    /// `before` is [`Epilogue::none`] or [`Epilogue::ActivationGrad`]: the sum is multiplied by `f'` of
+    /// the activation that produced `x`, from its output.
+    fn col2im(
+        &self,
+        w: &Window,
+        dcols: &Self::Tensor,
+        before: Epilogue<'_, Self::Tensor>,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// From one row per position to one plane per channel, through a forward epilogue: `src` is
+    /// `[N·P, C]`, `dst` `[N, C·P]`, `dst[n, c·P + p] = f(src[n·P + p, c] + bias[c])` (a convolution's
+    /// product, laid out as images, with its bias and activation).
+    fn rows_to_planes(
+        &self,
+        positions: usize,
+        src: &Self::Tensor,
+        epilogue: Epilogue<'_, Self::Tensor>,
+        dst: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// The reverse layout change: `src` `[N, C·P]`, `dst` `[N·P, C]`, `dst[n·P + p, c] = src[n, c·P + p]`.
+    fn planes_to_rows(
+        &self,
+        positions: usize,
+        src: &Self::Tensor,
+        dst: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Max pooling: `y[n, c, oh, ow] = f(max_{i,j} x[n, c, oh·s + i − pad, ow·s + j − pad])` over the
+    /// window's positions inside the image, NaN winning and the first maximum on ties (in `(i, j)`
+    /// order); `argmax` (one entry per output) receives the winner's offset `i·KW + j`.
+    fn max_pool(
+        &self,
+        w: &Window,
+        x: &Self::Tensor,
+        then: Activation,
+        y: &mut Self::Tensor,
+        argmax: &mut Self::Indices,
+    ) -> Result<()>;
+    /// The backward pass of [`Backend::max_pool`]: each input position gathers the output gradients of
+    /// the windows whose saved winner it is, `dx[n, c, h, w] = Σ dy[n, c, oh, ow]·[argmax = (i, j)]`,
+    /// deterministic, then `⊙ f'` as in [`Backend::col2im`].
+    fn max_pool_backward(
+        &self,
+        w: &Window,
+        dy: &Self::Tensor,
+        argmax: &Self::Indices,
+        before: Epilogue<'_, Self::Tensor>,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Average pooling: `y[n, c, oh, ow] = f(Σ_{i,j} x[…] / (KH·KW))`, padding counted as zeros
+    /// (PyTorch's `count_include_pad`).
+    fn avg_pool(
+        &self,
+        w: &Window,
+        x: &Self::Tensor,
+        then: Activation,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// The backward pass of [`Backend::avg_pool`]: `dx[n, c, h, w] = Σ dy[n, c, oh, ow] / (KH·KW)` over
+    /// the windows that cover `(h, w)`, then `⊙ f'` as in [`Backend::col2im`].
+    fn avg_pool_backward(
+        &self,
+        w: &Window,
+        dy: &Self::Tensor,
+        before: Epilogue<'_, Self::Tensor>,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// `y = x` (same shape): what a layer that only reshapes does.
+    fn copy(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()> {
+        self.dropout(0.0, 0, x, y)
+    }
+
     /// Row-wise softmax, max-subtracted: `y[i, j] = exp(x[i, j] - mᵢ) / Σ_k exp(x[i, k] - mᵢ)`.
     fn softmax(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
 

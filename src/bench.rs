@@ -13,7 +13,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::mnist::{CLASSES, Mnist, PIXELS};
-use crate::model::{Model, ModelSpec};
+use crate::model::{Model, ModelSpec, presets};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::LrSchedule;
 use crate::train::{DeviceSplit, InputScale, TrainConfig, evaluate, train};
@@ -29,6 +29,9 @@ pub enum Workload {
     Wide,
     /// W4: forward passes only, over the 10 000 test images with the W2 net, batch 1000.
     Infer,
+    /// W5: the book's SimpleConvNet (conv 30×5×5, ReLU, max pool 2, dense 100, ReLU, dense 10), He,
+    /// Adam lr 1e-3, batch 100.
+    Cnn,
 }
 
 /// The batch size of W4's inference passes.
@@ -36,11 +39,12 @@ pub const INFER_BATCH: usize = 1000;
 
 impl Workload {
     /// All workloads, in the order the table lists them.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::Book,
         Workload::Mlp,
         Workload::Wide,
         Workload::Infer,
+        Workload::Cnn,
     ];
 
     /// The short name used on the command line and in the table.
@@ -50,6 +54,7 @@ impl Workload {
             Workload::Mlp => "mlp",
             Workload::Wide => "wide",
             Workload::Infer => "infer",
+            Workload::Cnn => "cnn",
         }
     }
 
@@ -88,6 +93,12 @@ impl Workload {
                 Init::He,
                 momentum,
                 256,
+            ),
+            Workload::Cnn => (
+                ModelSpec::parse(presets::SIMPLE_CNN).expect("the preset parses"),
+                Init::He,
+                Optimizer::adam(1e-3),
+                100,
             ),
         }
     }

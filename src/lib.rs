@@ -27,6 +27,7 @@ pub mod png_digit;
 pub mod schedule;
 pub mod shape;
 pub mod train;
+pub mod window;
 
 pub use activation::Activation;
 pub use backend::{Backend, Epilogue, Shaped};

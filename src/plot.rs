@@ -267,3 +267,68 @@ pub fn training_curves(history: &[EpochStats], eval_name: &str) -> [Chart; 2] {
         },
     ]
 }
+
+/// Draws grids of small grayscale images (filters, digits) and writes the PNG to `path`: each grid in
+/// `grids` is `columns` tiles wide, the grids one under the other with a gap; each tile is
+/// `tile = (width, height)` values, row-major, scaled so that its own minimum is black and its maximum
+/// white, and every value drawn as a `zoom × zoom` square.
+pub fn write_tiles(
+    path: &Path,
+    grids: &[Vec<Vec<f32>>],
+    tile: (usize, usize),
+    columns: usize,
+    zoom: usize,
+) -> Result<()> {
+    let (tw, th) = tile;
+    if tw == 0 || th == 0 || zoom == 0 || columns == 0 {
+        return Err(Error::Invalid(
+            "tiles need a size, a zoom and columns".into(),
+        ));
+    }
+    let gap = zoom;
+    let cell = (tw * zoom + gap, th * zoom + gap);
+    let rows_of = |g: &Vec<Vec<f32>>| g.len().div_ceil(columns);
+    let width = columns * cell.0 + gap;
+    let height = grids
+        .iter()
+        .map(|g| rows_of(g) * cell.1 + 2 * gap)
+        .sum::<usize>()
+        + gap;
+    let mut gray = vec![255u8; width * height];
+    let mut top = gap;
+    for grid in grids {
+        for (k, values) in grid.iter().enumerate() {
+            if values.len() != tw * th {
+                return Err(Error::Invalid(format!(
+                    "a tile of {} values is not {tw}×{th}",
+                    values.len()
+                )));
+            }
+            let (lo, hi) = values
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            let span = if hi > lo { hi - lo } else { 1.0 };
+            let (x0, y0) = (gap + (k % columns) * cell.0, top + (k / columns) * cell.1);
+            for (i, &v) in values.iter().enumerate() {
+                let shade = (((v - lo) / span) * 255.0).round().clamp(0.0, 255.0) as u8;
+                let (px, py) = (x0 + (i % tw) * zoom, y0 + (i / tw) * zoom);
+                for dy in 0..zoom {
+                    let row = (py + dy) * width;
+                    gray[row + px..row + px + zoom].fill(shade);
+                }
+            }
+        }
+        top += rows_of(grid) * cell.1 + 2 * gap;
+    }
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&gray))
+        .map_err(plot_error)?;
+    write_atomically(path, &bytes)
+}

@@ -2,11 +2,13 @@
 //! (the matrix product is `matrixmultiply`'s sgemm, multi-threaded).
 
 mod activation;
+mod conv;
 mod data;
 mod linear;
 mod loss;
 mod norm;
 mod optim;
+mod pool;
 
 pub use loss::argmax;
 
@@ -18,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
 use crate::shape;
+use crate::window::Window;
 
 /// A row-major `f32` matrix in host memory.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +84,12 @@ fn chunk_len(n: usize) -> usize {
     } else {
         n.div_ceil(threads())
     }
+}
+
+/// Samples per job when `n` samples of `per_sample` values each are split across threads (all of them in
+/// one job when there is little work).
+fn samples_per_job(n: usize, per_sample: usize) -> usize {
+    (chunk_len(n * per_sample) / per_sample.max(1)).max(1)
 }
 
 /// Runs `work` on every job, each on its own scoped thread except the first, which the caller runs.
@@ -240,6 +249,82 @@ impl Backend for CpuBackend {
         dx: &mut CpuTensor,
     ) -> Result<()> {
         norm::batch_norm_backward(x, dy, affine, saved, daffine, dx)
+    }
+
+    fn im2col(&self, w: &Window, x: &CpuTensor, cols: &mut CpuTensor) -> Result<()> {
+        conv::im2col(w, x, cols)
+    }
+
+    fn col2im(
+        &self,
+        w: &Window,
+        dcols: &CpuTensor,
+        before: Epilogue<'_, CpuTensor>,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        conv::col2im(w, dcols, before, dx)
+    }
+
+    fn rows_to_planes(
+        &self,
+        positions: usize,
+        src: &CpuTensor,
+        epilogue: Epilogue<'_, CpuTensor>,
+        dst: &mut CpuTensor,
+    ) -> Result<()> {
+        conv::rows_to_planes(positions, src, epilogue, dst)
+    }
+
+    fn planes_to_rows(&self, positions: usize, src: &CpuTensor, dst: &mut CpuTensor) -> Result<()> {
+        conv::planes_to_rows(positions, src, dst)
+    }
+
+    fn max_pool(
+        &self,
+        w: &Window,
+        x: &CpuTensor,
+        then: Activation,
+        y: &mut CpuTensor,
+        argmax: &mut Vec<u32>,
+    ) -> Result<()> {
+        pool::max_pool(w, x, then, y, argmax)
+    }
+
+    fn max_pool_backward(
+        &self,
+        w: &Window,
+        dy: &CpuTensor,
+        argmax: &Vec<u32>,
+        before: Epilogue<'_, CpuTensor>,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        pool::max_pool_backward(w, dy, argmax, before, dx)
+    }
+
+    fn avg_pool(
+        &self,
+        w: &Window,
+        x: &CpuTensor,
+        then: Activation,
+        y: &mut CpuTensor,
+    ) -> Result<()> {
+        pool::avg_pool(w, x, then, y)
+    }
+
+    fn avg_pool_backward(
+        &self,
+        w: &Window,
+        dy: &CpuTensor,
+        before: Epilogue<'_, CpuTensor>,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        pool::avg_pool_backward(w, dy, before, dx)
+    }
+
+    fn copy(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        shape::same("copy", x, y)?;
+        y.data.copy_from_slice(&x.data);
+        Ok(())
     }
 
     fn softmax(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {

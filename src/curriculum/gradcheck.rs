@@ -99,14 +99,14 @@ fn parameter<B: Backend>(model: &mut Model<B>, k: usize) -> &mut B::Tensor {
         .value
 }
 
-/// The curriculum's names for the parameters: `W1`, `b1`, `W2`, … for dense layers, `γβ1`, … for batch
-/// normalisations (γ and β together).
+/// The curriculum's names for the parameters: `W1`, `b1`, `W2`, … for dense and convolution layers in
+/// order (the book's SimpleConvNet names), `γβ1`, … for batch normalisations (γ and β together).
 fn parameter_names<B: Backend>(model: &Model<B>) -> Vec<String> {
     let (mut dense, mut norm) = (0, 0);
     let mut names = Vec::new();
     for layer in &model.spec.layers {
         match layer.kind().name() {
-            "dense" => {
+            "dense" | "conv" => {
                 dense += 1;
                 names.extend([format!("W{dense}"), format!("b{dense}")]);
             }

@@ -15,14 +15,18 @@
 //! 12. [`weight_init`]: how the first weights' spread shapes the activations five layers deep.
 //! 13. [`batch_norm`]: with batch normalisation a deep network learns from any initial scale.
 //! 14. [`hyperparameters`]: random search of the learning rate and weight decay on a validation split.
+//! 15. [`im2col`]: a convolution unrolled into one matrix product, shown on a small image.
+//! 16. and 17. [`cnn`]: SimpleConvNet on MNIST, its training curves and its first layer's filters.
 //!
 //! [`mnist_curves`] trains the MNIST comparisons of lessons 11 and 12.
 
 pub mod batch_norm;
+pub mod cnn;
 pub mod gradcheck;
 pub mod gradient_descent;
 pub mod graph;
 pub mod hyperparameters;
+pub mod im2col;
 pub mod logistic_regression;
 pub mod mnist_curves;
 pub mod optimizers;

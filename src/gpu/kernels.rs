@@ -31,6 +31,7 @@ const OPTIM: &str = shader!("optim.wgsl", "elementwise.wgsl");
 const GATHER: &str = shader!("gather.wgsl", "elementwise.wgsl");
 const DROPOUT: &str = shader!("dropout.wgsl", "elementwise.wgsl");
 const BATCH_NORM: &str = shader!("batch_norm.wgsl");
+const WINDOW: &str = shader!("window.wgsl", "activation_fns.wgsl", "elementwise.wgsl");
 
 /// How a kernel uses a storage buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +237,71 @@ kernel!(
     [Read, Read, Read, ReadWrite, ReadWrite],
     [],
     24
+);
+
+kernel!(IM2COL, WINDOW, "im2col", 1, [Read, ReadWrite], [], 48);
+kernel!(
+    COL2IM,
+    WINDOW,
+    "col2im",
+    3,
+    [Read, Read, ReadWrite],
+    ["ACT", "GRAD"],
+    48
+);
+kernel!(
+    ROWS_TO_PLANES,
+    WINDOW,
+    "rows_to_planes",
+    6,
+    [Read, Read, ReadWrite],
+    ["ACT", "HAS_BIAS"],
+    48
+);
+kernel!(
+    PLANES_TO_ROWS,
+    WINDOW,
+    "planes_to_rows",
+    9,
+    [Read, ReadWrite],
+    [],
+    48
+);
+kernel!(
+    MAX_POOL,
+    WINDOW,
+    "max_pool",
+    11,
+    [Read, ReadWrite, ReadWrite],
+    ["ACT"],
+    48
+);
+kernel!(
+    MAX_POOL_BACKWARD,
+    WINDOW,
+    "max_pool_backward",
+    14,
+    [Read, Read, Read, ReadWrite],
+    ["ACT", "GRAD"],
+    48
+);
+kernel!(
+    AVG_POOL,
+    WINDOW,
+    "avg_pool",
+    18,
+    [Read, ReadWrite],
+    ["ACT"],
+    48
+);
+kernel!(
+    AVG_POOL_BACKWARD,
+    WINDOW,
+    "avg_pool_backward",
+    20,
+    [Read, Read, ReadWrite],
+    ["ACT", "GRAD"],
+    48
 );
 
 /// Values of a kernel's override constants, in the order of [`KernelSpec::overrides`].

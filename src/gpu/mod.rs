@@ -14,6 +14,7 @@ mod data;
 mod loss;
 mod norm;
 mod optim;
+mod window;
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
 use crate::shape;
+use crate::window::Window;
 pub use context::GpuContext;
 use kernels::{KernelCache, KernelSpec, Overrides};
 pub use matmul::{MATMUL_ENV, MatmulKernel};
@@ -504,6 +506,76 @@ impl Backend for GpuBackend {
         dx: &mut GpuTensor,
     ) -> Result<()> {
         norm::batch_norm_backward(self, x, dy, affine, saved, daffine, dx)
+    }
+
+    fn im2col(&self, w: &Window, x: &GpuTensor, cols: &mut GpuTensor) -> Result<()> {
+        window::im2col(self, w, x, cols)
+    }
+
+    fn col2im(
+        &self,
+        w: &Window,
+        dcols: &GpuTensor,
+        before: Epilogue<'_, GpuTensor>,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        window::col2im(self, w, dcols, before, dx)
+    }
+
+    fn rows_to_planes(
+        &self,
+        positions: usize,
+        src: &GpuTensor,
+        epilogue: Epilogue<'_, GpuTensor>,
+        dst: &mut GpuTensor,
+    ) -> Result<()> {
+        window::rows_to_planes(self, positions, src, epilogue, dst)
+    }
+
+    fn planes_to_rows(&self, positions: usize, src: &GpuTensor, dst: &mut GpuTensor) -> Result<()> {
+        window::planes_to_rows(self, positions, src, dst)
+    }
+
+    fn max_pool(
+        &self,
+        w: &Window,
+        x: &GpuTensor,
+        then: Activation,
+        y: &mut GpuTensor,
+        argmax: &mut GpuIndices,
+    ) -> Result<()> {
+        window::max_pool(self, w, x, then, y, argmax)
+    }
+
+    fn max_pool_backward(
+        &self,
+        w: &Window,
+        dy: &GpuTensor,
+        argmax: &GpuIndices,
+        before: Epilogue<'_, GpuTensor>,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        window::max_pool_backward(self, w, dy, argmax, before, dx)
+    }
+
+    fn avg_pool(
+        &self,
+        w: &Window,
+        x: &GpuTensor,
+        then: Activation,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
+        window::avg_pool(self, w, x, then, y)
+    }
+
+    fn avg_pool_backward(
+        &self,
+        w: &Window,
+        dy: &GpuTensor,
+        before: Epilogue<'_, GpuTensor>,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        window::avg_pool_backward(self, w, dy, before, dx)
     }
 
     fn softmax(&self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {

@@ -9,8 +9,11 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod flatten;
+pub mod pool;
 
 use std::fmt;
 
@@ -282,6 +285,12 @@ pub trait LayerKind: fmt::Debug + Send + Sync {
 
     /// The `(rows, cols)` of each parameter tensor, as the backend stores it, for an input of `input`.
     fn parameter_shapes(&self, _input: Shape) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+
+    /// The `(rows, cols)` of the working buffers the layer keeps for a batch of `batch` (im2col's
+    /// columns), beyond its output and gradient.
+    fn scratch_shapes(&self, _input: Shape, _batch: usize) -> Vec<(usize, usize)> {
         Vec::new()
     }
 

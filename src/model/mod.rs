@@ -4,6 +4,7 @@
 //! Activations and gradients live in a [`Workspace`] sized for one batch size, allocated once; a
 //! training step then allocates nothing.
 
+pub mod presets;
 pub mod spec;
 
 use rand::SeedableRng;

@@ -14,7 +14,9 @@ use crate::layers::activation::ActivationKind;
 use crate::layers::batch_norm::{self, BatchNormKind};
 use crate::layers::dense::{self, DenseKind};
 use crate::layers::dropout::{self, DropoutKind};
+use crate::layers::flatten::{self, FlattenKind};
 use crate::layers::{LayerKind, Shape};
+use crate::layers::{conv, pool};
 
 /// Reads one spec item's arguments (the words after its name) into its kind.
 type Parser = fn(&str, &[&str]) -> Result<Box<dyn LayerKind>>;
@@ -25,6 +27,10 @@ const KINDS: &[(&str, Parser)] = &[
     ("dense", dense::parse),
     ("dropout", dropout::parse),
     ("batch_norm", batch_norm::parse),
+    ("conv", conv::parse),
+    ("max_pool", pool::parse_max),
+    ("avg_pool", pool::parse_avg),
+    ("flatten", flatten::parse),
 ];
 
 /// One layer of an architecture: its [`LayerKind`], compared and printed as the spec writes it.
@@ -154,7 +160,18 @@ impl ModelSpec {
                 ))
             })?,
         };
-        let layers = items.map(LayerSpec::parse).collect::<Result<Vec<_>>>()?;
+        let mut layers = Vec::new();
+        let mut shape = input;
+        for item in items {
+            let layer = LayerSpec::parse(item)?;
+            // A dense layer after images gets the flatten PyTorch's nn.Sequential would need.
+            if layer.kind().name() == "dense" && !shape.is_flat() {
+                layers.push(LayerSpec::new(FlattenKind));
+                shape = Shape::flat(shape.len());
+            }
+            shape = layer.kind().output_shape(shape)?;
+            layers.push(layer);
+        }
         let spec = ModelSpec { input, layers };
         spec.shapes()?;
         Ok(spec)
@@ -257,15 +274,23 @@ impl ModelSpec {
             .flat_map(|(l, i)| l.kind().parameter_shapes(i))
             .collect();
         let params: u64 = tensors.iter().map(|&(r, c)| (r * c) as u64).sum();
+        let scratch: Vec<(usize, usize)> = self
+            .layers
+            .iter()
+            .zip(inputs.clone())
+            .flat_map(|(l, i)| l.kind().scratch_shapes(i, batch))
+            .collect();
+        let scratch_values: u64 = scratch.iter().map(|&(r, c)| (r * c) as u64).sum();
         let activations: u64 = shapes
             .iter()
             .map(|s| 2 * (batch * s.len()) as u64)
             .sum::<u64>()
             + (batch * self.input.len()) as u64;
-        let bytes = 4 * (params * (2 + optimizer_states as u64) + activations);
+        let bytes = 4 * (params * (2 + optimizer_states as u64) + activations + scratch_values);
         let batches = inputs.map(|s| (batch, s.len()));
         let largest = tensors
             .into_iter()
+            .chain(scratch)
             .chain(batches)
             .max_by_key(|&(r, c)| r as u64 * c as u64)
             .unwrap_or((0, 0));

@@ -1,0 +1,332 @@
+// Convolution's data movement and pooling, over a window sliding on N×C×H×W images (src/window.rs):
+// a KH×KW window moving by `stride`, `padding` on every side, OH×OW positions, P = OH·OW. Output
+// position (oh, ow) with window offset (i, j) reads row oh·stride + i − padding, column
+// ow·stride + j − padding. One invocation per output element; no atomics, so results repeat bit for bit.
+//
+//   im2col           cols[n·P + oh·OW + ow, (c·KH + i)·KW + j] = x[n, c, row, col], 0 in the padding
+//   col2im           dx[n, c, h, w] = f'·Σ dcols[…] over the (oh, ow, i, j) that read (h, w), in (i, j) order
+//   rows_to_planes   dst[n, c·P + p] = act(src[n·P + p, c] + bias[c])       (C = channels, P = out_h·out_w)
+//   planes_to_rows   dst[n·P + p, c] = src[n, c·P + p]
+//   max_pool         y = act(max over the window), NaN winning, first maximum on ties; argmax = i·KW + j
+//   max_pool_back    dx[n, c, h, w] = f'·Σ dy[n, c, oh, ow] over the windows whose winner (h, w) is
+//   avg_pool         y = act(Σ window / (KH·KW)), the padding counted as zeros
+//   avg_pool_back    dx[n, c, h, w] = f'·Σ dy[n, c, oh, ow] / (KH·KW) over the windows covering (h, w)
+//
+// f' is the derivative of activation ACT from its output (aux), applied when GRAD is set.
+
+override ACT: u32 = 0u;
+override HAS_BIAS: bool = false;
+override GRAD: bool = false;
+
+struct Params {
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    padding: u32,
+    out_h: u32,
+    out_w: u32,
+    alpha: f32,
+    total: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// This invocation's element, one per invocation, in a grid folded into two dimensions.
+fn item(at: Invocation) -> u32 {
+    return workgroup_index(at) * LANES + at.lane;
+}
+
+// The input row (or column) that output `o` at window offset `k` reads, or -1 in the padding.
+fn source(o: u32, k: u32, size: u32) -> i32 {
+    let v = i32(o * p.stride + k) - i32(p.padding);
+    if (v < 0 || v >= i32(size)) {
+        return -1;
+    }
+    return v;
+}
+
+// The output index along one dimension whose window offset `k` reads input position `at`, or -1.
+fn covering(at: u32, k: u32, size_out: u32) -> i32 {
+    let shifted = i32(at + p.padding) - i32(k);
+    if (shifted < 0 || u32(shifted) % p.stride != 0u) {
+        return -1;
+    }
+    let o = u32(shifted) / p.stride;
+    if (o >= size_out) {
+        return -1;
+    }
+    return i32(o);
+}
+
+@group(0) @binding(1) var<storage, read> ic_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ic_cols: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn im2col(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let area = p.kernel_h * p.kernel_w;
+    let row_len = p.channels * area;
+    let positions = p.out_h * p.out_w;
+    let r = e / row_len;
+    let q = e % row_len;
+    let n = r / positions;
+    let pos = r % positions;
+    let c = q / area;
+    let k = q % area;
+    let row = source(pos / p.out_w, k / p.kernel_w, p.height);
+    let col = source(pos % p.out_w, k % p.kernel_w, p.width);
+    var v = 0.0;
+    if (row >= 0 && col >= 0) {
+        v = ic_x[((n * p.channels + c) * p.height + u32(row)) * p.width + u32(col)];
+    }
+    ic_cols[e] = v;
+}
+
+// The gradient factor f' at element e of the forward output `aux`, 1 without GRAD.
+fn factor(y: f32) -> f32 {
+    if (GRAD) {
+        return act_derivative_from_output(ACT, p.alpha, y);
+    }
+    return 1.0;
+}
+
+@group(0) @binding(3) var<storage, read> ci_dcols: array<f32>;
+@group(0) @binding(4) var<storage, read> ci_aux: array<f32>;
+@group(0) @binding(5) var<storage, read_write> ci_dx: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn col2im(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let w = e % p.width;
+    let h = (e / p.width) % p.height;
+    let nc = e / (p.width * p.height);
+    let c = nc % p.channels;
+    let n = nc / p.channels;
+    let area = p.kernel_h * p.kernel_w;
+    let row_len = p.channels * area;
+    let positions = p.out_h * p.out_w;
+    var sum = 0.0;
+    for (var i = 0u; i < p.kernel_h; i++) {
+        let oh = covering(h, i, p.out_h);
+        if (oh < 0) {
+            continue;
+        }
+        for (var j = 0u; j < p.kernel_w; j++) {
+            let ow = covering(w, j, p.out_w);
+            if (ow < 0) {
+                continue;
+            }
+            let r = n * positions + u32(oh) * p.out_w + u32(ow);
+            sum += ci_dcols[r * row_len + c * area + i * p.kernel_w + j];
+        }
+    }
+    if (GRAD) {
+        sum *= factor(ci_aux[e]);
+    }
+    ci_dx[e] = sum;
+}
+
+@group(0) @binding(6) var<storage, read> rp_src: array<f32>;
+@group(0) @binding(7) var<storage, read> rp_bias: array<f32>;
+@group(0) @binding(8) var<storage, read_write> rp_dst: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn rows_to_planes(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let positions = p.out_h * p.out_w;
+    let pos = e % positions;
+    let c = (e / positions) % p.channels;
+    let n = e / (positions * p.channels);
+    var z = rp_src[(n * positions + pos) * p.channels + c];
+    if (HAS_BIAS) {
+        z += rp_bias[c];
+    }
+    rp_dst[e] = act_forward(ACT, p.alpha, z);
+}
+
+@group(0) @binding(9) var<storage, read> pr_src: array<f32>;
+@group(0) @binding(10) var<storage, read_write> pr_dst: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn planes_to_rows(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let positions = p.out_h * p.out_w;
+    let c = e % p.channels;
+    let r = e / p.channels;
+    let pos = r % positions;
+    let n = r / positions;
+    pr_dst[e] = pr_src[(n * p.channels + c) * positions + pos];
+}
+
+@group(0) @binding(11) var<storage, read> mp_x: array<f32>;
+@group(0) @binding(12) var<storage, read_write> mp_y: array<f32>;
+@group(0) @binding(13) var<storage, read_write> mp_argmax: array<u32>;
+
+// Output element e's (plane n·C + c, row oh, column ow).
+struct Out {
+    plane: u32,
+    oh: u32,
+    ow: u32,
+}
+
+fn output_at(e: u32) -> Out {
+    let positions = p.out_h * p.out_w;
+    let pos = e % positions;
+    return Out(e / positions, pos / p.out_w, pos % p.out_w);
+}
+
+// True for a NaN: all exponent bits set and a non-zero mantissa.
+fn is_nan_bits(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+@compute @workgroup_size(LANES)
+fn max_pool(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let o = output_at(e);
+    let base = o.plane * p.height * p.width;
+    var best = -3.4028235e38;
+    var seen = false;
+    var winner = 0u;
+    for (var i = 0u; i < p.kernel_h; i++) {
+        let row = source(o.oh, i, p.height);
+        if (row < 0) {
+            continue;
+        }
+        for (var j = 0u; j < p.kernel_w; j++) {
+            let col = source(o.ow, j, p.width);
+            if (col < 0) {
+                continue;
+            }
+            let v = mp_x[base + u32(row) * p.width + u32(col)];
+            // NaN compares false, and compilers may fold `v != v`: the bits tell.
+            let is_nan = is_nan_bits(v);
+            let best_nan = is_nan_bits(best);
+            if (!seen || v > best || (is_nan && !best_nan)) {
+                best = v;
+                winner = i * p.kernel_w + j;
+                seen = true;
+            }
+        }
+    }
+    mp_y[e] = act_forward(ACT, p.alpha, best);
+    mp_argmax[e] = winner;
+}
+
+@group(0) @binding(14) var<storage, read> mb_dy: array<f32>;
+@group(0) @binding(15) var<storage, read> mb_argmax: array<u32>;
+@group(0) @binding(16) var<storage, read> mb_aux: array<f32>;
+@group(0) @binding(17) var<storage, read_write> mb_dx: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn max_pool_backward(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let w = e % p.width;
+    let h = (e / p.width) % p.height;
+    let plane = e / (p.width * p.height);
+    let base = plane * p.out_h * p.out_w;
+    var sum = 0.0;
+    for (var i = 0u; i < p.kernel_h; i++) {
+        let oh = covering(h, i, p.out_h);
+        if (oh < 0) {
+            continue;
+        }
+        for (var j = 0u; j < p.kernel_w; j++) {
+            let ow = covering(w, j, p.out_w);
+            if (ow < 0) {
+                continue;
+            }
+            let o = base + u32(oh) * p.out_w + u32(ow);
+            if (mb_argmax[o] == i * p.kernel_w + j) {
+                sum += mb_dy[o];
+            }
+        }
+    }
+    if (GRAD) {
+        sum *= factor(mb_aux[e]);
+    }
+    mb_dx[e] = sum;
+}
+
+@group(0) @binding(18) var<storage, read> ap_x: array<f32>;
+@group(0) @binding(19) var<storage, read_write> ap_y: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn avg_pool(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let o = output_at(e);
+    let base = o.plane * p.height * p.width;
+    var sum = 0.0;
+    for (var i = 0u; i < p.kernel_h; i++) {
+        let row = source(o.oh, i, p.height);
+        if (row < 0) {
+            continue;
+        }
+        for (var j = 0u; j < p.kernel_w; j++) {
+            let col = source(o.ow, j, p.width);
+            if (col >= 0) {
+                sum += ap_x[base + u32(row) * p.width + u32(col)];
+            }
+        }
+    }
+    ap_y[e] = act_forward(ACT, p.alpha, sum * (1.0 / f32(p.kernel_h * p.kernel_w)));
+}
+
+@group(0) @binding(20) var<storage, read> ab_dy: array<f32>;
+@group(0) @binding(21) var<storage, read> ab_aux: array<f32>;
+@group(0) @binding(22) var<storage, read_write> ab_dx: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn avg_pool_backward(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let w = e % p.width;
+    let h = (e / p.width) % p.height;
+    let plane = e / (p.width * p.height);
+    let base = plane * p.out_h * p.out_w;
+    var sum = 0.0;
+    for (var i = 0u; i < p.kernel_h; i++) {
+        let oh = covering(h, i, p.out_h);
+        if (oh < 0) {
+            continue;
+        }
+        for (var j = 0u; j < p.kernel_w; j++) {
+            let ow = covering(w, j, p.out_w);
+            if (ow >= 0) {
+                sum += ab_dy[base + u32(oh) * p.out_w + u32(ow)];
+            }
+        }
+    }
+    sum *= 1.0 / f32(p.kernel_h * p.kernel_w);
+    if (GRAD) {
+        sum *= factor(ab_aux[e]);
+    }
+    ab_dx[e] = sum;
+}

@@ -1,0 +1,218 @@
+//! Convolution's data movement and pooling on the GPU (`shaders/window.wgsl`): one invocation per
+//! output element, gathers instead of scattered additions, so every result repeats bit for bit.
+
+use super::{GpuBackend, GpuIndices, GpuTensor, f, kernels, u};
+use crate::activation::Activation;
+use crate::backend::{Epilogue, Shaped};
+use crate::error::{Error, Result};
+use crate::shape;
+use crate::window::{Window, check_layouts};
+
+/// Invocations per workgroup (`LANES` in `shaders/elementwise.wgsl`).
+const LANES: usize = 64;
+
+/// The uniform block: the window's ten words, the activation's α and the element count.
+fn params(w: &Window, batch: usize, alpha: f32, total: usize) -> [u32; 12] {
+    let mut words = [0; 12];
+    words[..10].copy_from_slice(&w.words(batch));
+    words[10] = f(alpha);
+    words[11] = u(total);
+    words
+}
+
+/// Overrides `[ACT, GRAD]` and the forward output to differentiate from, for a gradient epilogue.
+fn gradient<'a>(
+    gpu: &'a GpuBackend,
+    before: Epilogue<'a, GpuTensor>,
+    dx: &GpuTensor,
+) -> Result<(Activation, u32, &'a GpuTensor)> {
+    match before.gradient_factor()? {
+        Some((act, output)) => {
+            shape::same("activation output", output, dx)?;
+            Ok((act, 1, output))
+        }
+        None => Ok((Activation::Identity, 0, &gpu.placeholder)),
+    }
+}
+
+pub(super) fn im2col(
+    gpu: &GpuBackend,
+    w: &Window,
+    x: &GpuTensor,
+    cols: &mut GpuTensor,
+) -> Result<()> {
+    let n = w.check_columns(x, cols)?;
+    gpu.run(
+        &kernels::IM2COL,
+        [0; 6],
+        &params(w, n, 0.0, cols.len()),
+        &[x.binding(), cols.binding()],
+        gpu.grid(cols.len(), LANES),
+    );
+    Ok(())
+}
+
+pub(super) fn col2im(
+    gpu: &GpuBackend,
+    w: &Window,
+    dcols: &GpuTensor,
+    before: Epilogue<'_, GpuTensor>,
+    dx: &mut GpuTensor,
+) -> Result<()> {
+    let n = w.check_columns(dx, dcols)?;
+    let (act, grad, aux) = gradient(gpu, before, dx)?;
+    gpu.run(
+        &kernels::COL2IM,
+        [act.code(), grad, 0, 0, 0, 0],
+        &params(w, n, act.alpha(), dx.len()),
+        &[dcols.binding(), aux.binding(), dx.binding()],
+        gpu.grid(dx.len(), LANES),
+    );
+    Ok(())
+}
+
+/// A window standing for `positions` rows of `channels` channels (only those words are read).
+fn layout(channels: usize, positions: usize, batch: usize, alpha: f32, total: usize) -> [u32; 12] {
+    let mut words = [0; 12];
+    words[0] = u(batch);
+    words[1] = u(channels);
+    words[8] = u(positions);
+    words[9] = 1;
+    words[10] = f(alpha);
+    words[11] = u(total);
+    words
+}
+
+pub(super) fn rows_to_planes(
+    gpu: &GpuBackend,
+    positions: usize,
+    src: &GpuTensor,
+    epilogue: Epilogue<'_, GpuTensor>,
+    dst: &mut GpuTensor,
+) -> Result<()> {
+    let (n, channels) = check_layouts(positions, src, dst, epilogue.bias_row())?;
+    if epilogue.grad_output().is_some() {
+        return Err(Error::Invalid(
+            "rows_to_planes takes a forward epilogue".into(),
+        ));
+    }
+    let act = epilogue.activation();
+    let bias = epilogue.bias_row();
+    gpu.run(
+        &kernels::ROWS_TO_PLANES,
+        [act.code(), u32::from(bias.is_some()), 0, 0, 0, 0],
+        &layout(channels, positions, n, act.alpha(), dst.len()),
+        &[
+            src.binding(),
+            bias.unwrap_or(&gpu.placeholder).binding(),
+            dst.binding(),
+        ],
+        gpu.grid(dst.len(), LANES),
+    );
+    Ok(())
+}
+
+pub(super) fn planes_to_rows(
+    gpu: &GpuBackend,
+    positions: usize,
+    src: &GpuTensor,
+    dst: &mut GpuTensor,
+) -> Result<()> {
+    let (n, channels) = check_layouts(positions, dst, src, None)?;
+    gpu.run(
+        &kernels::PLANES_TO_ROWS,
+        [0; 6],
+        &layout(channels, positions, n, 0.0, dst.len()),
+        &[src.binding(), dst.binding()],
+        gpu.grid(dst.len(), LANES),
+    );
+    Ok(())
+}
+
+fn check_winners(argmax: &GpuIndices, outputs: usize) -> Result<()> {
+    if argmax.len != outputs {
+        return Err(Error::shape(format!(
+            "max pooling saves {} winners for {outputs} outputs",
+            argmax.len
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn max_pool(
+    gpu: &GpuBackend,
+    w: &Window,
+    x: &GpuTensor,
+    then: Activation,
+    y: &mut GpuTensor,
+    argmax: &mut GpuIndices,
+) -> Result<()> {
+    let n = w.check_pool(x, y)?;
+    check_winners(argmax, y.len())?;
+    gpu.run(
+        &kernels::MAX_POOL,
+        [then.code(), 0, 0, 0, 0, 0],
+        &params(w, n, then.alpha(), y.len()),
+        &[x.binding(), y.binding(), argmax.binding()],
+        gpu.grid(y.len(), LANES),
+    );
+    Ok(())
+}
+
+pub(super) fn max_pool_backward(
+    gpu: &GpuBackend,
+    w: &Window,
+    dy: &GpuTensor,
+    argmax: &GpuIndices,
+    before: Epilogue<'_, GpuTensor>,
+    dx: &mut GpuTensor,
+) -> Result<()> {
+    let n = w.check_pool(dx, dy)?;
+    check_winners(argmax, dy.len())?;
+    let (act, grad, aux) = gradient(gpu, before, dx)?;
+    gpu.run(
+        &kernels::MAX_POOL_BACKWARD,
+        [act.code(), grad, 0, 0, 0, 0],
+        &params(w, n, act.alpha(), dx.len()),
+        &[dy.binding(), argmax.binding(), aux.binding(), dx.binding()],
+        gpu.grid(dx.len(), LANES),
+    );
+    Ok(())
+}
+
+pub(super) fn avg_pool(
+    gpu: &GpuBackend,
+    w: &Window,
+    x: &GpuTensor,
+    then: Activation,
+    y: &mut GpuTensor,
+) -> Result<()> {
+    let n = w.check_pool(x, y)?;
+    gpu.run(
+        &kernels::AVG_POOL,
+        [then.code(), 0, 0, 0, 0, 0],
+        &params(w, n, then.alpha(), y.len()),
+        &[x.binding(), y.binding()],
+        gpu.grid(y.len(), LANES),
+    );
+    Ok(())
+}
+
+pub(super) fn avg_pool_backward(
+    gpu: &GpuBackend,
+    w: &Window,
+    dy: &GpuTensor,
+    before: Epilogue<'_, GpuTensor>,
+    dx: &mut GpuTensor,
+) -> Result<()> {
+    let n = w.check_pool(dx, dy)?;
+    let (act, grad, aux) = gradient(gpu, before, dx)?;
+    gpu.run(
+        &kernels::AVG_POOL_BACKWARD,
+        [act.code(), grad, 0, 0, 0, 0],
+        &params(w, n, act.alpha(), dx.len()),
+        &[dy.binding(), aux.binding(), dx.binding()],
+        gpu.grid(dx.len(), LANES),
+    );
+    Ok(())
+}

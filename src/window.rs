@@ -1,0 +1,187 @@
+//! A window sliding over images: the geometry convolution and pooling share.
+//!
+//! An input image is `C × H × W`; a `KH × KW` window moves by `stride` over it, padded with `padding`
+//! zeros (convolution) or ignored positions (pooling) on every side. It stops at
+//! `OH = (H + 2·padding − KH)/stride + 1` rows and `OW` columns likewise (floor division, as PyTorch).
+//! Output position `(oh, ow)` and window offset `(i, j)` read input row `oh·stride + i − padding` and
+//! column `ow·stride + j − padding`.
+
+use crate::backend::Shaped;
+use crate::error::{Error, Result};
+use crate::layers::Shape;
+use crate::shape;
+
+/// A `kernel_h × kernel_w` window over `channels × height × width` images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// The input image.
+    pub input: Shape,
+    /// Window rows.
+    pub kernel_h: usize,
+    /// Window columns.
+    pub kernel_w: usize,
+    /// Step between window positions, in both directions.
+    pub stride: usize,
+    /// Rows and columns added on every side.
+    pub padding: usize,
+}
+
+impl Window {
+    /// A window over `input`, checked: a kernel and stride of at least 1, padding smaller than the
+    /// kernel, and a kernel that fits the padded image.
+    pub fn new(
+        input: Shape,
+        kernel_h: usize,
+        kernel_w: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        let w = Window {
+            input,
+            kernel_h,
+            kernel_w,
+            stride,
+            padding,
+        };
+        if kernel_h == 0 || kernel_w == 0 || stride == 0 {
+            return Err(Error::Invalid(format!(
+                "a {kernel_h}×{kernel_w} window with stride {stride}: sizes and stride must be at least 1"
+            )));
+        }
+        if padding >= kernel_h.max(kernel_w) {
+            return Err(Error::Invalid(format!(
+                "padding {padding} is not smaller than the {kernel_h}×{kernel_w} window"
+            )));
+        }
+        if input.height + 2 * padding < kernel_h || input.width + 2 * padding < kernel_w {
+            return Err(Error::Invalid(format!(
+                "a {kernel_h}×{kernel_w} window does not fit a {}×{} image padded by {padding}",
+                input.height, input.width
+            )));
+        }
+        Ok(w)
+    }
+
+    /// Output rows `OH`.
+    pub fn out_height(&self) -> usize {
+        (self.input.height + 2 * self.padding - self.kernel_h) / self.stride + 1
+    }
+
+    /// Output columns `OW`.
+    pub fn out_width(&self) -> usize {
+        (self.input.width + 2 * self.padding - self.kernel_w) / self.stride + 1
+    }
+
+    /// Window positions per channel, `OH·OW`.
+    pub fn positions(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// Values under the window across all channels, `C·KH·KW`: one im2col row.
+    pub fn patch(&self) -> usize {
+        self.input.channels * self.kernel_h * self.kernel_w
+    }
+
+    /// Values the window covers in one channel, `KH·KW`.
+    pub fn area(&self) -> usize {
+        self.kernel_h * self.kernel_w
+    }
+
+    /// One sample's output with `channels` channels at every window position.
+    pub fn output(&self, channels: usize) -> Shape {
+        Shape::image(channels, self.out_height(), self.out_width())
+    }
+
+    /// The input row (or column, with `out` a column) that output `out` and window offset `k` read,
+    /// or `None` in the padding.
+    pub fn source(&self, out: usize, k: usize, size: usize) -> Option<usize> {
+        (out * self.stride + k)
+            .checked_sub(self.padding)
+            .filter(|&v| v < size)
+    }
+
+    /// The output positions `o` along one dimension (`size_out` of them, window size `kernel`) and
+    /// window offsets `k` with `o·stride + k − padding = at`: where input position `at` was read, so
+    /// where its gradient gathers from, in increasing `k`.
+    pub fn covering(
+        &self,
+        at: usize,
+        size_out: usize,
+        kernel: usize,
+    ) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..kernel).filter_map(move |k| {
+            let shifted = (at + self.padding).checked_sub(k)?;
+            (shifted % self.stride == 0 && shifted / self.stride < size_out)
+                .then_some((shifted / self.stride, k))
+        })
+    }
+
+    /// The parameters a kernel reads, in `shaders/window.wgsl`'s order: batch, C, H, W, KH, KW, stride,
+    /// padding, OH, OW.
+    pub fn words(&self, batch: usize) -> [u32; 10] {
+        [
+            batch,
+            self.input.channels,
+            self.input.height,
+            self.input.width,
+            self.kernel_h,
+            self.kernel_w,
+            self.stride,
+            self.padding,
+            self.out_height(),
+            self.out_width(),
+        ]
+        .map(|v| v as u32)
+    }
+
+    /// Checks that `x` holds images of the window's input shape and returns the batch size.
+    pub fn check_input<T: Shaped>(&self, what: &str, x: &T) -> Result<usize> {
+        if x.cols() != self.input.len() {
+            return Err(Error::shape(format!(
+                "{what}: {} features per sample where images of {} ({} values) belong",
+                x.cols(),
+                self.input,
+                self.input.len()
+            )));
+        }
+        Ok(x.rows())
+    }
+
+    /// Checks im2col's operands (`x` `[N, C·H·W]`, `cols` `[N·P, C·KH·KW]`) and returns `N`.
+    pub fn check_columns<T: Shaped>(&self, x: &T, cols: &T) -> Result<usize> {
+        let n = self.check_input("im2col input", x)?;
+        shape::exact("im2col columns", cols, n * self.positions(), self.patch())?;
+        Ok(n)
+    }
+
+    /// Checks a pooling's operands (`x` `[N, C·H·W]`, `y` `[N, C·OH·OW]`) and returns `N`.
+    pub fn check_pool<T: Shaped>(&self, x: &T, y: &T) -> Result<usize> {
+        let n = self.check_input("pooling input", x)?;
+        let out = self.output(self.input.channels).len();
+        shape::exact("pooling output", y, n, out)?;
+        Ok(n)
+    }
+}
+
+/// Checks a layout change between `[N·P, C]` rows and `[N, C·P]` planes (either way round, `rows` and
+/// `planes` as named) and an optional `[1, C]` bias; returns `(N, C)`.
+pub fn check_layouts<T: Shaped>(
+    positions: usize,
+    rows: &T,
+    planes: &T,
+    bias: Option<&T>,
+) -> Result<(usize, usize)> {
+    let channels = rows.cols();
+    if positions == 0 || !rows.rows().is_multiple_of(positions) {
+        return Err(Error::shape(format!(
+            "{} rows are not whole samples of {positions} positions",
+            rows.rows()
+        )));
+    }
+    let n = rows.rows() / positions;
+    shape::exact("channel planes", planes, n, channels * positions)?;
+    if let Some(bias) = bias {
+        shape::exact("per-channel bias", bias, 1, channels)?;
+    }
+    Ok((n, channels))
+}
