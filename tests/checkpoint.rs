@@ -270,3 +270,43 @@ fn bad_files_are_refused_with_the_tensor_named() {
     assert!(matches!(load(), Err(Error::Data { .. })));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A CNN's checkpoint: the logits come back exactly; names follow `nn.Sequential` with the inserted
+/// `nn.Flatten` (conv 0, relu 1, max pool 2, conv 3, relu 4, avg pool 5, flatten 6, linear 7); conv
+/// weights are `[out, in, kh, kw]` with nabla's values in that order.
+#[test]
+fn a_cnn_checkpoint_holds_conv2d_layouts_and_loads_back() {
+    let b = cpu();
+    let text = "input 2x9x8, conv 4x3x3 pad 1, relu, max_pool 2, conv 3x2x2, relu, avg_pool 2, dense 5";
+    let mut model = Model::new(&b, ModelSpec::parse(text).unwrap(), Init::He, 3, 0).unwrap();
+    // Non-zero biases, so that a bias lost on the way would show.
+    for p in model.params_mut() {
+        let n = p.value.len();
+        let v: Vec<f32> = b.read(&p.value).unwrap().iter().map(|v| v + 0.1).collect();
+        assert_eq!(v.len(), n);
+        b.write(&mut p.value, &v).unwrap();
+    }
+    let dir = scratch("cnn");
+    let path = dir.join("cnn.safetensors");
+    checkpoint::save(&b, &model, InputScale::mnist(true), &path).unwrap();
+    let saved = checkpoint::load(&b, &path, 0).unwrap();
+    assert_eq!(saved.model.spec, model.spec);
+    let x = b.tensor(3, 144, &uniform(&mut rng(4), 432, 1.0)).unwrap();
+    let run = |m: &Model<CpuBackend>| {
+        let mut ws = m.workspace(&b, 3).unwrap();
+        m.forward(&b, &x, &mut ws).unwrap();
+        b.read(ws.logits()).unwrap()
+    };
+    assert_eq!(run(&saved.model), run(&model));
+    let bytes = std::fs::read(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<&str> = file.names().into_iter().collect();
+    names.sort();
+    assert_eq!(names, ["0.bias", "0.weight", "3.bias", "3.weight", "7.bias", "7.weight"]);
+    let conv = file.tensor("0.weight").unwrap();
+    assert_eq!(conv.shape(), [4, 2, 3, 3]);
+    let values: Vec<f32> = bytemuck::pod_collect_to_vec(conv.data());
+    assert_eq!(values, b.read(&model.params().next().unwrap().value).unwrap());
+    assert_eq!(file.tensor("7.weight").unwrap().shape(), [5, 3]);
+    std::fs::remove_dir_all(dir).unwrap();
+}

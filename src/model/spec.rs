@@ -161,15 +161,20 @@ impl ModelSpec {
             })?,
         };
         let mut layers = Vec::new();
-        let mut shape = input;
+        // Whether the values are images (even 1×1 ones), as PyTorch's tensors would be.
+        let mut images = !input.is_flat();
         for item in items {
             let layer = LayerSpec::parse(item)?;
+            let name = layer.kind().name();
             // A dense layer after images gets the flatten PyTorch's nn.Sequential would need.
-            if layer.kind().name() == "dense" && !shape.is_flat() {
+            if name == "dense" && images {
                 layers.push(LayerSpec::new(FlattenKind));
-                shape = Shape::flat(shape.len());
             }
-            shape = layer.kind().output_shape(shape)?;
+            images = match name {
+                "conv" | "max_pool" | "avg_pool" => true,
+                "dense" | "flatten" => false,
+                _ => images,
+            };
             layers.push(layer);
         }
         let spec = ModelSpec { input, layers };
