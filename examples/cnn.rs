@@ -1,7 +1,7 @@
 //! Lesson 17, a convolutional network: the book's SimpleConvNet trained on all of MNIST, with its loss
 //! and accuracy curves.
 //!
-//! `cargo run --release --example cnn [OUT.png] [EPOCHS]` (default `runs/cnn.png`, 5 epochs; runs on
+//! `cargo run --release --example cnn [OUT.png] [EPOCHS]` (default `runs/cnn.png`, 3 epochs; runs on
 //! the GPU when there is an adapter, else on the CPU)
 
 #[allow(dead_code)]
@@ -9,12 +9,13 @@ mod support;
 
 use nabla::Backend;
 use nabla::curriculum::cnn;
+use nabla::init::Init;
 use nabla::mnist::Mnist;
 use nabla::plot::{training_curves, write_png};
 
 fn lesson<B: Backend>(b: &B, mnist: &Mnist, epochs: usize) -> anyhow::Result<()> {
     println!("{}", cnn::spec().describe());
-    let mut model = cnn::simple_conv_net(b, 42)?;
+    let mut model = cnn::simple_conv_net(b, Init::He, 42)?;
     let history = cnn::train_on_mnist(b, &mut model, &mnist.train, &mnist.test, epochs)?;
     for e in &history {
         println!(
@@ -32,7 +33,7 @@ fn lesson<B: Backend>(b: &B, mnist: &Mnist, epochs: usize) -> anyhow::Result<()>
 }
 
 fn main() -> anyhow::Result<()> {
-    let epochs = std::env::args().nth(2).map_or(Ok(5), |e| e.parse())?;
+    let epochs = std::env::args().nth(2).map_or(Ok(3), |e| e.parse())?;
     let mnist = support::mnist()?;
     let (cpu, gpu) = support::backends();
     match &gpu {

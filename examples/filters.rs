@@ -1,5 +1,5 @@
-//! Lesson 16, filters: SimpleConvNet's 30 first-layer 5×5 filters before training (He-initialised
-//! noise) and after, drawn as a grid: the top block before, the bottom block after. Each filter is
+//! Lesson 16, filters: SimpleConvNet's 30 first-layer 5×5 filters before training (noise drawn
+//! from N(0, 0.01²), as the book) and after, drawn as a grid: the top block before, the bottom block after. Each filter is
 //! scaled to its own range, black the most negative weight and white the most positive.
 //!
 //! `cargo run --release --example filters [OUT.png] [EPOCHS]` (default `runs/filters.png`, 1 epoch;
@@ -10,11 +10,12 @@ mod support;
 
 use nabla::Backend;
 use nabla::curriculum::cnn;
+use nabla::init::Init;
 use nabla::mnist::Mnist;
 use nabla::plot::write_tiles;
 
 fn lesson<B: Backend>(b: &B, mnist: &Mnist, epochs: usize) -> anyhow::Result<()> {
-    let mut model = cnn::simple_conv_net(b, 42)?;
+    let mut model = cnn::simple_conv_net(b, Init::Normal(0.01), 42)?;
     let before = cnn::first_filters(b, &model)?;
     let history = cnn::train_on_mnist(b, &mut model, &mnist.train, &mnist.test, epochs)?;
     for e in &history {

@@ -277,7 +277,8 @@ fn bad_files_are_refused_with_the_tensor_named() {
 #[test]
 fn a_cnn_checkpoint_holds_conv2d_layouts_and_loads_back() {
     let b = cpu();
-    let text = "input 2x9x8, conv 4x3x3 pad 1, relu, max_pool 2, conv 3x2x2, relu, avg_pool 2, dense 5";
+    let text =
+        "input 2x9x8, conv 4x3x3 pad 1, relu, max_pool 2, conv 3x2x2, relu, avg_pool 2, dense 5";
     let mut model = Model::new(&b, ModelSpec::parse(text).unwrap(), Init::He, 3, 0).unwrap();
     // Non-zero biases, so that a bias lost on the way would show.
     for p in model.params_mut() {
@@ -302,11 +303,19 @@ fn a_cnn_checkpoint_holds_conv2d_layouts_and_loads_back() {
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut names: Vec<&str> = file.names().into_iter().collect();
     names.sort();
-    assert_eq!(names, ["0.bias", "0.weight", "3.bias", "3.weight", "7.bias", "7.weight"]);
+    assert_eq!(
+        names,
+        [
+            "0.bias", "0.weight", "3.bias", "3.weight", "7.bias", "7.weight"
+        ]
+    );
     let conv = file.tensor("0.weight").unwrap();
     assert_eq!(conv.shape(), [4, 2, 3, 3]);
     let values: Vec<f32> = bytemuck::pod_collect_to_vec(conv.data());
-    assert_eq!(values, b.read(&model.params().next().unwrap().value).unwrap());
+    assert_eq!(
+        values,
+        b.read(&model.params().next().unwrap().value).unwrap()
+    );
     assert_eq!(file.tensor("7.weight").unwrap().shape(), [5, 3]);
     std::fs::remove_dir_all(dir).unwrap();
 }

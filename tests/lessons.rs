@@ -630,7 +630,7 @@ fn im2col_unrolls_each_window_into_a_row() {
 fn simple_conv_net_learns_and_its_filters_change() {
     fn lesson<B: Backend>(b: &B) {
         let data = real_mnist();
-        let mut model = cnn::simple_conv_net(b, 42).unwrap();
+        let mut model = cnn::simple_conv_net(b, Init::He, 42).unwrap();
         let before = cnn::first_filters(b, &model).unwrap();
         let train = data.train.clone().truncated(2000);
         let test = data.test.clone().truncated(1000);
