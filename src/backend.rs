@@ -75,6 +75,16 @@ impl<'a, T> Epilogue<'a, T> {
         Epilogue::ActivationGrad { activation, output }
     }
 
+    /// `P ⊙ f'(z)` for the activation `before` that produced `output`, or a plain product for the
+    /// identity: what a layer's input-gradient product applies.
+    pub fn through(before: Activation, output: &'a T) -> Self {
+        if before == Activation::Identity {
+            Epilogue::none()
+        } else {
+            Epilogue::activation_grad(before, output)
+        }
+    }
+
     /// The activation the epilogue applies or differentiates.
     pub fn activation(&self) -> Activation {
         match *self {

@@ -282,11 +282,7 @@ impl<B: Backend> Layer<B> for Conv<B> {
                 Epilogue::none(),
                 &mut s.cols,
             )?;
-            let epilogue = if before == Activation::Identity {
-                Epilogue::none()
-            } else {
-                Epilogue::activation_grad(before, x)
-            };
+            let epilogue = Epilogue::through(before, x);
             b.col2im(&self.window, &s.cols, epilogue, dx)?;
         }
         Ok(())

@@ -123,11 +123,7 @@ impl<B: Backend> Layer<B> for Dense<B> {
         b.matmul(x, true, dy, false, Epilogue::none(), &mut self.weight.grad)?;
         b.bias_grad(dy, &mut self.bias.grad)?;
         if let Some(dx) = dx {
-            let epilogue = if before == Activation::Identity {
-                Epilogue::none()
-            } else {
-                Epilogue::activation_grad(before, x)
-            };
+            let epilogue = Epilogue::through(before, x);
             b.matmul(dy, false, &self.weight.value, true, epilogue, dx)?;
         }
         Ok(())

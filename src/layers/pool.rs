@@ -146,11 +146,7 @@ impl<B: Backend> Layer<B> for Pool<B> {
         let Some(dx) = dx else {
             return Ok(());
         };
-        let epilogue = if before == Activation::Identity {
-            Epilogue::none()
-        } else {
-            Epilogue::activation_grad(before, x)
-        };
+        let epilogue = Epilogue::through(before, x);
         match self.reduce {
             Reduce::Average => b.avg_pool_backward(&self.window, dy, epilogue, dx),
             Reduce::Max => {
