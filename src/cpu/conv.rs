@@ -121,7 +121,9 @@ pub(super) fn rows_to_planes(
         for (src, dst) in src.chunks(per_sample).zip(dst.chunks_mut(per_sample)) {
             for (p, row) in src.chunks(channels).enumerate() {
                 for (c, &v) in row.iter().enumerate() {
-                    let z = v + bias.map_or(0.0, |b| b[c]);
+                    // No addition without a bias: `-0.0 + 0.0` would turn the sign, where the GPU
+                    // copies the value as it is.
+                    let z = bias.map_or(v, |b| v + b[c]);
                     dst[c * positions + p] = f.forward(z);
                 }
             }
