@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The test command: installs Mesa's software Vulkan driver (lavapipe) where no Vulkan driver is present,
-# and a font for the charts where none is, then runs the whole test suite. GPU tests run on whatever adapter nabla picks (NABLA_ADAPTER overrides);
-# they fail when there is none, unless NABLA_GPU_TESTS=off says to skip them. Then the NumPy checkpoint
-# client is checked against `nabla eval` (scripts/python-check.sh; NABLA_PYTHON_TESTS=off skips it).
+# a font for the charts where none is, and for the browser test Debian's Chromium and the Playwright
+# library that drives it (tests/browser); then runs the whole test suite. GPU tests run on whatever
+# adapter nabla picks (NABLA_ADAPTER overrides); they fail when there is none, unless
+# NABLA_GPU_TESTS=off says to skip them. The browser test builds the page (scripts/web.sh build, which
+# installs the wasm target and wasm-bindgen-cli) and fails when Chromium cannot run it, unless
+# NABLA_BROWSER_TESTS=off. Then the NumPy checkpoint client is checked against `nabla eval`
+# (scripts/python-check.sh; NABLA_PYTHON_TESTS=off skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,17 +33,29 @@ if ! font_present; then
     echo "No font for chart text found: installing DejaVu Sans (fonts-dejavu-core)."
     packages+=(fonts-dejavu-core)
 fi
+browser_tests=true
+[ "${NABLA_BROWSER_TESTS:-}" = off ] && browser_tests=false
+if $browser_tests && ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
+    echo "No Chromium found: installing Debian's chromium for the browser test."
+    packages+=(chromium)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null; then
         echo "error: no apt-get here. Install ${packages[*]} (or their equivalents: a Vulkan driver," >&2
-        echo "       e.g. Mesa's lavapipe, and a TrueType font named by NABLA_FONT), or run" >&2
-        echo "       NABLA_GPU_TESTS=off $0 to skip the GPU tests." >&2
+        echo "       e.g. Mesa's lavapipe, a TrueType font named by NABLA_FONT, Chromium named by" >&2
+        echo "       CHROMIUM), or run with NABLA_GPU_TESTS=off / NABLA_BROWSER_TESTS=off to skip" >&2
+        echo "       the GPU or browser tests." >&2
         exit 1
     fi
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo=sudo
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${packages[@]}" >/dev/null
+fi
+if $browser_tests && [ ! -d tests/browser/node_modules/playwright-core ]; then
+    echo "Installing the browser test's driver (playwright-core, tests/browser/package-lock.json)."
+    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
 
 # lavapipe's window-system code complains when this is unset; compute needs no display.

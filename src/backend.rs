@@ -178,8 +178,13 @@ pub trait Backend: 'static {
     fn tensor(&self, rows: usize, cols: usize, data: &[f32]) -> Result<Self::Tensor>;
     /// Overwrites `t` with `data` (same length).
     fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()>;
-    /// Copies `t` back to the host, waiting for pending work.
-    fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>>;
+    /// Copies `t` back to the host once the pending work has run. The one readback path: a browser
+    /// awaits it, native code waits through [`Backend::read`].
+    fn read_async(&self, t: &Self::Tensor) -> impl Future<Output = Result<Vec<f32>>>;
+    /// [`Backend::read_async`], waited for. It blocks, so a browser's main thread must not call it.
+    fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>> {
+        pollster::block_on(self.read_async(t))
+    }
     /// A device vector holding `data`.
     fn indices(&self, data: &[u32]) -> Result<Self::Indices>;
     /// Copies an index vector back to the host.

@@ -89,14 +89,25 @@ type Entry = (String, Vec<usize>, Vec<u8>, Dtype);
 
 /// Saves `model`'s parameters (PyTorch's layout) and what using it needs, `input` among it, to `path`.
 pub fn save<B: Backend>(b: &B, model: &Model<B>, input: InputScale, path: &Path) -> Result<()> {
-    write(path, model_tensors(b, model)?, model_metadata(model, input))
+    let bytes = pollster::block_on(to_bytes(b, model, input))?;
+    write_atomically(path, &bytes)
+}
+
+/// The file [`save`] writes, as bytes (a browser offers them as a download).
+pub async fn to_bytes<B: Backend>(b: &B, model: &Model<B>, input: InputScale) -> Result<Vec<u8>> {
+    let tensors = model_tensors(b, model).await?;
+    serialize(Path::new("model"), tensors, model_metadata(model, input))
 }
 
 /// Every layer's tensors, named `{layer index}.{name}`.
-fn model_tensors<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<Entry>> {
+async fn model_tensors<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<Entry>> {
     let mut tensors = Vec::new();
     for (i, layer) in model.layers.iter().enumerate() {
-        for t in layer.export(b)? {
+        let mut values = Vec::new();
+        for t in layer.saved_tensors() {
+            values.push(b.read_async(t).await?);
+        }
+        for t in layer.export(&values) {
             let (bytes, dtype) = match &t.values {
                 Values::F32(v) => (bytemuck::cast_slice(v).to_vec(), Dtype::F32),
                 Values::I64(v) => (bytemuck::cast_slice(v).to_vec(), Dtype::I64),
@@ -121,6 +132,15 @@ fn model_metadata<B: Backend>(model: &Model<B>, input: InputScale) -> HashMap<St
 }
 
 fn write(path: &Path, tensors: Vec<Entry>, metadata: HashMap<String, String>) -> Result<()> {
+    write_atomically(path, &serialize(path, tensors, metadata)?)
+}
+
+/// The safetensors bytes of `tensors` and `metadata`; `path` names the file in errors.
+fn serialize(
+    path: &Path,
+    tensors: Vec<Entry>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     let views = tensors
         .iter()
         .map(|(name, shape, bytes, dtype)| {
@@ -129,9 +149,8 @@ fn write(path: &Path, tensors: Vec<Entry>, metadata: HashMap<String, String>) ->
                 .map_err(|e| data_error(path, format!("cannot describe tensor {name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| data_error(path, format!("cannot serialise the model: {e}")))?;
-    write_atomically(path, &bytes)
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| data_error(path, format!("cannot serialise the model: {e}")))
 }
 
 /// What continuing an interrupted run needs besides the model: the command line that started it
@@ -154,7 +173,7 @@ pub fn save_resumable<B: Backend>(
     resume: &Resume,
     path: &Path,
 ) -> Result<()> {
-    let mut tensors = model_tensors(b, model)?;
+    let mut tensors = pollster::block_on(model_tensors(b, model))?;
     for (k, p) in model.params().enumerate() {
         for (j, t) in p.state().iter().enumerate() {
             let values = b.read(t)?;

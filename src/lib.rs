@@ -22,6 +22,7 @@ pub mod mnist;
 pub mod model;
 pub mod numerical;
 pub mod optim;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod png_digit;
 pub mod schedule;

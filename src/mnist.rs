@@ -50,6 +50,28 @@ impl Split {
         self.labels.is_empty()
     }
 
+    /// A split from the bytes of an IDX image file and an IDX label file (as a browser fetches them),
+    /// checked as [`Mnist::load`] checks files; the names name them in errors.
+    pub fn from_idx(
+        images_name: &str,
+        images: &[u8],
+        labels_name: &str,
+        labels: &[u8],
+    ) -> Result<Split> {
+        let n_images = check_images(Path::new(images_name), images)?;
+        let n_labels = check_labels(Path::new(labels_name), labels)?;
+        if n_images != n_labels {
+            return Err(data_error(
+                Path::new(labels_name),
+                format!("{n_labels} labels for {n_images} images in {images_name}"),
+            ));
+        }
+        Ok(Split {
+            images: images[16..].to_vec(),
+            labels: labels[8..].to_vec(),
+        })
+    }
+
     /// The first `n` images (all of them if there are fewer).
     pub fn truncated(mut self, n: usize) -> Split {
         let n = n.min(self.len());

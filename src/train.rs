@@ -6,7 +6,7 @@
 //! permutation from the seed, uploads it once, and walks it in whole batches; the last partial batch is
 //! left for a later epoch's shuffle, so every step has the same shape.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -164,6 +164,9 @@ pub fn train<B: Backend>(
 /// `start.epochs_done` epochs. The shuffles of the epochs already done are drawn again and skipped, so
 /// every later epoch sees the batches the uninterrupted run saw, and steps count on from
 /// `start.steps_done` (dropout masks and the schedule depend on them). Returns the whole history.
+///
+/// It drives a [`Trainer`] to the end, waiting on its readbacks with `pollster`; a browser drives the
+/// same trainer a few steps at a time and awaits them.
 pub fn train_from<B: Backend>(
     b: &B,
     model: &mut Model<B>,
@@ -173,101 +176,220 @@ pub fn train_from<B: Backend>(
     start: Start,
     mut observe: impl FnMut(&Event, &Model<B>),
 ) -> Result<Vec<EpochStats>> {
-    config.optimizer.validate()?;
-    config.schedule.validate()?;
     if config.patience.is_some() && test.is_none() {
         return Err(Error::Invalid(
             "early stopping needs a split to evaluate after every epoch (a validation split)"
                 .into(),
         ));
     }
-    if config.batch == 0 || config.batch > train.len {
-        return Err(Error::Invalid(format!(
-            "batch size {} must be between 1 and the training set's {} samples",
-            config.batch, train.len
-        )));
-    }
-    let steps_per_epoch = train.len / config.batch;
-    let total_steps = steps_after(config.epochs, train.len, config);
-    let mut ws = model.workspace(b, config.batch)?;
-    let mut x = b.zeros(config.batch, PIXELS)?;
-    let mut y = b.indices(&vec![0; config.batch])?;
+    let mut trainer = Trainer::new(b, model, train.len, config, start)?;
+    pollster::block_on(async {
+        while !trainer.finished() {
+            for event in trainer.advance(b, model, train, test).await? {
+                observe(&event, model);
+            }
+        }
+        Ok(trainer.into_history())
+    })
+}
+
+/// A training run in progress, taken one step at a time. Steps are only queued on the device; the
+/// running loss is read back every `report_every` steps and at the end of an epoch, when the model
+/// is also evaluated. Those readbacks are awaited, so a caller that must not block (a browser tab) can
+/// take a few steps, draw, and come back.
+pub struct Trainer<B: Backend> {
+    config: TrainConfig,
+    ws: Workspace<B>,
+    x: B::Tensor,
+    y: B::Indices,
     // The epoch's summed batch losses and count of correct predictions.
-    let mut totals = b.zeros(1, 2)?;
-    let mut order: Vec<u32> = (0..train.len as u32).collect();
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut history = start.history;
-    let mut t = start.steps_done;
-    let report_every = config.report_every.max(1);
-    for epoch in 1..=config.epochs {
-        if config.max_steps.is_some_and(|m| t as usize >= m) {
-            break;
+    totals: B::Tensor,
+    order: Vec<u32>,
+    device_order: Option<B::Indices>,
+    rng: StdRng,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    // The epoch under way (from 1), or the last one finished.
+    epoch: usize,
+    // Steps taken in that epoch; `None` between epochs.
+    step: Option<usize>,
+    // Training steps taken in all.
+    t: u64,
+    began: Instant,
+    history: Vec<EpochStats>,
+    stopped: bool,
+}
+
+impl<B: Backend> Trainer<B> {
+    /// A run of `config` over a training split of `train_len` samples, from `start`.
+    pub fn new(
+        b: &B,
+        model: &Model<B>,
+        train_len: usize,
+        config: &TrainConfig,
+        start: Start,
+    ) -> Result<Self> {
+        config.optimizer.validate()?;
+        config.schedule.validate()?;
+        if config.batch == 0 || config.batch > train_len {
+            return Err(Error::Invalid(format!(
+                "batch size {} must be between 1 and the training set's {} samples",
+                config.batch, train_len
+            )));
         }
-        order.shuffle(&mut rng);
-        if epoch <= start.epochs_done {
-            continue;
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut order: Vec<u32> = (0..train_len as u32).collect();
+        // Draw the shuffles of the epochs already done, so the next epoch gets its own.
+        for _ in 0..start.epochs_done.min(config.epochs) {
+            order.shuffle(&mut rng);
         }
-        let device_order = b.indices(&order)?;
-        b.write(&mut totals, &[0.0, 0.0])?;
-        let began = Instant::now();
-        let mut steps = 0;
-        let mut last_loss = f32::NAN;
-        let mut last_accuracy = 0.0;
-        for s in 0..steps_per_epoch {
-            if config.max_steps.is_some_and(|m| t as usize >= m) {
-                break;
+        Ok(Trainer {
+            ws: model.workspace(b, config.batch)?,
+            x: b.zeros(config.batch, PIXELS)?,
+            y: b.indices(&vec![0; config.batch])?,
+            totals: b.zeros(1, 2)?,
+            order,
+            device_order: None,
+            rng,
+            steps_per_epoch: train_len / config.batch,
+            total_steps: steps_after(config.epochs, train_len, config),
+            epoch: start.epochs_done,
+            step: None,
+            t: start.steps_done,
+            began: Instant::now(),
+            history: start.history,
+            stopped: false,
+            config: config.clone(),
+        })
+    }
+
+    /// True once every epoch has run, `max_steps` are taken, or early stopping ended the run.
+    pub fn finished(&self) -> bool {
+        self.step.is_none()
+            && (self.stopped
+                || self.epoch >= self.config.epochs
+                || self.config.max_steps.is_some_and(|m| self.t as usize >= m))
+    }
+
+    /// Training steps taken in all.
+    pub fn steps_taken(&self) -> u64 {
+        self.t
+    }
+
+    /// The figures of the epochs finished so far.
+    pub fn history(&self) -> &[EpochStats] {
+        &self.history
+    }
+
+    /// The figures of every epoch finished.
+    pub fn into_history(self) -> Vec<EpochStats> {
+        self.history
+    }
+
+    /// Queues one training step (starting an epoch first if one is due) and returns what it has to
+    /// report: progress every `report_every` steps and at the epoch's last step, then the epoch's
+    /// figures when the epoch ends, after evaluating on `test`. Does nothing once [`Trainer::finished`].
+    pub async fn advance(
+        &mut self,
+        b: &B,
+        model: &mut Model<B>,
+        train: &DeviceSplit<B>,
+        test: Option<&DeviceSplit<B>>,
+    ) -> Result<Vec<Event>> {
+        if self.finished() {
+            return Ok(Vec::new());
+        }
+        let config = &self.config;
+        let s = match self.step {
+            Some(s) => s,
+            None => {
+                self.epoch += 1;
+                self.order.shuffle(&mut self.rng);
+                self.device_order = Some(b.indices(&self.order)?);
+                b.write(&mut self.totals, &[0.0, 0.0])?;
+                self.began = Instant::now();
+                0
             }
-            t += 1;
-            b.gather(&train.set, &device_order, s * config.batch, &mut x, &mut y)?;
-            model.forward_train(b, &x, &mut ws, config.seed, t)?;
-            model.backward(b, &x, &y, &mut ws)?;
-            let mut optimizer = config.optimizer;
-            optimizer.lr *= config.schedule.factor(t as usize, total_steps, epoch);
-            model.update(b, &optimizer.step(t))?;
-            b.tally(ws.logits(), &y, &ws.loss, &mut totals)?;
-            b.submit();
-            steps = s + 1;
-            if steps % report_every == 0 || steps == steps_per_epoch {
-                let (loss, accuracy) = running(b, &totals, steps, config.batch)?;
-                check_finite(loss, epoch, steps)?;
-                (last_loss, last_accuracy) = (loss, accuracy);
-                let progress = Event::Progress {
-                    epoch,
-                    step: steps,
-                    steps: steps_per_epoch,
-                    loss,
-                    accuracy,
-                    samples_per_sec: (steps * config.batch) as f64 / began.elapsed().as_secs_f64(),
-                };
-                observe(&progress, model);
-            }
+        };
+        let order = self
+            .device_order
+            .as_ref()
+            .expect("set when the epoch began");
+        self.t += 1;
+        let t = self.t;
+        b.gather(
+            &train.set,
+            order,
+            s * config.batch,
+            &mut self.x,
+            &mut self.y,
+        )?;
+        model.forward_train(b, &self.x, &mut self.ws, config.seed, t)?;
+        model.backward(b, &self.x, &self.y, &mut self.ws)?;
+        let mut optimizer = config.optimizer;
+        optimizer.lr *= config
+            .schedule
+            .factor(t as usize, self.total_steps, self.epoch);
+        model.update(b, &optimizer.step(t))?;
+        b.tally(self.ws.logits(), &self.y, &self.ws.loss, &mut self.totals)?;
+        b.submit();
+        let steps = s + 1;
+        self.step = Some(steps);
+        let epoch_ends =
+            steps == self.steps_per_epoch || config.max_steps.is_some_and(|m| t as usize >= m);
+        let report = steps % config.report_every.max(1) == 0 || steps == self.steps_per_epoch;
+        if !report && !epoch_ends {
+            return Ok(Vec::new());
         }
-        if steps % report_every != 0 && steps != steps_per_epoch && steps > 0 {
-            (last_loss, last_accuracy) = running(b, &totals, steps, config.batch)?;
-            check_finite(last_loss, epoch, steps)?;
+        let totals = b.read_async(&self.totals).await?;
+        let loss = totals[0] / steps as f32;
+        let accuracy = totals[1] / (steps * config.batch) as f32;
+        if !loss.is_finite() {
+            return Err(Error::Diverged {
+                loss,
+                epoch: self.epoch,
+                step: steps,
+            });
         }
-        let seconds = began.elapsed().as_secs_f64();
+        let seconds = self.began.elapsed().as_secs_f64();
+        let samples_per_sec = (steps * config.batch) as f64 / seconds;
+        let mut events = Vec::new();
+        if report {
+            events.push(Event::Progress {
+                epoch: self.epoch,
+                step: steps,
+                steps: self.steps_per_epoch,
+                loss,
+                accuracy,
+                samples_per_sec,
+            });
+        }
+        if !epoch_ends {
+            return Ok(events);
+        }
+        self.step = None;
         let test_accuracy = match test {
-            Some(split) => Some(evaluate(b, model, split, 1000)?),
+            Some(split) => Some(evaluate_async(b, model, split, 1000).await?),
             None => None,
         };
         let stats = EpochStats {
-            epoch,
-            train_loss: last_loss,
-            train_accuracy: last_accuracy,
+            epoch: self.epoch,
+            train_loss: loss,
+            train_accuracy: accuracy,
             test_accuracy,
             seconds,
-            samples_per_sec: (steps * config.batch) as f64 / seconds,
+            samples_per_sec,
         };
-        observe(&Event::Epoch(stats.clone()), model);
-        history.push(stats);
-        if let Some(patience) = config.patience {
-            if epochs_since_best(&history) >= patience {
-                break;
-            }
+        self.history.push(stats.clone());
+        if config
+            .patience
+            .is_some_and(|p| epochs_since_best(&self.history) >= p)
+        {
+            self.stopped = true;
         }
+        events.push(Event::Epoch(stats));
+        Ok(events)
     }
-    Ok(history)
 }
 
 /// Epochs since the one with the best evaluation accuracy (the first such, on ties).
@@ -281,25 +403,6 @@ pub fn epochs_since_best(history: &[EpochStats]) -> usize {
             _ => Some((i, a)),
         });
     best.map_or(0, |(i, _)| history.len() - 1 - i)
-}
-
-/// The running mean loss and accuracy from the epoch's totals (one read).
-fn running<B: Backend>(
-    b: &B,
-    totals: &B::Tensor,
-    steps: usize,
-    batch: usize,
-) -> Result<(f32, f32)> {
-    let totals = b.read(totals)?;
-    Ok((totals[0] / steps as f32, totals[1] / (steps * batch) as f32))
-}
-
-fn check_finite(loss: f32, epoch: usize, step: usize) -> Result<()> {
-    if loss.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::Diverged { loss, epoch, step })
-    }
 }
 
 /// Runs `model` forward over `split` in order, in batches of up to `batch`, and hands each batch's
@@ -337,13 +440,45 @@ pub fn evaluate<B: Backend>(
     split: &DeviceSplit<B>,
     batch: usize,
 ) -> Result<f32> {
+    pollster::block_on(evaluate_async(b, model, split, batch))
+}
+
+/// [`evaluate`], awaiting its one readback.
+pub async fn evaluate_async<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    split: &DeviceSplit<B>,
+    batch: usize,
+) -> Result<f32> {
     let no_loss = b.zeros(1, 1)?;
     let mut totals = b.zeros(1, 2)?;
     forward_batches(b, model, split, batch, |ws, labels| {
         b.tally(ws.logits(), labels, &no_loss, &mut totals)
     })?;
-    let correct = b.read(&totals)?[1];
+    let correct = b.read_async(&totals).await?[1];
     Ok(correct / split.len.max(1) as f32)
+}
+
+/// The class probabilities (the softmax of the logits) that `model` gives one image of [`PIXELS`]
+/// bytes, scaled by `input` as in training.
+pub async fn class_probabilities<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    input: InputScale,
+    pixels: &[u8],
+) -> Result<Vec<f32>> {
+    if pixels.len() != PIXELS {
+        return Err(Error::Invalid(format!(
+            "an image has {PIXELS} pixels (28×28), not {}",
+            pixels.len()
+        )));
+    }
+    let x: Vec<f32> = pixels.iter().map(|&p| input.apply(p)).collect();
+    let mut ws = model.workspace(b, 1)?;
+    model.forward(b, &b.tensor(1, PIXELS, &x)?, &mut ws)?;
+    let mut probs = b.zeros(1, model.spec.outputs())?;
+    b.softmax(ws.logits(), &mut probs)?;
+    b.read_async(&probs).await
 }
 
 /// The predicted class (arg-max of the logits) of every sample of `split`, by batched inference in

@@ -251,4 +251,16 @@ fn a_layer_list_trains_and_evaluates() {
         &["train", "--arch", "dense 32, relu, pool 2, dense 10"],
         &["layer `pool 2`", "unknown layer"],
     );
+    // Flags that shape an MLP are refused where a preset's layer list fixes the layers.
+    refused(
+        &["train", "--preset", "simple_cnn", "--dropout", "0.5"],
+        &[
+            "--dropout: for the MLP presets only",
+            "the simple_cnn preset is a layer list",
+        ],
+    );
+    refused(
+        &["train", "--preset", "cnn", "--layers", "64", "--batch-norm"],
+        &["--layers, --batch-norm: for the MLP presets only", "--arch"],
+    );
 }

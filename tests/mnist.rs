@@ -71,6 +71,24 @@ fn idx_checks_accept_good_files_and_reject_bad_ones() {
 }
 
 #[test]
+fn a_split_from_idx_bytes_is_checked_as_files_are() {
+    let images = idx_images(2, 28, 28, 2 * 784);
+    let split = Split::from_idx("imgs", &images, "lbls", &idx_labels(&[3, 7])).unwrap();
+    assert_eq!(split.labels, [3, 7]);
+    assert_eq!(split.images, images[16..]);
+    let error = |e: Error| match e {
+        Error::Data { path, reason } => format!("{}: {reason}", path.display()),
+        other => panic!("expected a data error, got {other}"),
+    };
+    let mismatch = Split::from_idx("imgs", &images, "lbls", &idx_labels(&[1, 2, 3])).unwrap_err();
+    assert_eq!(error(mismatch), "lbls: 3 labels for 2 images in imgs");
+    let bad_label = Split::from_idx("imgs", &images, "lbls", &idx_labels(&[1, 12])).unwrap_err();
+    assert!(error(bad_label).starts_with("lbls: label 1 is 12"));
+    let truncated = Split::from_idx("imgs", &images[..900], "lbls", &idx_labels(&[1, 2]));
+    assert!(error(truncated.unwrap_err()).starts_with("imgs: "));
+}
+
+#[test]
 fn mismatched_or_missing_files_are_clear_errors() {
     let dir = scratch("pair");
     let (images, labels) = (dir.join("i"), dir.join("l"));

@@ -7,7 +7,8 @@ use clap::Args;
 
 use nabla::Backend;
 use nabla::checkpoint;
-use nabla::mnist::{CLASSES, PIXELS};
+use nabla::mnist::PIXELS;
+use nabla::train::class_probabilities;
 
 use super::{Common, input_scale, load_mnist};
 
@@ -55,12 +56,7 @@ pub fn run<B: Backend>(b: &B, args: &PredictArgs) -> Result<()> {
         }
         (None, None) => bail!("say which image: --index N (a test image) or --image FILE.png"),
     };
-    let x: Vec<f32> = pixels.iter().map(|&p| input.apply(p)).collect();
-    let mut ws = model.workspace(b, 1)?;
-    model.forward(b, &b.tensor(1, PIXELS, &x)?, &mut ws)?;
-    let mut probs = b.zeros(1, CLASSES)?;
-    b.softmax(ws.logits(), &mut probs)?;
-    let probs = b.read(&probs)?;
+    let probs = pollster::block_on(class_probabilities(b, &model, input, &pixels))?;
     let digit = nabla::cpu::argmax(&probs);
     match truth {
         Some(t) => println!("predicted {digit} (label {t})"),

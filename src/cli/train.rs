@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nabla::init::Init;
 use nabla::layers::Shape;
 use nabla::mnist::{CLASSES, PIXELS, SIDE};
-use nabla::model::presets;
+use nabla::model::presets::{self, Layers};
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
 use nabla::train::{
@@ -169,71 +169,24 @@ struct Plan {
 }
 
 fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
-    // The preset's schedule, regularisation and batch norm (the flags add to or replace them).
-    let (mut schedule, mut dropout, mut batch_norm) = (None, 0.0, false);
-    let mut arch = None;
-    let (hidden, act, init, opt, lr, decay, batch, epochs, steps) = match args.preset {
-        Preset::Default => (
-            vec![256, 256],
-            "relu",
-            Init::He,
-            OptimizerChoice::Adam,
-            1e-3,
-            0.8,
-            100,
-            8,
-            None,
-        ),
-        Preset::Mlp => {
-            (schedule, dropout, batch_norm) = (Some("cosine"), 0.2, true);
-            (
-                vec![1024, 1024, 1024],
-                "relu",
-                Init::He,
-                OptimizerChoice::Adam,
-                1e-3,
-                1.0,
-                100,
-                20,
-                None,
-            )
-        }
-        Preset::Cnn => {
-            arch = Some(presets::FAST_CNN);
-            let adam = OptimizerChoice::Adam;
-            (vec![], "relu", Init::He, adam, 2e-3, 0.5, 64, 3, None)
-        }
-        Preset::SimpleCnn => {
-            arch = Some(presets::SIMPLE_CNN);
-            let adam = OptimizerChoice::Adam;
-            (vec![], "relu", Init::He, adam, 1e-3, 0.85, 100, 12, None)
-        }
-        Preset::DeepCnn => {
-            (arch, schedule) = (Some(presets::DEEP_CNN), Some("cosine"));
-            let adam = OptimizerChoice::Adam;
-            (vec![], "relu", Init::He, adam, 1e-3, 1.0, 100, 12, None)
-        }
-        Preset::Book | Preset::Backprop => (
-            vec![50],
-            if args.preset == Preset::Book {
-                "sigmoid"
-            } else {
-                "relu"
-            },
-            Init::Normal(0.01),
-            OptimizerChoice::Sgd,
-            0.1,
-            1.0,
-            100,
-            17,
-            Some(10_000),
-        ),
+    let name = args
+        .preset
+        .to_possible_value()
+        .expect("every preset has a name");
+    let preset = presets::named(name.get_name())?;
+    let (hidden, act, options, arch) = match preset.layers {
+        Layers::Mlp {
+            hidden,
+            activation,
+            options,
+        } => (hidden.to_vec(), activation.name(), options, None),
+        Layers::List(text) => (vec![], "relu", MlpOptions::default(), Some(text)),
     };
     let activation_name = args.activation.as_deref().unwrap_or(act);
     let activation = Activation::from_name(activation_name)
         .with_context(|| format!("unknown activation `{activation_name}`"))?;
     let init = match args.init {
-        None => init,
+        None => preset.init,
         Some(InitChoice::Normal) => Init::Normal(0.01),
         Some(InitChoice::Xavier) => Init::Xavier,
         Some(InitChoice::He) => Init::He,
@@ -252,28 +205,29 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
         }
         (other, None) => other,
     };
-    let kind = match args.optimizer.unwrap_or(opt) {
-        OptimizerChoice::Sgd => OptimizerKind::Sgd,
-        OptimizerChoice::Momentum => OptimizerKind::Momentum {
+    let kind = match args.optimizer {
+        None => preset.optimizer.kind,
+        Some(OptimizerChoice::Sgd) => OptimizerKind::Sgd,
+        Some(OptimizerChoice::Momentum) => OptimizerKind::Momentum {
             momentum: 0.9,
             nesterov: false,
         },
-        OptimizerChoice::Nesterov => OptimizerKind::Momentum {
+        Some(OptimizerChoice::Nesterov) => OptimizerKind::Momentum {
             momentum: 0.9,
             nesterov: true,
         },
-        OptimizerChoice::Adagrad => OptimizerKind::AdaGrad,
-        OptimizerChoice::Rmsprop => OptimizerKind::RmsProp { decay: 0.99 },
-        OptimizerChoice::Adam => OptimizerKind::Adam {
+        Some(OptimizerChoice::Adagrad) => OptimizerKind::AdaGrad,
+        Some(OptimizerChoice::Rmsprop) => OptimizerKind::RmsProp { decay: 0.99 },
+        Some(OptimizerChoice::Adam) => OptimizerKind::Adam {
             beta1: 0.9,
             beta2: 0.999,
         },
-        OptimizerChoice::Adamw => OptimizerKind::AdamW {
+        Some(OptimizerChoice::Adamw) => OptimizerKind::AdamW {
             beta1: 0.9,
             beta2: 0.999,
         },
     };
-    let mut optimizer = Optimizer::new(kind, args.lr.unwrap_or(lr));
+    let mut optimizer = Optimizer::new(kind, args.lr.unwrap_or(preset.optimizer.lr));
     optimizer.weight_decay = args.weight_decay;
     if matches!(kind, OptimizerKind::AdaGrad | OptimizerKind::RmsProp { .. }) {
         optimizer.eps = 1e-7;
@@ -281,18 +235,38 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
     let batch = if args.full_batch {
         train_len
     } else {
-        args.batch.unwrap_or(batch)
+        args.batch.unwrap_or(preset.batch)
     };
+    // (clap already refuses these flags beside --arch.)
+    if arch.is_some() && args.arch.is_none() {
+        let mlp_flags: Vec<&str> = [
+            ("--layers", args.layers.is_some()),
+            ("--activation", args.activation.is_some()),
+            ("--dropout", args.dropout.is_some()),
+            ("--batch-norm", args.batch_norm),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        if !mlp_flags.is_empty() {
+            bail!(
+                "{}: for the MLP presets only; the {} preset is a layer list, so give the layers \
+                 you want with --arch",
+                mlp_flags.join(", "),
+                preset.name
+            );
+        }
+    }
     let spec = match args.arch.as_deref().or(arch) {
         Some(text) => ModelSpec::parse_layers(text, Some(Shape::image(1, SIDE, SIDE)))
             .map_err(|e| anyhow::anyhow!("--arch: {e}"))?,
         None => {
-            let dropout = args.dropout.unwrap_or(dropout);
+            let dropout = args.dropout.unwrap_or(options.dropout);
             nabla::dropout::check(dropout)
                 .map_err(|e| anyhow::anyhow!("--dropout {dropout}: {e}"))?;
             let options = MlpOptions {
                 dropout,
-                batch_norm: batch_norm || args.batch_norm,
+                batch_norm: options.batch_norm || args.batch_norm,
             };
             let hidden = args.layers.clone().unwrap_or(hidden);
             ModelSpec::mlp_with(PIXELS, &hidden, CLASSES, activation, options)
@@ -307,22 +281,22 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
             spec.describe()
         );
     }
-    let schedule = match (args.schedule.as_deref().or(schedule), args.lr_decay) {
-        (Some(text), None) => LrSchedule::parse(text, args.warmup),
-        (_, decay_flag) => {
-            LrSchedule::parse(&format!("exp:{}", decay_flag.unwrap_or(decay)), args.warmup)
-        }
+    let schedule = match (args.schedule.as_deref(), args.lr_decay) {
+        (_, Some(decay)) => LrSchedule::parse(&format!("exp:{decay}"), args.warmup),
+        (text, None) => LrSchedule::parse(text.unwrap_or(preset.schedule), args.warmup),
     }
     .map_err(|e| anyhow::anyhow!("--schedule/--lr-decay: {e}"))?;
     let config = TrainConfig {
-        epochs: args.epochs.unwrap_or(epochs),
+        epochs: args.epochs.unwrap_or(preset.epochs),
         batch,
         optimizer,
         schedule,
         seed: args.seed,
-        max_steps: args
-            .steps
-            .or(if args.epochs.is_some() { None } else { steps }),
+        max_steps: args.steps.or(if args.epochs.is_some() {
+            None
+        } else {
+            preset.max_steps
+        }),
         report_every: 50,
         patience: args.patience,
     };

@@ -150,7 +150,7 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn read(&self, t: &CpuTensor) -> Result<Vec<f32>> {
+    async fn read_async(&self, t: &CpuTensor) -> Result<Vec<f32>> {
         Ok(t.data.clone())
     }
 

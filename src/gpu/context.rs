@@ -42,10 +42,15 @@ fn rank(info: &wgpu::AdapterInfo) -> u8 {
 }
 
 /// Every adapter wgpu finds, best first.
-pub fn list_adapters() -> Vec<wgpu::Adapter> {
-    let mut adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::PRIMARY));
+pub async fn adapters() -> Vec<wgpu::Adapter> {
+    let mut adapters = instance().enumerate_adapters(wgpu::Backends::PRIMARY).await;
     adapters.sort_by_key(|a| rank(&a.get_info()));
     adapters
+}
+
+/// [`adapters`], waited for.
+pub fn list_adapters() -> Vec<wgpu::Adapter> {
+    pollster::block_on(adapters())
 }
 
 /// A one-line description of an adapter.
@@ -55,12 +60,19 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
     } else {
         format!(", driver {} {}", info.driver, info.driver_info)
     };
+    // Browsers may keep the name to themselves.
+    let name = if info.name.is_empty() {
+        "unnamed adapter"
+    } else {
+        &info.name
+    };
     format!(
-        "{} ({:?}, {:?}{driver})",
-        info.name, info.backend, info.device_type
+        "{name} ({:?}, {:?}{driver})",
+        info.backend, info.device_type
     )
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn choose(adapters: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapter> {
     let names: Vec<String> = adapters
         .iter()
@@ -96,14 +108,37 @@ fn choose(adapters: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Ad
 }
 
 impl GpuContext {
-    /// Opens the preferred adapter (or the one `NABLA_ADAPTER` names) with its full limits.
+    /// [`GpuContext::open`], waited for (not in a browser, which cannot block).
     pub fn new() -> Result<Self> {
+        pollster::block_on(Self::open())
+    }
+
+    /// Opens the preferred adapter (or the one `NABLA_ADAPTER` names) with its full limits.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub async fn open() -> Result<Self> {
         let wanted = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
-        Self::with_adapter(choose(list_adapters(), wanted.as_deref())?)
+        Self::with_adapter(choose(adapters().await, wanted.as_deref())?).await
+    }
+
+    /// Opens the browser's high-performance WebGPU adapter with its full limits.
+    #[cfg(target_arch = "wasm32")]
+    pub async fn open() -> Result<Self> {
+        let options = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        };
+        let adapter = instance().request_adapter(&options).await.map_err(|e| {
+            Error::Device(format!(
+                "this browser offers no WebGPU adapter ({e}). WebGPU is on by default in Chrome and \
+                 Edge 113+ and Safari 26+; Firefox enables it with dom.webgpu.enabled, Chromium on \
+                 Linux with --enable-unsafe-webgpu"
+            ))
+        })?;
+        Self::with_adapter(adapter).await
     }
 
     /// Opens a device on `adapter`, asking for everything it offers that nabla can use.
-    pub fn with_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+    pub async fn with_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let features = adapter.features() & wgpu::Features::SUBGROUP;
@@ -114,7 +149,9 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
             .map_err(|e| Error::Device(format!("could not open {}: {e}", describe(&info))))?;
         Ok(GpuContext {
             device,

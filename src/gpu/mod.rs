@@ -143,6 +143,23 @@ impl GpuBackend {
         Self::with_context(GpuContext::new()?)
     }
 
+    /// [`GpuBackend::new`] without blocking, as a browser needs.
+    pub async fn open() -> Result<Self> {
+        Self::with_context(GpuContext::open().await?)
+    }
+
+    /// Copies `bytes` of `buffer` to the host after the pending work. The recorder is borrowed to
+    /// start the copy and to keep its staging buffer, never across the wait.
+    async fn read_bytes(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let readback =
+            self.recorder
+                .borrow_mut()
+                .start_read(&self.ctx.device, &self.ctx.queue, buffer, bytes);
+        let (data, staging) = readback.finish().await?;
+        self.recorder.borrow_mut().recycle(staging);
+        Ok(data)
+    }
+
     /// A backend on an already opened device.
     pub fn with_context(ctx: GpuContext) -> Result<Self> {
         let recorder = Recorder::new(&ctx.device, &ctx.limits);
@@ -395,14 +412,10 @@ impl Backend for GpuBackend {
         Ok(())
     }
 
-    fn read(&self, t: &GpuTensor) -> Result<Vec<f32>> {
-        let bytes = self.recorder.borrow_mut().read(
-            &self.ctx.device,
-            &self.ctx.queue,
-            &t.buffer,
-            (t.len() * 4) as u64,
-        )?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    async fn read_async(&self, t: &GpuTensor) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(
+            &self.read_bytes(&t.buffer, (t.len() * 4) as u64).await?,
+        ))
     }
 
     fn indices(&self, data: &[u32]) -> Result<GpuIndices> {
@@ -410,12 +423,7 @@ impl Backend for GpuBackend {
     }
 
     fn read_indices(&self, ids: &GpuIndices) -> Result<Vec<u32>> {
-        let bytes = self.recorder.borrow_mut().read(
-            &self.ctx.device,
-            &self.ctx.queue,
-            &ids.buffer,
-            (ids.len * 4) as u64,
-        )?;
+        let bytes = pollster::block_on(self.read_bytes(&ids.buffer, (ids.len * 4) as u64))?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 

@@ -209,56 +209,99 @@ impl Recorder {
         self.params.clear();
     }
 
-    /// Runs all pending work and copies the first `bytes` of `buffer` back to the host.
-    pub fn read(
+    /// Runs all pending work and starts copying the first `bytes` of `buffer` back to the host; await
+    /// [`Readback::finish`] for the bytes. Nothing here waits for the GPU.
+    pub fn start_read(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         buffer: &wgpu::Buffer,
         bytes: u64,
-    ) -> Result<Vec<u8>> {
-        if bytes == 0 {
-            return Ok(Vec::new());
-        }
-        let staging = match &self.staging {
-            Some(s) if s.size() >= bytes => s.clone(),
-            _ => {
-                let s = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("nabla readback"),
-                    size: bytes.next_power_of_two().max(256),
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                self.staging = Some(s.clone());
-                s
-            }
+    ) -> Readback {
+        // A staging buffer serves one readback at a time: one still in flight keeps it, and the next
+        // readback makes its own.
+        let staging = match self.staging.take() {
+            Some(s) if s.size() >= bytes => s,
+            _ => device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("nabla readback"),
+                size: bytes.next_power_of_two().max(256),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
         };
-        self.commands.push(Command::Copy {
-            from: buffer.clone(),
-            to: staging.clone(),
-            bytes,
-        });
-        self.flush(device, queue);
-        let slice = staging.slice(..bytes);
         let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = sender.send(r);
-        });
-        device
+        if bytes > 0 {
+            self.commands.push(Command::Copy {
+                from: buffer.clone(),
+                to: staging.clone(),
+                bytes,
+            });
+            self.flush(device, queue);
+            staging
+                .slice(..bytes)
+                .map_async(wgpu::MapMode::Read, move |r| {
+                    let _ = sender.send(r);
+                });
+        } else {
+            let _ = sender.send(Ok(()));
+        }
+        Readback {
+            device: device.clone(),
+            staging,
+            bytes,
+            receiver,
+        }
+    }
+
+    /// Keeps `staging` for the next readback (the larger of it and the one kept).
+    pub fn recycle(&mut self, staging: wgpu::Buffer) {
+        if self
+            .staging
+            .as_ref()
+            .is_none_or(|s| s.size() < staging.size())
+        {
+            self.staging = Some(staging);
+        }
+    }
+}
+
+/// A copy from the device to the host, under way.
+pub struct Readback {
+    device: wgpu::Device,
+    staging: wgpu::Buffer,
+    bytes: u64,
+    receiver: futures_intrusive::channel::shared::OneshotReceiver<
+        std::result::Result<(), wgpu::BufferAsyncError>,
+    >,
+}
+
+impl Readback {
+    /// Waits for the copy and returns its bytes with the staging buffer, unmapped for reuse.
+    ///
+    /// Natively the device is polled until the work is done (under `pollster` that blocks, as a
+    /// command-line tool may); in a browser polling does nothing and the await yields to the event
+    /// loop until the browser has mapped the buffer.
+    pub async fn finish(self) -> Result<(Vec<u8>, wgpu::Buffer)> {
+        if self.bytes == 0 {
+            return Ok((Vec::new(), self.staging));
+        }
+        self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Device(format!("waiting for the GPU failed: {e}")))?;
-        match pollster::block_on(receiver.receive()) {
+        match self.receiver.receive().await {
             Some(Ok(())) => {}
             Some(Err(e)) => {
                 return Err(Error::Device(format!("reading back a buffer failed: {e}")));
             }
             None => return Err(Error::Device("the GPU dropped a readback".into())),
         }
-        let data = slice
+        let data = self
+            .staging
+            .slice(..self.bytes)
             .get_mapped_range()
             .map_err(|e| Error::Device(format!("mapping a readback buffer failed: {e}")))?
             .to_vec();
-        staging.unmap();
-        Ok(data)
+        self.staging.unmap();
+        Ok((data, self.staging))
     }
 }

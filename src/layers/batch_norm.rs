@@ -158,16 +158,19 @@ impl<B: Backend> Layer<B> for BatchNorm<B> {
 
     /// As PyTorch's `BatchNorm1d`/`BatchNorm2d`: `weight` (γ), `bias` (β), `running_mean`, `running_var`
     /// (`[channels]` each) and `num_batches_tracked`.
-    fn export(&self, b: &B) -> Result<Vec<Exported>> {
+    fn saved_tensors(&self) -> Vec<&B::Tensor> {
+        vec![&self.affine.value, &self.running]
+    }
+
+    fn export(&self, values: &[Vec<f32>]) -> Vec<Exported> {
         let c = self.shape.channels;
-        let affine = b.read(&self.affine.value)?;
-        let running = b.read(&self.running)?;
+        let (affine, running) = (&values[0], &values[1]);
         let row = |name, values: &[f32]| Exported {
             name,
             shape: vec![c],
             values: Values::F32(values.to_vec()),
         };
-        Ok(vec![
+        vec![
             row("weight", &affine[..c]),
             row("bias", &affine[c..]),
             row("running_mean", &running[..c]),
@@ -177,7 +180,7 @@ impl<B: Backend> Layer<B> for BatchNorm<B> {
                 shape: vec![],
                 values: Values::I64(vec![self.batches]),
             },
-        ])
+        ]
     }
 
     fn import(&mut self, b: &B, read: &Import<'_>) -> Result<()> {

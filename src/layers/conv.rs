@@ -301,20 +301,24 @@ impl<B: Backend> Layer<B> for Conv<B> {
     }
 
     /// As PyTorch's `nn.Conv2d`: `weight` `[O, C, KH, KW]`, `bias` `[O]`.
-    fn export(&self, b: &B) -> Result<Vec<Exported>> {
+    fn saved_tensors(&self) -> Vec<&B::Tensor> {
+        vec![&self.weight.value, &self.bias.value]
+    }
+
+    fn export(&self, values: &[Vec<f32>]) -> Vec<Exported> {
         let w = &self.window;
-        Ok(vec![
+        vec![
             Exported {
                 name: "weight",
                 shape: vec![self.filters, w.input.channels, w.kernel_h, w.kernel_w],
-                values: Values::F32(b.read(&self.weight.value)?),
+                values: Values::F32(values[0].clone()),
             },
             Exported {
                 name: "bias",
                 shape: vec![self.filters],
-                values: Values::F32(b.read(&self.bias.value)?),
+                values: Values::F32(values[1].clone()),
             },
-        ])
+        ]
     }
 
     fn import(&mut self, b: &B, read: &Import<'_>) -> Result<()> {

@@ -142,20 +142,23 @@ impl<B: Backend> Layer<B> for Dense<B> {
     }
 
     /// As PyTorch's `nn.Linear`: `weight` `[outputs, inputs]`, `bias` `[outputs]`.
-    fn export(&self, b: &B) -> Result<Vec<Exported>> {
-        let weight = b.read(&self.weight.value)?;
-        Ok(vec![
+    fn saved_tensors(&self) -> Vec<&B::Tensor> {
+        vec![&self.weight.value, &self.bias.value]
+    }
+
+    fn export(&self, values: &[Vec<f32>]) -> Vec<Exported> {
+        vec![
             Exported {
                 name: "weight",
                 shape: vec![self.outputs, self.inputs],
-                values: Values::F32(transpose(&weight, self.inputs, self.outputs)),
+                values: Values::F32(transpose(&values[0], self.inputs, self.outputs)),
             },
             Exported {
                 name: "bias",
                 shape: vec![self.outputs],
-                values: Values::F32(b.read(&self.bias.value)?),
+                values: Values::F32(values[1].clone()),
             },
-        ])
+        ]
     }
 
     fn import(&mut self, b: &B, read: &Import<'_>) -> Result<()> {

@@ -260,9 +260,15 @@ pub trait Layer<B: Backend> {
         None
     }
 
-    /// The tensors a checkpoint keeps, in PyTorch's layout and names.
-    fn export(&self, _b: &B) -> Result<Vec<Exported>> {
-        Ok(Vec::new())
+    /// The device tensors [`Layer::export`] is made from, in the order it takes their values.
+    fn saved_tensors(&self) -> Vec<&B::Tensor> {
+        Vec::new()
+    }
+
+    /// The tensors a checkpoint keeps, in PyTorch's layout and names, from the values of
+    /// [`Layer::saved_tensors`] (read back by the caller, so that a browser can await them).
+    fn export(&self, _values: &[Vec<f32>]) -> Vec<Exported> {
+        Vec::new()
     }
 
     /// Loads what [`Layer::export`] wrote, through `read`.

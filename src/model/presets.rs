@@ -1,4 +1,179 @@
-//! The convolutional networks `nabla train --preset` names, as layer lists (see [`super::spec`]).
+//! The presets `nabla train --preset` and the browser page start from: each a model, its initialisation
+//! and how to train it. The convolutional networks are layer lists (see [`super::spec`]).
+
+use super::spec::{MlpOptions, ModelSpec};
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::layers::Shape;
+use crate::mnist::{CLASSES, PIXELS, SIDE};
+use crate::optim::{Optimizer, OptimizerKind};
+use crate::schedule::LrSchedule;
+use crate::train::TrainConfig;
+
+/// A preset's layers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layers {
+    /// A multilayer perceptron, 784 inputs and 10 outputs around these hidden widths (the command
+    /// line's `--layers`, `--activation`, `--dropout` and `--batch-norm` may change it).
+    Mlp {
+        /// Hidden layer widths.
+        hidden: &'static [usize],
+        /// The hidden activation.
+        activation: Activation,
+        /// Dropout and batch norm.
+        options: MlpOptions,
+    },
+    /// A fixed layer list, as [`ModelSpec::parse`] reads it.
+    List(&'static str),
+}
+
+/// A model and how to train it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Preset {
+    /// The name `--preset` takes.
+    pub name: &'static str,
+    /// The model.
+    pub layers: Layers,
+    /// How its weights are drawn.
+    pub init: Init,
+    /// The update rule and its learning rate.
+    pub optimizer: Optimizer,
+    /// The learning-rate schedule, as [`LrSchedule::parse`] reads it.
+    pub schedule: &'static str,
+    /// Samples per step.
+    pub batch: usize,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// A cap on the steps, for the presets that count steps.
+    pub max_steps: Option<usize>,
+}
+
+/// Every preset's name, the default first.
+pub const NAMES: [&str; 7] = [
+    "default",
+    "book",
+    "backprop",
+    "mlp",
+    "cnn",
+    "simple_cnn",
+    "deep_cnn",
+];
+
+const ADAM: OptimizerKind = OptimizerKind::Adam {
+    beta1: 0.9,
+    beta2: 0.999,
+};
+
+/// The preset called `name` (`simple-cnn` for `simple_cnn` too), if there is one.
+pub fn preset(name: &str) -> Option<Preset> {
+    let relu_mlp = |hidden, options| Layers::Mlp {
+        hidden,
+        activation: Activation::Relu,
+        options,
+    };
+    let curriculum = |name, activation| Preset {
+        name,
+        layers: Layers::Mlp {
+            hidden: &[50],
+            activation,
+            options: MlpOptions::default(),
+        },
+        init: Init::Normal(0.01),
+        optimizer: Optimizer::new(OptimizerKind::Sgd, 0.1),
+        schedule: "exp:1",
+        batch: 100,
+        epochs: 17,
+        max_steps: Some(10_000),
+    };
+    let adam = |name, layers, lr, schedule, batch, epochs| Preset {
+        name,
+        layers,
+        init: Init::He,
+        optimizer: Optimizer::new(ADAM, lr),
+        schedule,
+        batch,
+        epochs,
+        max_steps: None,
+    };
+    Some(match name.replace('-', "_").as_str() {
+        "default" => adam(
+            "default",
+            relu_mlp(&[256, 256], MlpOptions::default()),
+            1e-3,
+            "exp:0.8",
+            100,
+            8,
+        ),
+        "book" => curriculum("book", Activation::Sigmoid),
+        "backprop" => curriculum("backprop", Activation::Relu),
+        "mlp" => {
+            let options = MlpOptions {
+                dropout: 0.2,
+                batch_norm: true,
+            };
+            adam(
+                "mlp",
+                relu_mlp(&[1024, 1024, 1024], options),
+                1e-3,
+                "cosine",
+                100,
+                20,
+            )
+        }
+        "cnn" => adam("cnn", Layers::List(FAST_CNN), 2e-3, "exp:0.5", 64, 3),
+        "simple_cnn" => adam(
+            "simple_cnn",
+            Layers::List(SIMPLE_CNN),
+            1e-3,
+            "exp:0.85",
+            100,
+            12,
+        ),
+        "deep_cnn" => adam("deep_cnn", Layers::List(DEEP_CNN), 1e-3, "cosine", 100, 12),
+        _ => return None,
+    })
+}
+
+/// The preset called `name`, or an error that lists the presets.
+pub fn named(name: &str) -> Result<Preset> {
+    preset(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "no preset `{name}`; the presets are {}",
+            NAMES.join(", ")
+        ))
+    })
+}
+
+impl Preset {
+    /// The model, for MNIST's 1×28×28 images and 10 classes.
+    pub fn spec(&self) -> Result<ModelSpec> {
+        let spec = match self.layers {
+            Layers::Mlp {
+                hidden,
+                activation,
+                options,
+            } => ModelSpec::mlp_with(PIXELS, hidden, CLASSES, activation, options),
+            Layers::List(text) => ModelSpec::parse_layers(text, Some(Shape::image(1, SIDE, SIDE)))?,
+        };
+        spec.shapes()?;
+        Ok(spec)
+    }
+
+    /// How to train it, shuffling with `seed`.
+    pub fn config(&self, seed: u64) -> Result<TrainConfig> {
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            batch: self.batch,
+            optimizer: self.optimizer,
+            schedule: LrSchedule::parse(self.schedule, 0)?,
+            seed,
+            max_steps: self.max_steps,
+            report_every: 50,
+            patience: None,
+        })
+    }
+}
 
 /// The `cnn` preset, built to pass 99% quickly: two 5×5 convolutions of 16 and 32 filters, each with
 /// ReLU and 2×2 max pooling, then one dense layer.
@@ -16,3 +191,26 @@ pub const DEEP_CNN: &str = "input 1x28x28, conv 16x3x3 pad 1, relu, conv 16x3x3 
                             max_pool 2, conv 32x3x3 pad 1, relu, conv 32x3x3 pad 2, relu, max_pool 2, \
                             conv 64x3x3 pad 1, relu, conv 64x3x3 pad 1, relu, max_pool 2, dense 50, \
                             relu, dropout 0.5, dense 10";
+
+#[cfg(test)]
+mod tests {
+    use super::{NAMES, named, preset};
+
+    #[test]
+    fn every_preset_builds_its_model_and_configuration() {
+        for name in NAMES {
+            let p = named(name).unwrap();
+            assert_eq!(p.name, name);
+            let spec = p.spec().unwrap();
+            assert_eq!((spec.input.len(), spec.outputs()), (784, 10), "{name}");
+            let config = p.config(3).unwrap();
+            assert_eq!(
+                (config.epochs, config.batch, config.seed),
+                (p.epochs, p.batch, 3)
+            );
+        }
+        assert_eq!(preset("simple-cnn").unwrap().name, "simple_cnn");
+        let unknown = named("lenet").unwrap_err().to_string();
+        assert!(unknown.contains("no preset `lenet`") && unknown.contains("deep_cnn"));
+    }
+}

@@ -1,0 +1,293 @@
+// The page: loads MNIST, trains a preset on the browser's GPU with live curves, classifies what the
+// user draws and saves the model as a nabla checkpoint.
+//
+// Every call into the session returns a promise and the calls run one at a time (`exclusive`), so a
+// classification asked for while training waits for the current training call to finish.
+// URL parameters preset the form: ?preset=default&train=2000&test=1000&epochs=3&seed=7&report=10.
+// `window.nabla` exposes the run's state to tests.
+
+import init, { Mnist, Options, Session, presetNames } from "./pkg/nabla_web.js";
+import { drawChart } from "./chart.js";
+import { mnistPixels, showPixels } from "./digit.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+const state = {
+  mnist: null,
+  session: null,
+  running: false,
+  finished: false,
+  reportEvery: Number(params.get("report") ?? 20),
+  // Milliseconds spent in training calls, pauses excluded.
+  trainMs: 0,
+  steps: 0,
+  curves: { loss: [], train: [], test: [], steps: 0 },
+  last: null,
+  timeTo97: null,
+};
+// What tests read.
+window.nabla = { ready: false, error: null, reports: [], probabilities: null, state };
+
+let queue = Promise.resolve();
+/** Runs `job` after every job queued before it. */
+function exclusive(job) {
+  const result = queue.then(job);
+  queue = result.catch(() => {});
+  return result;
+}
+
+function say(text, kind = "info") {
+  const box = $("message");
+  box.hidden = !text;
+  box.textContent = text ?? "";
+  box.className = `message ${kind}`;
+}
+
+function fail(error) {
+  const text = error?.message ?? String(error);
+  window.nabla.error = text;
+  document.body.dataset.state = "error";
+  say(text, "error");
+  state.running = false;
+  updateButtons();
+}
+
+function updateButtons() {
+  const has = state.session !== null;
+  $("start").disabled = state.mnist === null || (has && (state.running || state.finished));
+  $("start").textContent = has && !state.finished ? "Resume" : "Start";
+  $("pause").disabled = !state.running;
+  $("reset").disabled = !has;
+  $("save").disabled = !has || state.running;
+}
+
+async function fetchBytes(name) {
+  const response = await fetch(`data/${name}`);
+  if (!response.ok) {
+    throw new Error(`data/${name}: ${response.status} ${response.statusText}. Build the page with ` +
+      "`scripts/web.sh build`, which copies the MNIST files that `cargo run --release` fetched.");
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+function readOptions() {
+  const options = new Options($("preset").value);
+  options.seed = Number($("seed").value);
+  options.trainImages = Number($("train-images").value);
+  options.testImages = Number($("test-images").value);
+  options.epochs = Number($("epochs").value);
+  options.reportEvery = state.reportEvery;
+  return options;
+}
+
+function resetCurves() {
+  state.curves = { loss: [], train: [], test: [], steps: 0 };
+  state.last = null;
+  state.trainMs = 0;
+  state.steps = 0;
+  state.timeTo97 = null;
+  window.nabla.reports = [];
+  for (const id of ["step", "speed", "loss", "test-accuracy", "time-to-97"]) $(id).textContent = "–";
+  drawChart($("chart"), state.curves);
+}
+
+/** Adds a trainer report to the curves: the loss and accuracy of the steps since the last report. */
+function record(report) {
+  window.nabla.reports.push(report);
+  if (report.kind === "epoch") {
+    if (report.testAccuracy !== null) {
+      state.curves.test.push([report.step, report.testAccuracy]);
+      $("test-accuracy").textContent = `${(report.testAccuracy * 100).toFixed(2)}% after epoch ${report.epoch}`;
+      if (state.timeTo97 === null && report.testAccuracy >= 0.97) {
+        state.timeTo97 = state.trainMs / 1000;
+        $("time-to-97").textContent = `${state.timeTo97.toFixed(1)} s`;
+      }
+    }
+    return;
+  }
+  // Progress reports carry the epoch's running means; the window's mean is their difference.
+  const last = state.last && state.last.epoch === report.epoch ? state.last : { stepInEpoch: 0, loss: 0, accuracy: 0 };
+  const n = report.stepInEpoch - last.stepInEpoch;
+  const windowLoss = (report.loss * report.stepInEpoch - last.loss * last.stepInEpoch) / n;
+  const windowAcc = (report.accuracy * report.stepInEpoch - last.accuracy * last.stepInEpoch) / n;
+  state.curves.loss.push([report.step, windowLoss]);
+  state.curves.train.push([report.step, windowAcc]);
+  state.last = report;
+  $("loss").textContent = windowLoss.toFixed(4);
+}
+
+async function trainLoop() {
+  while (state.running && !state.finished) {
+    const began = performance.now();
+    const answer = JSON.parse(await exclusive(() => state.session.train(state.reportEvery)));
+    state.trainMs += performance.now() - began;
+    state.steps = answer.steps;
+    state.finished = answer.finished;
+    answer.reports.forEach(record);
+    state.curves.steps = answer.steps;
+    $("step").textContent = String(answer.steps);
+    $("speed").textContent = (state.steps / (state.trainMs / 1000)).toFixed(1);
+    drawChart($("chart"), state.curves);
+    // Let the page paint and handle input before the next steps.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  state.running = false;
+  if (state.finished) document.body.dataset.state = "finished";
+  updateButtons();
+}
+
+async function start() {
+  try {
+    if (!state.session) {
+      document.body.dataset.state = "starting";
+      say("Opening the GPU and uploading the images…");
+      state.session = await Session.start(state.mnist, readOptions());
+      // Browsers name their adapter through its vendor and architecture, which wgpu does not pass on.
+      const info = (await navigator.gpu.requestAdapter({ powerPreference: "high-performance" }))?.info;
+      const name = [info?.vendor, info?.architecture].filter(Boolean).join(" ");
+      $("adapter").textContent = `${name ? `${name}: ` : ""}${state.session.adapter}`;
+      $("architecture").textContent = state.session.architecture;
+      resetCurves();
+      say("");
+    }
+    state.running = true;
+    document.body.dataset.state = "training";
+    updateButtons();
+    await trainLoop();
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function pause() {
+  state.running = false;
+  document.body.dataset.state = "paused";
+  updateButtons();
+}
+
+async function reset() {
+  state.running = false;
+  await exclusive(() => {
+    state.session?.free();
+    state.session = null;
+  });
+  state.finished = false;
+  resetCurves();
+  document.body.dataset.state = "ready";
+  updateButtons();
+}
+
+async function save() {
+  try {
+    const bytes = await exclusive(() => state.session.checkpoint());
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+    link.download = `nabla-${state.session.preset}.safetensors`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function showProbabilities(probs) {
+  const list = $("probabilities");
+  list.replaceChildren();
+  const best = probs ? probs.indexOf(Math.max(...probs)) : -1;
+  for (let d = 0; d < 10; d++) {
+    const p = probs ? probs[d] : 0;
+    const item = document.createElement("li");
+    item.className = d === best ? "best" : "";
+    item.innerHTML = `<span class="digit">${d}</span><span class="bar" style="width:${(p * 240).toFixed(1)}px"></span>` +
+      `<span>${(p * 100).toFixed(1)}%</span>`;
+    list.append(item);
+  }
+}
+
+async function classify() {
+  const pixels = mnistPixels($("pad"));
+  showPixels($("seen"), pixels);
+  if (!pixels || !state.session) return;
+  try {
+    const probs = Array.from(await exclusive(() => state.session.classify(pixels)));
+    window.nabla.probabilities = probs;
+    showProbabilities(probs);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function setUpPad() {
+  const pad = $("pad");
+  const ctx = pad.getContext("2d");
+  const clear = () => {
+    ctx.fillStyle = "black";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    showPixels($("seen"), null);
+    showProbabilities(null);
+    window.nabla.probabilities = null;
+  };
+  let drawing = false;
+  const at = (e) => {
+    const r = pad.getBoundingClientRect();
+    return [(e.clientX - r.left) * (pad.width / r.width), (e.clientY - r.top) * (pad.height / r.height)];
+  };
+  pad.addEventListener("pointerdown", (e) => {
+    drawing = true;
+    pad.setPointerCapture(e.pointerId);
+    ctx.beginPath();
+    ctx.moveTo(...at(e));
+  });
+  pad.addEventListener("pointermove", (e) => {
+    if (!drawing) return;
+    ctx.strokeStyle = "white";
+    ctx.lineWidth = 20;
+    ctx.lineCap = ctx.lineJoin = "round";
+    ctx.lineTo(...at(e));
+    ctx.stroke();
+  });
+  const end = () => {
+    if (drawing) classify();
+    drawing = false;
+  };
+  pad.addEventListener("pointerup", end);
+  pad.addEventListener("pointercancel", end);
+  $("clear").addEventListener("click", clear);
+  clear();
+}
+
+async function main() {
+  setUpPad();
+  resetCurves();
+  for (const [id, key] of [["train-images", "train"], ["test-images", "test"], ["epochs", "epochs"], ["seed", "seed"]]) {
+    if (params.has(key)) $(id).value = params.get(key);
+  }
+  if (!navigator.gpu) {
+    say("This browser has no WebGPU, which nabla trains with. It is on by default in Chrome and Edge 113 " +
+      "or later and in Safari 26; Firefox turns it on with dom.webgpu.enabled in about:config, and " +
+      "Chromium on Linux needs --enable-unsafe-webgpu.", "error");
+    document.body.dataset.state = "no-webgpu";
+    window.nabla.error = "no WebGPU";
+    return;
+  }
+  await init();
+  for (const name of presetNames()) $("preset").append(new Option(name, name));
+  $("preset").value = params.get("preset") ?? "default";
+  say("Loading MNIST…");
+  const [trainImages, trainLabels, testImages, testLabels] = await Promise.all(FILES.map(fetchBytes));
+  state.mnist = new Mnist(trainImages, trainLabels, testImages, testLabels);
+  $("train-images").max = String(state.mnist.trainLen);
+  $("test-images").max = String(state.mnist.testLen);
+  say("");
+  $("start").addEventListener("click", start);
+  $("pause").addEventListener("click", pause);
+  $("reset").addEventListener("click", reset);
+  $("save").addEventListener("click", save);
+  document.body.dataset.state = "ready";
+  window.nabla.ready = true;
+  updateButtons();
+}
+
+main().catch(fail);
