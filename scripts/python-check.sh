@@ -144,12 +144,14 @@ train() {
     fi
 }
 
-echo "Training two small models with $nabla."
+echo "Training three small models with $nabla."
 train bn --batch-norm
 # GELU, not the default ReLU, for the 0–255 model: a ReLU network with small biases scores nearly the
 # same on pixels × 1/255 as on raw pixels, so it would hide a client that ignores nabla.input_scale.
 train raw --no-normalise --lr 1e-4 --activation gelu
-for model in "$tmp/bn.safetensors" "$tmp/raw.safetensors" ${checkpoints[@]+"${checkpoints[@]}"}; do
+# A CNN with padding, a stride, both poolings and an explicit flatten.
+train cnn --arch "conv 6x5x5 pad 2, relu, avg_pool 2, conv 8x3x3 stride 2, relu, max_pool 2 stride 1, flatten, dense 10"
+for model in "$tmp/bn.safetensors" "$tmp/raw.safetensors" "$tmp/cnn.safetensors" ${checkpoints[@]+"${checkpoints[@]}"}; do
     compare "$model"
 done
 if [ "$failures" -gt 0 ]; then

@@ -1,6 +1,8 @@
 //! nabla's page in a real browser: headless Chromium trains a short run on its WebGPU adapter
 //! (SwiftShader where there is no GPU), and the run is checked against native nabla.
 //!
+//! It also opens the page with WebGPU hidden, where the page must say what is missing.
+//!
 //! The test builds the page (`scripts/web.sh build`) and drives it with `tests/browser/drive.mjs`
 //! (Playwright's library driving Debian's Chromium; the test command installs both). It fails loudly
 //! when the browser cannot be started, unless `NABLA_BROWSER_TESTS=off` says to skip it.
@@ -238,4 +240,15 @@ fn the_page_trains_on_webgpu_like_native_nabla_and_saves_a_model_nabla_reads() {
         out.join("page.png").is_file(),
         "the driver saves a screenshot of the page after training"
     );
+
+    // Without WebGPU the page says so, and where to get it.
+    let bare = &results["withoutWebGpu"];
+    assert_eq!(bare["state"], "no-webgpu", "{bare}");
+    let message = bare["message"].as_str().unwrap_or_default();
+    for part in ["no WebGPU", "Chrome", "Safari", "--enable-unsafe-webgpu"] {
+        assert!(
+            message.contains(part),
+            "`{part}` not in the page's message: {message}"
+        );
+    }
 }

@@ -69,17 +69,40 @@ def parse_shape(text):
     return dims + (1, 1) if len(dims) == 1 else dims
 
 
+def parse_options(text, words, allowed):
+    """The `stride S` and `pad P` pairs after a layer's size, as a dict."""
+    options = {}
+    if len(words) % 2:
+        raise ValueError(f"layer `{text}`: after the size expected pairs like `stride 2`")
+    for key, value in zip(words[::2], words[1::2]):
+        if key not in allowed or key in options or int(value) < (1 if key == "stride" else 0):
+            raise ValueError(f"layer `{text}`: after the size expected {' and '.join(allowed)}")
+        options[key] = int(value)
+    return options
+
+
 def parse_layer(text):
-    """One layer: ("dense", 256), ("batch_norm", None), ("dropout", 0.2), ("relu", None), ..."""
+    """One layer: ("dense", 256), ("conv", (filters, kh, kw, stride, pad)), ("max_pool", (size, stride)),
+    ("flatten", None), ("batch_norm", None), ("dropout", 0.2), ("relu", None), ..."""
     words = text.split()
     if len(words) == 2 and words[0] == "dense" and int(words[1]) > 0:
         return ("dense", int(words[1]))
+    if len(words) >= 2 and words[0] == "conv":
+        filters, kernel_h, kernel_w = (int(d) for d in words[1].split("x"))
+        options = parse_options(text, words[2:], ("stride", "pad"))
+        return ("conv", (filters, kernel_h, kernel_w, options.get("stride", 1), options.get("pad", 0)))
+    if len(words) >= 2 and words[0] in ("max_pool", "avg_pool"):
+        size = int(words[1])
+        return (words[0], (size, parse_options(text, words[2:], ("stride",)).get("stride", size)))
+    if words == ["flatten"]:
+        return ("flatten", None)
     if len(words) == 2 and words[0] == "dropout":
         return ("dropout", float(words[1]))
     if len(words) == 1 and (words[0] == "batch_norm" or words[0] in ACTIVATIONS):
         return (words[0], None)
     raise ValueError(
-        f"unknown layer `{text}`: this script knows dense N, batch_norm, dropout P and the "
+        f"unknown layer `{text}`: this script knows dense N, conv OxKHxKW [stride S] [pad P], "
+        f"max_pool K [stride S], avg_pool K [stride S], flatten, batch_norm, dropout P and the "
         f"activations {', '.join(ACTIVATIONS)} (is the checkpoint from a newer nabla?)"
     )
 
@@ -165,6 +188,21 @@ def check_tensors(path, shape, layers, tensors, classes):
             expect(f"{i}.weight", (arg, channels * height * width))
             expect(f"{i}.bias", (arg,))
             channels, height, width = arg, 1, 1
+        elif kind == "conv":
+            filters, kernel_h, kernel_w, stride, pad = arg
+            expect(f"{i}.weight", (filters, channels, kernel_h, kernel_w))
+            expect(f"{i}.bias", (filters,))
+            if height + 2 * pad < kernel_h or width + 2 * pad < kernel_w:
+                fail(f"layer {i}: a {kernel_h}x{kernel_w} window does not fit {height}x{width} + pad {pad}")
+            channels = filters
+            height, width = (height + 2 * pad - kernel_h) // stride + 1, (width + 2 * pad - kernel_w) // stride + 1
+        elif kind in ("max_pool", "avg_pool"):
+            size, stride = arg
+            if height < size or width < size:
+                fail(f"layer {i}: a {size}x{size} window does not fit {height}x{width}")
+            height, width = (height - size) // stride + 1, (width - size) // stride + 1
+        elif kind == "flatten":
+            channels, height, width = channels * height * width, 1, 1
         elif kind == "batch_norm":
             for name in ["weight", "bias", "running_mean", "running_var"]:
                 expect(f"{i}.{name}", (channels,))
@@ -174,11 +212,39 @@ def check_tensors(path, shape, layers, tensors, classes):
         fail(f"{path} says it has {classes} classes, but its last layer outputs {channels}")
 
 
+def windows(x, kernel_h, kernel_w, stride, pad):
+    """Every window of a [batch, C, H, W] batch, zero-padded by `pad`: [batch, C, OH, OW, KH, KW]."""
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    view = np.lib.stride_tricks.sliding_window_view(x, (kernel_h, kernel_w), axis=(2, 3))
+    return view[:, :, ::stride, ::stride]
+
+
 def forward(x, shape, layers, tensors):
-    """The logits for a batch `x` of [batch, features] float32 inputs."""
+    """The logits for a batch `x` of [batch, features] float32 inputs (an image's features are its
+    C x H x W values, channel by channel, row-major)."""
     channels, height, width = shape
     for i, (kind, arg) in enumerate(layers):
-        if kind == "dense":
+        images = x.reshape(len(x), channels, height, width)
+        if kind == "conv":
+            # y[n, o, i, j] = b[o] + sum over c, u, v of W[o, c, u, v] x[n, c, i*S + u - P, j*S + v - P]
+            # (zero outside the image): each window, unrolled, times the filters.
+            filters, kernel_h, kernel_w, stride, pad = arg
+            win = windows(images, kernel_h, kernel_w, stride, pad)
+            n, c, out_h, out_w = win.shape[:4]
+            rows = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, c * kernel_h * kernel_w)
+            y = rows @ tensors[f"{i}.weight"].reshape(filters, -1).T + tensors[f"{i}.bias"]
+            x = y.reshape(n, out_h, out_w, filters).transpose(0, 3, 1, 2).reshape(n, -1)
+            channels, height, width = filters, out_h, out_w
+        elif kind in ("max_pool", "avg_pool"):
+            # The largest (or the mean) value of each size x size window, channel by channel.
+            size, stride = arg
+            win = windows(images, size, size, stride, 0)
+            y = win.max(axis=(4, 5)) if kind == "max_pool" else win.mean(axis=(4, 5))
+            height, width = y.shape[2:]
+            x = y.reshape(len(x), -1)
+        elif kind == "flatten":
+            channels, height, width = channels * height * width, 1, 1  # the values stay in order
+        elif kind == "dense":
             # y = x W^T + b, with W [out, in] and b [out]. An image input is flattened channel by
             # channel, row-major (C x H x W), which x already is.
             x = x @ tensors[f"{i}.weight"].T + tensors[f"{i}.bias"]

@@ -3,8 +3,8 @@
 //
 // It serves web/www on 127.0.0.1, opens the page with QUERY (e.g. preset=default&train=2000&epochs=3),
 // presses Start and waits for training to finish, draws a digit on the pad with the mouse, saves a
-// screenshot and the model through the Save button, and writes what the page reported to
-// OUT_DIR/results.json. The Rust test judges the results; this script only fails when the page
+// screenshot and the model through the Save button, opens the page once more with WebGPU hidden, and
+// writes what the page reported to OUT_DIR/results.json. The Rust test judges the results; this script only fails when the page
 // cannot be driven (no browser, no WebGPU, an error on the page, a timeout).
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -90,6 +90,16 @@ try {
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#save")]);
   await download.saveAs(join(out, "model.safetensors"));
   results.error = await page.evaluate(() => window.nabla.error);
+
+  // The same page where the browser has no WebGPU must say so, and how to get it.
+  const bare = await browser.newPage();
+  await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  await bare.goto(url);
+  await bare.waitForFunction(() => window.nabla?.ready || window.nabla?.error, null, { timeout: 60_000 });
+  results.withoutWebGpu = await bare.evaluate(() => ({
+    state: document.body.dataset.state,
+    message: document.getElementById("message").textContent,
+  }));
   await browser.close();
   server.close();
   finish(results.error ? 1 : 0);

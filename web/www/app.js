@@ -26,6 +26,7 @@ const state = {
   curves: { loss: [], train: [], test: [], steps: 0 },
   last: null,
   timeTo97: null,
+  adapterInfo: null,
 };
 // What tests read.
 window.nabla = { ready: false, error: null, reports: [], probabilities: null, state };
@@ -145,7 +146,7 @@ async function start() {
       say("Opening the GPU and uploading the images…");
       state.session = await Session.start(state.mnist, readOptions());
       // Browsers name their adapter through its vendor and architecture, which wgpu does not pass on.
-      const info = (await navigator.gpu.requestAdapter({ powerPreference: "high-performance" }))?.info;
+      const info = state.adapterInfo;
       const name = [info?.vendor, info?.architecture].filter(Boolean).join(" ");
       $("adapter").textContent = `${name ? `${name}: ` : ""}${state.session.adapter}`;
       $("architecture").textContent = state.session.architecture;
@@ -264,14 +265,17 @@ async function main() {
   for (const [id, key] of [["train-images", "train"], ["test-images", "test"], ["epochs", "epochs"], ["seed", "seed"]]) {
     if (params.has(key)) $(id).value = params.get(key);
   }
-  if (!navigator.gpu) {
-    say("This browser has no WebGPU, which nabla trains with. It is on by default in Chrome and Edge 113 " +
-      "or later and in Safari 26; Firefox turns it on with dom.webgpu.enabled in about:config, and " +
-      "Chromium on Linux needs --enable-unsafe-webgpu.", "error");
+  // A browser may offer navigator.gpu and still no adapter (WebGPU behind a flag, or blocked).
+  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) {
+    say("This browser offers no WebGPU adapter, and nabla trains with WebGPU. It is on by default in " +
+      "Chrome and Edge 113 or later and in Safari 26; Firefox turns it on with dom.webgpu.enabled in " +
+      "about:config, and Chromium on Linux needs --enable-unsafe-webgpu.", "error");
     document.body.dataset.state = "no-webgpu";
     window.nabla.error = "no WebGPU";
     return;
   }
+  state.adapterInfo = adapter.info;
   await init();
   for (const name of presetNames()) $("preset").append(new Option(name, name));
   $("preset").value = params.get("preset") ?? "default";
