@@ -53,6 +53,11 @@ if [ ${#packages[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         "${packages[@]}" >/dev/null
 fi
+if $browser_tests; then
+    # The browser test starts the Chromium found here.
+    CHROMIUM="$(command -v "${CHROMIUM:-chromium}")"
+    export CHROMIUM
+fi
 if $browser_tests && [ ! -d tests/browser/node_modules/playwright-core ]; then
     echo "Installing the browser test's driver (playwright-core, tests/browser/package-lock.json)."
     npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error

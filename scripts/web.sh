@@ -18,12 +18,14 @@ build() {
         echo "Installing the wasm32-unknown-unknown target."
         rustup target add wasm32-unknown-unknown
     fi
-    cargo build --manifest-path web/Cargo.toml --target wasm32-unknown-unknown --release
+    cargo build --manifest-path web/Cargo.toml --target-dir web/target --target wasm32-unknown-unknown \
+        --release
     # The CLI must be the version of the wasm-bindgen crate the build linked, or the bindings break.
     local version
     version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' web/Cargo.lock)
     if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$version" ]; then
         echo "Installing wasm-bindgen-cli $version."
+        # Not --locked: its lock file pins versions of its own dependencies that registries may lack.
         cargo install wasm-bindgen-cli --version "$version"
     fi
     rm -rf web/www/pkg

@@ -215,7 +215,8 @@ pub struct Trainer<B: Backend> {
     step: Option<usize>,
     // Training steps taken in all.
     t: u64,
-    began: Instant,
+    // Seconds spent in `advance` this epoch: a browser's pauses between calls do not count.
+    trained: f64,
     history: Vec<EpochStats>,
     stopped: bool,
 }
@@ -256,7 +257,7 @@ impl<B: Backend> Trainer<B> {
             epoch: start.epochs_done,
             step: None,
             t: start.steps_done,
-            began: Instant::now(),
+            trained: 0.0,
             history: start.history,
             stopped: false,
             config: config.clone(),
@@ -296,6 +297,21 @@ impl<B: Backend> Trainer<B> {
         train: &DeviceSplit<B>,
         test: Option<&DeviceSplit<B>>,
     ) -> Result<Vec<Event>> {
+        let entered = Instant::now();
+        let events = self.step(b, model, train, test, entered).await;
+        self.trained += entered.elapsed().as_secs_f64();
+        events
+    }
+
+    /// [`Trainer::advance`]'s work; `entered` is when the call began.
+    async fn step(
+        &mut self,
+        b: &B,
+        model: &mut Model<B>,
+        train: &DeviceSplit<B>,
+        test: Option<&DeviceSplit<B>>,
+        entered: Instant,
+    ) -> Result<Vec<Event>> {
         if self.finished() {
             return Ok(Vec::new());
         }
@@ -307,7 +323,7 @@ impl<B: Backend> Trainer<B> {
                 self.order.shuffle(&mut self.rng);
                 self.device_order = Some(b.indices(&self.order)?);
                 b.write(&mut self.totals, &[0.0, 0.0])?;
-                self.began = Instant::now();
+                self.trained = 0.0;
                 0
             }
         };
@@ -351,7 +367,7 @@ impl<B: Backend> Trainer<B> {
                 step: steps,
             });
         }
-        let seconds = self.began.elapsed().as_secs_f64();
+        let seconds = self.trained + entered.elapsed().as_secs_f64();
         let samples_per_sec = (steps * config.batch) as f64 / seconds;
         let mut events = Vec::new();
         if report {

@@ -241,6 +241,20 @@ fn the_page_trains_on_webgpu_like_native_nabla_and_saves_a_model_nabla_reads() {
         "the driver saves a screenshot of the page after training"
     );
 
+    // Pause stopped the run at a report and offered to resume it (the losses above show that resuming
+    // changed nothing); Reset freed the session and offered a fresh start.
+    let paused = &results["pausedAt"];
+    assert_eq!(paused["state"], "paused", "{paused}");
+    assert_eq!(paused["button"], "Resume", "{paused}");
+    assert!(
+        paused["steps"].as_u64().is_some_and(|s| s > 0 && s < 60),
+        "{paused}"
+    );
+    let reset = &results["afterReset"];
+    assert_eq!(reset["button"], "Start", "{reset}");
+    assert_eq!(reset["enabled"], true, "{reset}");
+    assert_eq!(reset["steps"], "–", "{reset}");
+
     // Without WebGPU the page says so, and where to get it.
     let bare = &results["withoutWebGpu"];
     assert_eq!(bare["state"], "no-webgpu", "{bare}");

@@ -230,11 +230,13 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
     };
     let mut optimizer = Optimizer::new(kind, args.lr.unwrap_or(preset.optimizer.lr));
     // A preset's decay belongs to its optimizer (decoupled for AdamW, L2 for the others).
-    optimizer.weight_decay = args.weight_decay.unwrap_or(if kind == preset.optimizer.kind {
-        preset.optimizer.weight_decay
-    } else {
-        0.0
-    });
+    optimizer.weight_decay = args
+        .weight_decay
+        .unwrap_or(if kind == preset.optimizer.kind {
+            preset.optimizer.weight_decay
+        } else {
+            0.0
+        });
     if matches!(kind, OptimizerKind::AdaGrad | OptimizerKind::RmsProp { .. }) {
         optimizer.eps = 1e-7;
     }

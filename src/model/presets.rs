@@ -135,7 +135,14 @@ pub fn preset(name: &str) -> Option<Preset> {
             optimizer.weight_decay = 0.3;
             Preset {
                 optimizer,
-                ..adam("simple_cnn", Layers::List(SIMPLE_CNN), 1e-3, "cosine", 100, 12)
+                ..adam(
+                    "simple_cnn",
+                    Layers::List(SIMPLE_CNN),
+                    1e-3,
+                    "cosine",
+                    100,
+                    12,
+                )
             }
         }
         "deep_cnn" => adam("deep_cnn", Layers::List(DEEP_CNN), 1e-3, "cosine", 100, 12),

@@ -1,11 +1,12 @@
 // Drives nabla's page in headless Chromium for tests/browser.rs, and for the browser figures in
 // BENCHMARKS.md: `node tests/browser/drive.mjs OUT_DIR QUERY [TIMEOUT_S]`.
 //
-// It serves web/www on 127.0.0.1, opens the page with QUERY (e.g. preset=default&train=2000&epochs=3),
-// presses Start and waits for training to finish, draws a digit on the pad with the mouse, saves a
-// screenshot and the model through the Save button, opens the page once more with WebGPU hidden, and
-// writes what the page reported to OUT_DIR/results.json. The Rust test judges the results; this script only fails when the page
-// cannot be driven (no browser, no WebGPU, an error on the page, a timeout).
+// It serves web/www on 127.0.0.1 and opens the page with QUERY (e.g. preset=default&train=2000&epochs=3).
+// It presses Start, pauses after the first report and resumes, and waits for training to finish. It
+// draws a digit on the pad with the mouse, saves a screenshot and the model (through the Save button),
+// presses Reset, and opens the page once more with WebGPU hidden. What the page reported goes to
+// OUT_DIR/results.json. The Rust test judges the results; this script only fails when the page cannot
+// be driven (no browser, no WebGPU, an error on the page, a timeout).
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -31,6 +32,7 @@ const url = `http://127.0.0.1:${server.address().port}/?${query}`;
 let browser;
 try {
   browser = await chromium.launch({
+    // The test command exports CHROMIUM (Debian's /usr/bin/chromium unless it says otherwise).
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
     // WebGPU on Linux is behind --enable-unsafe-webgpu; without a GPU Chromium runs it on SwiftShader.
@@ -57,6 +59,16 @@ try {
   await page.goto(url);
   await page.waitForFunction(() => window.nabla?.ready || window.nabla?.error, null, { timeout: 120_000 });
   const began = Date.now();
+  await page.click("#start");
+  // Pause after the first report and resume once the loop has stopped: the run must not change.
+  await page.waitForFunction(() => window.nabla.reports.length > 0 || window.nabla.error, null, { timeout });
+  await page.click("#pause");
+  await page.waitForFunction(() => !document.getElementById("start").disabled || window.nabla.error, null, { timeout });
+  results.pausedAt = await page.evaluate(() => ({
+    state: document.body.dataset.state,
+    button: document.getElementById("start").textContent,
+    steps: window.nabla.state.steps,
+  }));
   await page.click("#start");
   await page.waitForFunction(
     () => document.body.dataset.state === "finished" || window.nabla.error,
@@ -89,6 +101,14 @@ try {
   await page.screenshot({ path: join(out, "page.png"), fullPage: true });
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#save")]);
   await download.saveAs(join(out, "model.safetensors"));
+  // Reset frees the session and offers a fresh start.
+  await page.click("#reset");
+  await page.waitForFunction(() => document.body.dataset.state === "ready" || window.nabla.error, null, { timeout: 60_000 });
+  results.afterReset = await page.evaluate(() => ({
+    button: document.getElementById("start").textContent,
+    enabled: !document.getElementById("start").disabled,
+    steps: document.getElementById("step").textContent,
+  }));
   results.error = await page.evaluate(() => window.nabla.error);
 
   // The same page where the browser has no WebGPU must say so, and how to get it.

@@ -17,9 +17,14 @@ const FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-image
 const state = {
   mnist: null,
   session: null,
+  // The training loop under way (a promise), if any; Resume waits until it has ended.
+  loop: null,
+  starting: false,
+  resetting: false,
   running: false,
   finished: false,
-  reportEvery: Number(params.get("report") ?? 20),
+  // Steps per training call (and loss readback); anything but a positive number gives 20.
+  reportEvery: Math.max(1, Math.floor(Number(params.get("report") ?? 20)) || 20),
   // Milliseconds spent in training calls, pauses excluded.
   trainMs: 0,
   steps: 0,
@@ -57,11 +62,12 @@ function fail(error) {
 
 function updateButtons() {
   const has = state.session !== null;
-  $("start").disabled = state.mnist === null || (has && (state.running || state.finished));
+  const busy = state.starting || state.resetting || state.loop !== null;
+  $("start").disabled = state.mnist === null || busy || state.finished;
   $("start").textContent = has && !state.finished ? "Resume" : "Start";
   $("pause").disabled = !state.running;
-  $("reset").disabled = !has;
-  $("save").disabled = !has || state.running;
+  $("reset").disabled = !has || state.starting || state.resetting;
+  $("save").disabled = !has || busy;
 }
 
 async function fetchBytes(name) {
@@ -119,10 +125,10 @@ function record(report) {
   $("loss").textContent = windowLoss.toFixed(4);
 }
 
-async function trainLoop() {
+async function trainLoop(session) {
   while (state.running && !state.finished) {
     const began = performance.now();
-    const answer = JSON.parse(await exclusive(() => state.session.train(state.reportEvery)));
+    const answer = JSON.parse(await exclusive(() => session.train(state.reportEvery)));
     state.trainMs += performance.now() - began;
     state.steps = answer.steps;
     state.finished = answer.finished;
@@ -136,12 +142,14 @@ async function trainLoop() {
   }
   state.running = false;
   if (state.finished) document.body.dataset.state = "finished";
-  updateButtons();
 }
 
 async function start() {
+  if (state.starting || state.resetting || state.loop) return;
   try {
     if (!state.session) {
+      state.starting = true;
+      updateButtons();
       document.body.dataset.state = "starting";
       say("Opening the GPU and uploading the images…");
       state.session = await Session.start(state.mnist, readOptions());
@@ -153,12 +161,18 @@ async function start() {
       resetCurves();
       say("");
     }
+    state.starting = false;
     state.running = true;
     document.body.dataset.state = "training";
+    state.loop = trainLoop(state.session);
     updateButtons();
-    await trainLoop();
+    await state.loop;
   } catch (error) {
     fail(error);
+  } finally {
+    state.starting = false;
+    state.loop = null;
+    updateButtons();
   }
 }
 
@@ -170,22 +184,37 @@ function pause() {
 
 async function reset() {
   state.running = false;
+  state.resetting = true;
+  updateButtons();
+  // Let the loop finish its call, then free the session after every call queued before.
+  await state.loop?.catch(() => {});
   await exclusive(() => {
     state.session?.free();
     state.session = null;
   });
   state.finished = false;
+  state.resetting = false;
   resetCurves();
   document.body.dataset.state = "ready";
   updateButtons();
 }
 
+/** Queues `job(session)` for the current session; it is skipped if a reset freed that session first. */
+function withSession(job) {
+  const session = state.session;
+  return exclusive(() => (session && session === state.session ? job(session) : null));
+}
+
 async function save() {
   try {
-    const bytes = await exclusive(() => state.session.checkpoint());
+    const saved = await withSession(async (session) => ({
+      bytes: await session.checkpoint(),
+      preset: session.preset,
+    }));
+    if (!saved) return;
     const link = document.createElement("a");
-    link.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
-    link.download = `nabla-${state.session.preset}.safetensors`;
+    link.href = URL.createObjectURL(new Blob([saved.bytes], { type: "application/octet-stream" }));
+    link.download = `nabla-${saved.preset}.safetensors`;
     link.click();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   } catch (error) {
@@ -212,7 +241,9 @@ async function classify() {
   showPixels($("seen"), pixels);
   if (!pixels || !state.session) return;
   try {
-    const probs = Array.from(await exclusive(() => state.session.classify(pixels)));
+    const answer = await withSession((session) => session.classify(pixels));
+    if (!answer) return;
+    const probs = Array.from(answer);
     window.nabla.probabilities = probs;
     showProbabilities(probs);
   } catch (error) {

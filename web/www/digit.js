@@ -35,6 +35,8 @@ function shrink(src, w, box, dw, dh) {
   const out = new Float32Array(dw * dh);
   const sx = box.width / dw;
   const sy = box.height / dh;
+  // Rounding may put a window's far edge a hair past the box; never read past it.
+  const [bottom, right] = [box.top + box.height, box.left + box.width];
   for (let y = 0; y < dh; y++) {
     const y0 = box.top + y * sy;
     const y1 = y0 + sy;
@@ -43,9 +45,9 @@ function shrink(src, w, box, dw, dh) {
       const x1 = x0 + sx;
       let sum = 0;
       let area = 0;
-      for (let py = Math.floor(y0); py < Math.ceil(y1); py++) {
+      for (let py = Math.floor(y0); py < Math.min(Math.ceil(y1), bottom); py++) {
         const wy = Math.min(py + 1, y1) - Math.max(py, y0);
-        for (let px = Math.floor(x0); px < Math.ceil(x1); px++) {
+        for (let px = Math.floor(x0); px < Math.min(Math.ceil(x1), right); px++) {
           const wx = Math.min(px + 1, x1) - Math.max(px, x0);
           sum += src[py * w + px] * wx * wy;
           area += wx * wy;
