@@ -42,7 +42,7 @@ enum Preset {
     SimpleCnn,
     /// The book's DeepConvNet (chapter 8): six 3×3 convolutions of 16-16-32-32-64-64 filters with ReLU
     /// and a 2×2 max pool after each pair, dense 50, ReLU, dropout 0.5, dense 10; He init, Adam lr 1e-3
-    /// on a cosine schedule, batch 100, 12 epochs.
+    /// on a cosine schedule, batch 100, 8 epochs.
     #[value(name = "deep_cnn", alias = "deep-cnn")]
     DeepCnn,
 }

@@ -145,7 +145,7 @@ pub fn preset(name: &str) -> Option<Preset> {
                 )
             }
         }
-        "deep_cnn" => adam("deep_cnn", Layers::List(DEEP_CNN), 1e-3, "cosine", 100, 12),
+        "deep_cnn" => adam("deep_cnn", Layers::List(DEEP_CNN), 1e-3, "cosine", 100, 8),
         _ => return None,
     })
 }
