@@ -277,11 +277,6 @@ impl<B: Backend> Trainer<B> {
         self.t
     }
 
-    /// The figures of the epochs finished so far.
-    pub fn history(&self) -> &[EpochStats] {
-        &self.history
-    }
-
     /// The figures of every epoch finished.
     pub fn into_history(self) -> Vec<EpochStats> {
         self.history
