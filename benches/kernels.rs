@@ -1,5 +1,6 @@
 //! Every kernel against its CPU reference at the shapes W2 (`784-128-128-10`, batch 128) trains with,
-//! and one whole training step of W2 and W3. Run with `cargo bench --bench kernels`; pick with a filter,
+//! the convolution and pooling kernels at the shapes of SimpleConvNet's first layer (W5, batch 100), and
+//! one whole training step of W2, W3 and W5. Run with `cargo bench --bench kernels`; pick with a filter,
 //! e.g. `cargo bench --bench kernels -- matmul`.
 //!
 //! A GPU sample records its iterations back to back, as training does, and then waits for the device,
@@ -13,9 +14,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use nabla::bench::Workload;
+use nabla::layers::Shape;
 use nabla::mnist::PIXELS;
 use nabla::model::Model;
-use nabla::{Activation, Backend, CpuBackend, Epilogue, GpuBackend, Optimizer, OptimizerKind};
+use nabla::window::Window;
+use nabla::{
+    Activation, Backend, CpuBackend, Epilogue, GpuBackend, Optimizer, OptimizerKind, Shaped,
+};
 
 const BATCH: usize = 128;
 const HIDDEN: usize = 128;
@@ -178,7 +183,9 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
             })
         });
 
-    for workload in [Workload::Mlp, Workload::Wide] {
+    conv_kernels(c, label, b);
+
+    for workload in [Workload::Mlp, Workload::Wide, Workload::Cnn] {
         let (spec, init, optimizer, batch) = workload.setup();
         let mut model = Model::new(b, spec, init, 1, optimizer.state_count()).expect("model");
         let mut ws = model.workspace(b, batch).expect("workspace");
@@ -200,6 +207,95 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
                 })
             });
     }
+}
+
+/// Every step of SimpleConvNet's `conv 30x5x5, relu, max_pool 2` on a batch of 100 28×28 images, forward
+/// (the implicit GEMM) and backward (im2col, the layout change, the products and col2im), as the conv
+/// and pool layers run them.
+fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
+    const IMAGES: usize = 100;
+    const FILTERS: usize = 30;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut t = |rows: usize, cols: usize| {
+        b.tensor(rows, cols, &random(&mut rng, rows * cols))
+            .expect("tensor")
+    };
+    let conv = Window::new(Shape::image(1, 28, 28), 5, 5, 1, 0).expect("window");
+    let pool = Window::new(conv.output(FILTERS), 2, 2, 2, 0).expect("window");
+    let rows = IMAGES * conv.positions();
+    let x = t(IMAGES, PIXELS);
+    let weight = t(FILTERS, conv.patch());
+    let bias = t(1, FILTERS);
+    let mut cols = t(rows, conv.patch());
+    let mut dy_rows = t(rows, FILTERS);
+    let mut y = t(IMAGES, conv.output(FILTERS).len());
+    let mut pooled = t(IMAGES, pool.output(FILTERS).len());
+    let mut argmax = b.indices(&vec![0; pooled.len()]).expect("indices");
+    let mut dweight = b.zeros(FILTERS, conv.patch()).expect("tensor");
+    let mut dx = b.zeros(IMAGES, PIXELS).expect("tensor");
+    let relu = || Epilogue::forward(Some(&bias), Activation::Relu);
+
+    let mut g = c.benchmark_group("conv 30x5x5 batch 100");
+    g.bench_function(format!("{label} im2col"), |bench| {
+        bench.iter_custom(|n| timed(b, n, || b.im2col(&conv, &x, &mut cols).expect("im2col")))
+    });
+    g.bench_function(format!("{label} implicit GEMM +bias relu"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.convolution(&conv, &x, &weight, relu(), &mut y)
+                    .expect("convolution")
+            })
+        })
+    });
+    g.bench_function(format!("{label} max pool 2"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.max_pool(&pool, &y, Activation::Identity, &mut pooled, &mut argmax)
+                    .expect("pool")
+            })
+        })
+    });
+    g.bench_function(format!("{label} max pool backward"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.max_pool_backward(&pool, &pooled, &argmax, Epilogue::none(), &mut y)
+                    .expect("pool")
+            })
+        })
+    });
+    g.bench_function(format!("{label} planes to rows"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.planes_to_rows(conv.positions(), &y, &mut dy_rows)
+                    .expect("layout")
+            })
+        })
+    });
+    g.bench_function(format!("{label} dW 30x57600x25"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.matmul(&dy_rows, true, &cols, false, Epilogue::none(), &mut dweight)
+                    .expect("matmul")
+            })
+        })
+    });
+    g.bench_function(format!("{label} dcols 57600x30x25"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.matmul(&dy_rows, false, &weight, false, Epilogue::none(), &mut cols)
+                    .expect("matmul")
+            })
+        })
+    });
+    g.bench_function(format!("{label} col2im"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                b.col2im(&conv, &cols, Epilogue::none(), &mut dx)
+                    .expect("col2im")
+            })
+        })
+    });
+    g.finish();
 }
 
 fn benches(c: &mut Criterion) {

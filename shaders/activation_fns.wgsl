@@ -27,9 +27,15 @@ fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
 }
 
-// tanh saturates to ±1 in f32 beyond |x| = 9; clamping keeps e^{2x} inside the float range.
+// True for a NaN: all exponent bits set and a non-zero mantissa (compilers may fold `v != v`).
+fn is_nan_bits(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// tanh saturates to ±1 in f32 beyond |x| = 9; clamping keeps e^{2x} inside the float range. A clamp
+// may turn NaN into a bound, so NaN is passed through.
 fn tanh_safe(x: f32) -> f32 {
-    return tanh(clamp(x, -15.0, 15.0));
+    return select(tanh(clamp(x, -15.0, 15.0)), x, is_nan_bits(x));
 }
 
 // e^x - 1 without cancellation near 0 (Kahan's trick: the rounding of u = e^x cancels in (u-1)/log u).

@@ -10,6 +10,9 @@
 // each lane loads its own 4×4 patch of op(B); the update is acc[r] += a.x·b₀ + a.y·b₁ + a.z·b₂ + a.w·b₃.
 // Blocks wholly inside the matrices load without bounds checks; edge blocks read zero past the edges.
 
+// With IMPLICIT (matmul_implicit.wgsl) op(A) is a convolution's columns, read from the images through
+// each row's patch and each step's four taps, and C is stored as images.
+//
 // Subgroup builtins need the device's SUBGROUP feature; naga does not yet accept `enable subgroups;`.
 
 override TRANS_A: bool = false;
@@ -20,6 +23,17 @@ struct Params {
     n: u32,
     k: u32,
     alpha: f32,
+    // The convolution's window, read only with IMPLICIT (src/window.rs, Window::words).
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    padding: u32,
+    out_h: u32,
+    out_w: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -112,12 +126,24 @@ fn update_rows(acc: ptr<function, array<vec4<f32>, 8>>, mine: vec4<f32>, b: mat4
     (*acc)[7] += b * subgroupBroadcast(mine, 7u);
 }
 
-// Loads op(A)[row0 + group·8 + lane, k0..k0+4] and applies it to that row group's accumulators.
+// The four taps of columns k0..k0+3 of an implicit op(A).
+struct Taps {
+    t0: Tap,
+    t1: Tap,
+    t2: Tap,
+    t3: Tap,
+}
+
+// Loads op(A)[row0 + group·8 + lane, k0..k0+4] and applies it to that row group's accumulators; with
+// IMPLICIT, through the row's patch `at` and the step's taps.
 fn row_group(acc: ptr<function, array<vec4<f32>, 8>>, group: u32, row0: u32, lane: u32, k0: u32,
-             b: mat4x4<f32>, inside: bool, a_aligned: bool) {
+             b: mat4x4<f32>, inside: bool, a_aligned: bool, at: Patch, taps: Taps) {
     let row = row0 + group * LANES + lane;
     var mine: vec4<f32>;
-    if (inside) {
+    if (IMPLICIT) {
+        mine = vec4<f32>(patch_at(at, taps.t0), patch_at(at, taps.t1), patch_at(at, taps.t2),
+            patch_at(at, taps.t3));
+    } else if (inside) {
         mine = a4_inside(row, k0, a_aligned);
     } else {
         mine = a4(row, k0);
@@ -136,7 +162,10 @@ fn store_rows(acc: array<vec4<f32>, 8>, first_row: u32, col0: u32) {
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
             if (col < p.n) {
-                let i = row * p.n + col;
+                var i = row * p.n + col;
+                if (IMPLICIT) {
+                    i = planes_index(row, col);
+                }
                 c[i] = epilogue(i, col, v[j]);
             }
         }
@@ -159,22 +188,41 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     var acc5: array<vec4<f32>, 8>;
     var acc6: array<vec4<f32>, 8>;
     var acc7: array<vec4<f32>, 8>;
+    // With IMPLICIT, the patches of this lane's eight rows (unused otherwise).
+    var patches: array<Patch, 8>;
+    if (IMPLICIT) {
+        for (var g = 0u; g < 8u; g++) {
+            patches[g] = patch_of(row0 + g * LANES + lane);
+        }
+    }
     for (var k0 = 0u; k0 < p.k; k0 += 4u) {
         let inside = block_inside && k0 + 4u <= p.k;
+        var taps: Taps;
+        if (IMPLICIT) {
+            taps = Taps(tap_of(k0), tap_of(k0 + 1u), tap_of(k0 + 2u), tap_of(k0 + 3u));
+        }
         var b: mat4x4<f32>;
         if (inside) {
             b = b_block_inside(k0, col0, b_aligned);
         } else {
             b = mat4x4<f32>(b4(k0, col0), b4(k0 + 1u, col0), b4(k0 + 2u, col0), b4(k0 + 3u, col0));
         }
-        row_group(&acc0, 0u, row0, lane, k0, b, inside, a_aligned);
-        row_group(&acc1, 1u, row0, lane, k0, b, inside, a_aligned);
-        row_group(&acc2, 2u, row0, lane, k0, b, inside, a_aligned);
-        row_group(&acc3, 3u, row0, lane, k0, b, inside, a_aligned);
-        row_group(&acc4, 4u, row0, lane, k0, b, inside, a_aligned);
-        row_group(&acc5, 5u, row0, lane, k0, b, inside, a_aligned);
-        row_group(&acc6, 6u, row0, lane, k0, b, inside, a_aligned);
-        row_group(&acc7, 7u, row0, lane, k0, b, inside, a_aligned);
+        row_group(&acc0, 0u, row0, lane, k0, b, inside, a_aligned, patches[0],
+            taps);
+        row_group(&acc1, 1u, row0, lane, k0, b, inside, a_aligned, patches[1],
+            taps);
+        row_group(&acc2, 2u, row0, lane, k0, b, inside, a_aligned, patches[2],
+            taps);
+        row_group(&acc3, 3u, row0, lane, k0, b, inside, a_aligned, patches[3],
+            taps);
+        row_group(&acc4, 4u, row0, lane, k0, b, inside, a_aligned, patches[4],
+            taps);
+        row_group(&acc5, 5u, row0, lane, k0, b, inside, a_aligned, patches[5],
+            taps);
+        row_group(&acc6, 6u, row0, lane, k0, b, inside, a_aligned, patches[6],
+            taps);
+        row_group(&acc7, 7u, row0, lane, k0, b, inside, a_aligned, patches[7],
+            taps);
     }
     store_rows(acc0, row0, col0);
     store_rows(acc1, row0 + 8u, col0);

@@ -13,6 +13,9 @@
 // vec4 is contiguous in memory and rows are whole vec4s); slices at the edges with four bounds-checked
 // loads (zero outside).
 //
+// With IMPLICIT (matmul_implicit.wgsl, never split) op(A) is a convolution's columns: each invocation
+// keeps the patches of the four rows it stages and takes one tap per slice; C is stored as images.
+//
 // Split-K (SPLIT): workgroup z covers k ∈ [z·k_chunk, (z+1)·k_chunk) and stores its raw partial product
 // at c[z·M·N + i] (the host binds a scratch buffer as `c`); `reduce_splits` then sums the partials in the
 // order of z (a fixed order, no atomics: results repeat bit for bit) and applies the epilogue.
@@ -28,6 +31,17 @@ struct Params {
     alpha: f32,
     k_chunk: u32,
     splits: u32,
+    // The convolution's window, read only with IMPLICIT (src/window.rs, Window::words).
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    padding: u32,
+    out_h: u32,
+    out_w: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -77,16 +91,28 @@ fn b_at(kk: u32, col: u32) -> f32 {
     return b[kk * p.n + col];
 }
 
+// With IMPLICIT, the patches of the four rows of op(A) an invocation stages.
+struct Patches {
+    p0: Patch,
+    p1: Patch,
+    p2: Patch,
+    p3: Patch,
+}
+
 // Stages the slice of op(A) at (row0, k0); every invocation writes one whole vec4 of the tile (one
 // writer per vec4: a component store may touch the whole vector, so shared vectors must not be split
 // between invocations). When A is K×M (contiguous along m) invocation t fetches stored row t/16 at
 // columns 4(t%16)..+3, one vec4; when A is M×K it fetches column k0 + t%16 of rows 4(t/16)..+3, four
 // floats that neighbouring invocations read from neighbouring addresses.
-fn stage_a(t: u32, row0: u32, k0: u32, inside: bool) {
+fn stage_a(t: u32, row0: u32, k0: u32, inside: bool, patches: Patches) {
     let kk = select(t % 16u, t / 16u, TRANS_A);
     let r = select(t / 16u, t % 16u, TRANS_A) * 4u;
     var v: vec4<f32>;
-    if (inside && TRANS_A && (p.m & 3u) == 0u) {
+    if (IMPLICIT) {
+        let tap = tap_of(k0 + kk);
+        v = vec4<f32>(patch_at(patches.p0, tap), patch_at(patches.p1, tap), patch_at(patches.p2, tap),
+            patch_at(patches.p3, tap));
+    } else if (inside && TRANS_A && (p.m & 3u) == 0u) {
         v = a4[((k0 + kk) * p.m + row0 + r) / 4u];
     } else if (inside && !TRANS_A) {
         let i = (row0 + r) * p.k + k0 + kk;
@@ -136,7 +162,10 @@ fn store_row(v: vec4<f32>, row: u32, col: u32, split: u32) {
         let cj = col + j;
         if (cj < p.n) {
             let i = row * p.n + cj;
-            if (SPLIT) {
+            if (IMPLICIT) {
+                let at = planes_index(row, cj);
+                c[at] = epilogue(at, cj, v[j]);
+            } else if (SPLIT) {
                 c[split * p.m * p.n + i] = v[j];
             } else {
                 c[i] = epilogue(i, cj, v[j]);
@@ -160,9 +189,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let rows_inside = row0 + TILE <= p.m;
     let cols_inside = col0 + TILE <= p.n;
     var acc: Block;
+    var patches: Patches;
+    if (IMPLICIT) {
+        let first = row0 + (t / 16u) * 4u;
+        patches = Patches(patch_of(first), patch_of(first + 1u), patch_of(first + 2u), patch_of(first + 3u));
+    }
     for (var k0 = k_begin; k0 < k_end; k0 += SLICE) {
         let k_inside = k0 + SLICE <= p.k;
-        stage_a(t, row0, k0, rows_inside && k_inside);
+        stage_a(t, row0, k0, rows_inside && k_inside, patches);
         stage_b(t, k0, col0, cols_inside && k_inside);
         workgroupBarrier();
         rank1(&acc, 0u, lid.x, lid.y);

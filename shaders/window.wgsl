@@ -5,17 +5,18 @@
 //
 //   im2col           cols[n·P + oh·OW + ow, (c·KH + i)·KW + j] = x[n, c, row, col], 0 in the padding
 //   col2im           dx[n, c, h, w] = f'·Σ dcols[…] over the (oh, ow, i, j) that read (h, w), in (i, j) order
-//   rows_to_planes   dst[n, c·P + p] = act(src[n·P + p, c] + bias[c])       (C = channels, P = out_h·out_w)
 //   planes_to_rows   dst[n·P + p, c] = src[n, c·P + p]
 //   max_pool         y = act(max over the window), NaN winning, first maximum on ties; argmax = i·KW + j
 //   max_pool_back    dx[n, c, h, w] = f'·Σ dy[n, c, oh, ow] over the windows whose winner (h, w) is
+//   max_pool_back_tiles   the same where the windows tile the image exactly (stride = KH = KW, no
+//                    padding, OH·KH = H, OW·KW = W): one invocation per window writes its KH·KW inputs,
+//                    f'·dy at the winner and 0 elsewhere, so every input is written once, with no search
 //   avg_pool         y = act(Σ window / (KH·KW)), the padding counted as zeros
 //   avg_pool_back    dx[n, c, h, w] = f'·Σ dy[n, c, oh, ow] / (KH·KW) over the windows covering (h, w)
 //
 // f' is the derivative of activation ACT from its output (aux), applied when GRAD is set.
 
 override ACT: u32 = 0u;
-override HAS_BIAS: bool = false;
 override GRAD: bool = false;
 
 struct Params {
@@ -136,27 +137,6 @@ fn col2im(at: Invocation) {
     ci_dx[e] = sum;
 }
 
-@group(0) @binding(6) var<storage, read> rp_src: array<f32>;
-@group(0) @binding(7) var<storage, read> rp_bias: array<f32>;
-@group(0) @binding(8) var<storage, read_write> rp_dst: array<f32>;
-
-@compute @workgroup_size(LANES)
-fn rows_to_planes(at: Invocation) {
-    let e = item(at);
-    if (e >= p.total) {
-        return;
-    }
-    let positions = p.out_h * p.out_w;
-    let pos = e % positions;
-    let c = (e / positions) % p.channels;
-    let n = e / (positions * p.channels);
-    var z = rp_src[(n * positions + pos) * p.channels + c];
-    if (HAS_BIAS) {
-        z += rp_bias[c];
-    }
-    rp_dst[e] = act_forward(ACT, p.alpha, z);
-}
-
 @group(0) @binding(9) var<storage, read> pr_src: array<f32>;
 @group(0) @binding(10) var<storage, read_write> pr_dst: array<f32>;
 
@@ -189,11 +169,6 @@ fn output_at(e: u32) -> Out {
     let positions = p.out_h * p.out_w;
     let pos = e % positions;
     return Out(e / positions, pos / p.out_w, pos % p.out_w);
-}
-
-// True for a NaN: all exponent bits set and a non-zero mantissa.
-fn is_nan_bits(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
 @compute @workgroup_size(LANES)
@@ -268,6 +243,28 @@ fn max_pool_backward(at: Invocation) {
         sum *= factor(mb_aux[e]);
     }
     mb_dx[e] = sum;
+}
+
+@compute @workgroup_size(LANES)
+fn max_pool_backward_tiles(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let o = output_at(e);
+    let g = mb_dy[e];
+    let winner = mb_argmax[e];
+    let corner = (o.plane * p.height + o.oh * p.kernel_h) * p.width + o.ow * p.kernel_w;
+    for (var i = 0u; i < p.kernel_h; i++) {
+        for (var j = 0u; j < p.kernel_w; j++) {
+            let at = corner + i * p.width + j;
+            var v = select(0.0, g, i * p.kernel_w + j == winner);
+            if (GRAD) {
+                v *= factor(mb_aux[at]);
+            }
+            mb_dx[at] = v;
+        }
+    }
 }
 
 @group(0) @binding(18) var<storage, read> ap_x: array<f32>;

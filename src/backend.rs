@@ -276,6 +276,17 @@ pub trait Backend: 'static {
         daffine: &mut Self::Tensor,
         dx: &mut Self::Tensor,
     ) -> Result<()>;
+    /// A convolution without im2col's columns in memory, the implicit GEMM: with `cols` as in
+    /// [`Backend::im2col`], `weight` `[O, C·KH·KW]` and `y` `[N, O·P]` (images of `O` channels),
+    /// `y[n, o·P + p] = f(Σ_k cols[n·P + p, k]·weight[o, k] + bias[o])` for a forward `epilogue`.
+    fn convolution(
+        &self,
+        w: &Window,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        epilogue: Epilogue<'_, Self::Tensor>,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
     /// im2col, the unrolling that turns a convolution into one matrix product. `x` is `[N, C·H·W]` (images
     /// of `w.input`), `cols` `[N·P, C·KH·KW]` with `P = OH·OW` positions (see [`Window`]):
     /// `cols[n·P + oh·OW + ow, (c·KH + i)·KW + j] = x[n, c, oh·s + i − pad, ow·s + j − pad]`, 0 in the
@@ -293,17 +304,7 @@ pub trait Backend: 'static {
         before: Epilogue<'_, Self::Tensor>,
         dx: &mut Self::Tensor,
     ) -> Result<()>;
-    /// From one row per position to one plane per channel, through a forward epilogue: `src` is
-    /// `[N·P, C]`, `dst` `[N, C·P]`, `dst[n, c·P + p] = f(src[n·P + p, c] + bias[c])` (a convolution's
-    /// product, laid out as images, with its bias and activation).
-    fn rows_to_planes(
-        &self,
-        positions: usize,
-        src: &Self::Tensor,
-        epilogue: Epilogue<'_, Self::Tensor>,
-        dst: &mut Self::Tensor,
-    ) -> Result<()>;
-    /// The reverse layout change: `src` `[N, C·P]`, `dst` `[N·P, C]`, `dst[n·P + p, c] = src[n, c·P + p]`.
+    /// From one plane per channel to one row per position: `src` `[N, C·P]`, `dst` `[N·P, C]`, `dst[n·P + p, c] = src[n, c·P + p]`.
     fn planes_to_rows(
         &self,
         positions: usize,

@@ -77,6 +77,16 @@ impl Window {
         self.out_height() * self.out_width()
     }
 
+    /// Whether the windows tile the image exactly: no padding, a stride equal to the window on both
+    /// axes, and no rows or columns left over (so every input lies in exactly one window).
+    pub fn tiles_exactly(&self) -> bool {
+        self.padding == 0
+            && self.stride == self.kernel_h
+            && self.stride == self.kernel_w
+            && self.out_height() * self.kernel_h == self.input.height
+            && self.out_width() * self.kernel_w == self.input.width
+    }
+
     /// Values under the window across all channels, `C·KH·KW`: one im2col row.
     pub fn patch(&self) -> usize {
         self.input.channels * self.kernel_h * self.kernel_w
@@ -154,6 +164,25 @@ impl Window {
         Ok(n)
     }
 
+    /// Checks a convolution's operands (`x` `[N, C·H·W]`, `weight` `[O, C·KH·KW]`, an optional bias
+    /// `[1, O]`, `y` `[N, O·OH·OW]`) and returns `(N, O)`.
+    pub fn check_convolution<T: Shaped>(
+        &self,
+        x: &T,
+        weight: &T,
+        bias: Option<&T>,
+        y: &T,
+    ) -> Result<(usize, usize)> {
+        let n = self.check_input("convolution input", x)?;
+        let filters = weight.rows();
+        shape::exact("convolution filters", weight, filters, self.patch())?;
+        if let Some(bias) = bias {
+            shape::exact("convolution bias", bias, 1, filters)?;
+        }
+        shape::exact("convolution output", y, n, self.output(filters).len())?;
+        Ok((n, filters))
+    }
+
     /// Checks a pooling's operands (`x` `[N, C·H·W]`, `y` `[N, C·OH·OW]`) and returns `N`.
     pub fn check_pool<T: Shaped>(&self, x: &T, y: &T) -> Result<usize> {
         let n = self.check_input("pooling input", x)?;
@@ -163,14 +192,9 @@ impl Window {
     }
 }
 
-/// Checks a layout change between `[N·P, C]` rows and `[N, C·P]` planes (either way round, `rows` and
-/// `planes` as named) and an optional `[1, C]` bias; returns `(N, C)`.
-pub fn check_layouts<T: Shaped>(
-    positions: usize,
-    rows: &T,
-    planes: &T,
-    bias: Option<&T>,
-) -> Result<(usize, usize)> {
+/// Checks a layout change between `[N·P, C]` rows and `[N, C·P]` planes (`rows` and `planes` as named);
+/// returns `(N, C)`.
+pub fn check_layouts<T: Shaped>(positions: usize, rows: &T, planes: &T) -> Result<(usize, usize)> {
     let channels = rows.cols();
     if positions == 0 || !rows.rows().is_multiple_of(positions) {
         return Err(Error::shape(format!(
@@ -180,8 +204,5 @@ pub fn check_layouts<T: Shaped>(
     }
     let n = rows.rows() / positions;
     shape::exact("channel planes", planes, n, channels * positions)?;
-    if let Some(bias) = bias {
-        shape::exact("per-channel bias", bias, 1, channels)?;
-    }
     Ok((n, channels))
 }

@@ -33,7 +33,7 @@ enum Preset {
     /// He init, Adam lr 1e-3 on a cosine schedule, batch 100, 20 epochs.
     Mlp,
     /// The fast CNN: two 5×5 convolutions (16 and 32 filters) with ReLU and 2×2 max pooling, then
-    /// dense 10; He init, Adam lr 2e-3 decaying ×0.5 per epoch, batch 64, 3 epochs.
+    /// dense 100, ReLU, dense 10; He init, Adam lr 2e-3 decaying ×0.5 per epoch, batch 64, 3 epochs.
     Cnn,
     /// The book's SimpleConvNet (chapter 7): conv 30×5×5, ReLU, max pool 2, dense 100, ReLU, dense 10;
     /// He init, AdamW lr 1e-3 with decoupled weight decay 0.3 on a cosine schedule, batch 100, 12

@@ -5,36 +5,101 @@
 use super::{CpuTensor, in_parallel, samples_per_job};
 use crate::activation::Activation;
 use crate::backend::Epilogue;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::window::{Window, check_layouts};
+
+/// One image's columns, `rows[oh·OW + ow, (c·KH + i)·KW + j] = x[c, oh·s + i − pad, ow·s + j − pad]`.
+fn sample_columns(w: &Window, x: &[f32], rows: &mut [f32]) {
+    let (height, width) = (w.input.height, w.input.width);
+    let mut out = rows.iter_mut();
+    for oh in 0..w.out_height() {
+        for ow in 0..w.out_width() {
+            for plane in x.chunks_exact(height * width) {
+                for i in 0..w.kernel_h {
+                    let row = w.source(oh, i, height);
+                    for j in 0..w.kernel_w {
+                        let value = match (row, w.source(ow, j, width)) {
+                            (Some(r), Some(s)) => plane[r * width + s],
+                            _ => 0.0,
+                        };
+                        *out.next().expect("sized by the shape check") = value;
+                    }
+                }
+            }
+        }
+    }
+}
 
 pub(super) fn im2col(w: &Window, x: &CpuTensor, cols: &mut CpuTensor) -> Result<()> {
     let n = w.check_columns(x, cols)?;
     let (image, patch, positions) = (w.input.len(), w.patch(), w.positions());
     let per_job = samples_per_job(n, positions * patch);
-    let (height, width) = (w.input.height, w.input.width);
     let jobs = x
         .data
         .chunks(image * per_job)
         .zip(cols.data.chunks_mut(positions * patch * per_job));
     in_parallel(jobs, |(images, rows)| {
         for (x, rows) in images.chunks(image).zip(rows.chunks_mut(positions * patch)) {
-            let mut out = rows.iter_mut();
-            for oh in 0..w.out_height() {
-                for ow in 0..w.out_width() {
-                    for c in 0..w.input.channels {
-                        let plane = &x[c * height * width..(c + 1) * height * width];
-                        for i in 0..w.kernel_h {
-                            let row = w.source(oh, i, height);
-                            for j in 0..w.kernel_w {
-                                let value = match (row, w.source(ow, j, width)) {
-                                    (Some(r), Some(s)) => plane[r * width + s],
-                                    _ => 0.0,
-                                };
-                                *out.next().expect("sized by the shape check") = value;
-                            }
-                        }
-                    }
+            sample_columns(w, x, rows);
+        }
+    });
+    Ok(())
+}
+
+/// The convolution one image at a time: its columns (`[P, C·KH·KW]`, small enough to stay in cache),
+/// then one product with the filters written straight into its output planes `[O, P]`, then the bias
+/// and activation. Images are split across threads.
+pub(super) fn convolution(
+    w: &Window,
+    x: &CpuTensor,
+    weight: &CpuTensor,
+    epilogue: Epilogue<'_, CpuTensor>,
+    y: &mut CpuTensor,
+) -> Result<()> {
+    if epilogue.grad_output().is_some() {
+        return Err(Error::Invalid(
+            "a convolution takes a forward epilogue".into(),
+        ));
+    }
+    let (n, filters) = w.check_convolution(x, weight, epilogue.bias_row(), y)?;
+    let (image, patch, positions) = (w.input.len(), w.patch(), w.positions());
+    let out_len = filters * positions;
+    let (f, bias) = (epilogue.activation(), epilogue.bias_row());
+    let per_job = samples_per_job(n, positions * patch * filters);
+    let jobs = x
+        .data
+        .chunks(image * per_job)
+        .zip(y.data.chunks_mut(out_len * per_job));
+    in_parallel(jobs, |(images, outputs)| {
+        let mut cols = vec![0.0; positions * patch];
+        for (x, y) in images.chunks(image).zip(outputs.chunks_mut(out_len)) {
+            sample_columns(w, x, &mut cols);
+            // SAFETY: weight is [filters, patch] and cols [positions, patch] read as its transpose
+            // [patch, positions]; y holds filters × positions values; none alias.
+            unsafe {
+                matrixmultiply::sgemm(
+                    filters,
+                    patch,
+                    positions,
+                    1.0,
+                    weight.data.as_ptr(),
+                    patch as isize,
+                    1,
+                    cols.as_ptr(),
+                    1,
+                    patch as isize,
+                    0.0,
+                    y.as_mut_ptr(),
+                    positions as isize,
+                    1,
+                );
+            }
+            for (o, plane) in y.chunks_exact_mut(positions).enumerate() {
+                // No addition without a bias: `-0.0 + 0.0` would turn the sign, where the GPU
+                // stores the value as it is.
+                let b = bias.map(|b| b.data[o]);
+                for v in plane {
+                    *v = f.forward(b.map_or(*v, |b| *v + b));
                 }
             }
         }
@@ -97,43 +162,12 @@ pub(super) fn col2im(
     times_derivative(before, dx)
 }
 
-pub(super) fn rows_to_planes(
-    positions: usize,
-    src: &CpuTensor,
-    epilogue: Epilogue<'_, CpuTensor>,
-    dst: &mut CpuTensor,
-) -> Result<()> {
-    let (n, channels) = check_layouts(positions, src, dst, epilogue.bias_row())?;
-    if epilogue.grad_output().is_some() {
-        return Err(crate::error::Error::Invalid(
-            "rows_to_planes takes a forward epilogue".into(),
-        ));
-    }
-    let f = epilogue.activation();
-    let bias = epilogue.bias_row().map(|b| b.data.as_slice());
-    let per_sample = positions * channels;
-    let per_job = samples_per_job(n, per_sample);
-    let jobs = src
-        .data
-        .chunks(per_sample * per_job)
-        .zip(dst.data.chunks_mut(per_sample * per_job));
-    in_parallel(jobs, |(src, dst)| {
-        for (src, dst) in src.chunks(per_sample).zip(dst.chunks_mut(per_sample)) {
-            for (p, row) in src.chunks(channels).enumerate() {
-                for (c, &v) in row.iter().enumerate() {
-                    // No addition without a bias: `-0.0 + 0.0` would turn the sign, where the GPU
-                    // copies the value as it is.
-                    let z = bias.map_or(v, |b| v + b[c]);
-                    dst[c * positions + p] = f.forward(z);
-                }
-            }
-        }
-    });
-    Ok(())
-}
+/// Positions per block of the layout change: a block's rows (`LAYOUT_BLOCK × C` values) stay in the
+/// first-level cache while every channel's plane gives its run of the block.
+const LAYOUT_BLOCK: usize = 64;
 
 pub(super) fn planes_to_rows(positions: usize, src: &CpuTensor, dst: &mut CpuTensor) -> Result<()> {
-    let (n, channels) = check_layouts(positions, dst, src, None)?;
+    let (n, channels) = check_layouts(positions, dst, src)?;
     let per_sample = positions * channels;
     let per_job = samples_per_job(n, per_sample);
     let jobs = src
@@ -142,9 +176,12 @@ pub(super) fn planes_to_rows(positions: usize, src: &CpuTensor, dst: &mut CpuTen
         .zip(dst.data.chunks_mut(per_sample * per_job));
     in_parallel(jobs, |(src, dst)| {
         for (src, dst) in src.chunks(per_sample).zip(dst.chunks_mut(per_sample)) {
-            for (p, row) in dst.chunks_mut(channels).enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = src[c * positions + p];
+            for first in (0..positions).step_by(LAYOUT_BLOCK) {
+                let block = first..(first + LAYOUT_BLOCK).min(positions);
+                for (c, plane) in src.chunks_exact(positions).enumerate() {
+                    for p in block.clone() {
+                        dst[p * channels + c] = plane[p];
+                    }
                 }
             }
         }

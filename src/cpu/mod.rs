@@ -251,6 +251,17 @@ impl Backend for CpuBackend {
         norm::batch_norm_backward(x, dy, affine, saved, daffine, dx)
     }
 
+    fn convolution(
+        &self,
+        w: &Window,
+        x: &CpuTensor,
+        weight: &CpuTensor,
+        epilogue: Epilogue<'_, CpuTensor>,
+        y: &mut CpuTensor,
+    ) -> Result<()> {
+        conv::convolution(w, x, weight, epilogue, y)
+    }
+
     fn im2col(&self, w: &Window, x: &CpuTensor, cols: &mut CpuTensor) -> Result<()> {
         conv::im2col(w, x, cols)
     }
@@ -263,16 +274,6 @@ impl Backend for CpuBackend {
         dx: &mut CpuTensor,
     ) -> Result<()> {
         conv::col2im(w, dcols, before, dx)
-    }
-
-    fn rows_to_planes(
-        &self,
-        positions: usize,
-        src: &CpuTensor,
-        epilogue: Epilogue<'_, CpuTensor>,
-        dst: &mut CpuTensor,
-    ) -> Result<()> {
-        conv::rows_to_planes(positions, src, epilogue, dst)
     }
 
     fn planes_to_rows(&self, positions: usize, src: &CpuTensor, dst: &mut CpuTensor) -> Result<()> {

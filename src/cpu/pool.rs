@@ -22,6 +22,47 @@ fn window_at(w: &Window, o: usize) -> impl Iterator<Item = (usize, usize)> + '_ 
     })
 }
 
+/// Whether `v` beats the best so far: greater, or a NaN over a number (NaN wins, ties keep the first).
+fn beats(v: f32, best: f32) -> bool {
+    v > best || (v.is_nan() && !best.is_nan())
+}
+
+/// The maximum of one plane `x` under the window at output `(oh, ow)`, and its offset `i·KW + j`.
+fn window_max(w: &Window, x: &[f32], oh: usize, ow: usize) -> (f32, usize) {
+    let width = w.input.width;
+    if w.padding == 0 {
+        // Every window lies inside the image: plain slices, no bounds to test.
+        let corner = oh * w.stride * width + ow * w.stride;
+        let mut best = (x[corner], 0);
+        for i in 0..w.kernel_h {
+            let row = &x[corner + i * width..][..w.kernel_w];
+            for (j, &v) in row.iter().enumerate() {
+                if beats(v, best.0) {
+                    best = (v, i * w.kernel_w + j);
+                }
+            }
+        }
+        return best;
+    }
+    let mut best: Option<(f32, usize)> = None;
+    for i in 0..w.kernel_h {
+        let Some(r) = w.source(oh, i, w.input.height) else {
+            continue;
+        };
+        let row = &x[r * width..(r + 1) * width];
+        for j in 0..w.kernel_w {
+            let Some(c) = w.source(ow, j, width) else {
+                continue;
+            };
+            if best.is_none_or(|(b, _)| beats(row[c], b)) {
+                best = Some((row[c], i * w.kernel_w + j));
+            }
+        }
+    }
+    // A window always overlaps the image (padding < kernel).
+    best.unwrap_or((f32::NAN, 0))
+}
+
 /// A slice that can be split into per-sample shares: the winners, written (forward) or read (backward).
 trait Shares<'a>: Sized + Send {
     /// Consecutive shares of `len` values.
@@ -74,7 +115,7 @@ pub(super) fn max_pool(
         )));
     }
     let (plane, positions) = (w.input.spatial(), w.positions());
-    let (width, ow_count) = (w.input.width, w.out_width());
+    let ow_count = w.out_width();
     let out_len = positions * w.input.channels;
     by_samples(
         n,
@@ -85,25 +126,7 @@ pub(super) fn max_pool(
             let planes = x.chunks(plane).zip(y.chunks_mut(positions));
             for ((x, y), argmax) in planes.zip(argmax.chunks_mut(positions)) {
                 for (o, (y, winner)) in y.iter_mut().zip(argmax.iter_mut()).enumerate() {
-                    let (oh, ow) = (o / ow_count, o % ow_count);
-                    let mut best: Option<(f32, usize)> = None;
-                    for i in 0..w.kernel_h {
-                        let Some(r) = w.source(oh, i, w.input.height) else {
-                            continue;
-                        };
-                        let row = &x[r * width..(r + 1) * width];
-                        for j in 0..w.kernel_w {
-                            let Some(c) = w.source(ow, j, width) else {
-                                continue;
-                            };
-                            let v = row[c];
-                            if best.is_none_or(|(b, _)| v > b || (v.is_nan() && !b.is_nan())) {
-                                best = Some((v, i * w.kernel_w + j));
-                            }
-                        }
-                    }
-                    // A window always overlaps the image (padding < kernel).
-                    let (value, k) = best.unwrap_or((f32::NAN, 0));
+                    let (value, k) = window_max(w, x, o / ow_count, o % ow_count);
                     *y = then.forward(value);
                     *winner = k as u32;
                 }

@@ -16,7 +16,7 @@ pub(super) fn activation_forward(
     shape::same("activation", x, y)?;
     gpu.run(
         &kernels::ACT_FORWARD,
-        [act.code(), 0, 0, 0, 0, 0],
+        &[act.code()],
         &[u(x.len()), f(act.alpha())],
         &[x.binding(), y.binding()],
         gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
@@ -35,7 +35,7 @@ pub(super) fn dropout(
     dropout::check(p)?;
     gpu.run(
         &kernels::DROPOUT_MASK,
-        [0; 6],
+        &[],
         &[
             u(x.len()),
             key as u32,
@@ -60,7 +60,7 @@ pub(super) fn activation_backward(
     shape::same("activation backward (x, dx)", x, dx)?;
     gpu.run(
         &kernels::ACT_BACKWARD,
-        [act.code(), 0, 0, 0, 0, 0],
+        &[act.code()],
         &[u(x.len()), f(act.alpha())],
         &[x.binding(), dy.binding(), dx.binding()],
         gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),

@@ -11,7 +11,7 @@ pub(super) fn bias_grad(gpu: &GpuBackend, dy: &GpuTensor, db: &mut GpuTensor) ->
     let cols = if phases == 1 { 64 } else { 16 };
     gpu.run(
         &kernels::COLUMN_SUMS,
-        [cols, phases, 0, 0, 0, 0],
+        &[cols, phases],
         &[u(dy.len()), u(dy.rows), u(dy.cols), 0],
         &[dy.binding(), db.binding()],
         gpu.grid(dy.cols, cols as usize),
@@ -23,7 +23,7 @@ pub(super) fn axpy(gpu: &GpuBackend, alpha: f32, x: &GpuTensor, y: &mut GpuTenso
     shape::same("axpy", x, y)?;
     gpu.run(
         &kernels::AXPY,
-        [0; 6],
+        &[],
         &[u(x.len()), 0, 0, f(alpha)],
         &[x.binding(), y.binding()],
         gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
@@ -34,7 +34,7 @@ pub(super) fn axpy(gpu: &GpuBackend, alpha: f32, x: &GpuTensor, y: &mut GpuTenso
 pub(super) fn scale(gpu: &GpuBackend, alpha: f32, x: &mut GpuTensor) -> Result<()> {
     gpu.run(
         &kernels::SCALE,
-        [0; 6],
+        &[],
         &[u(x.len()), 0, 0, f(alpha)],
         &[x.binding()],
         gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),

@@ -51,7 +51,7 @@ pub(super) fn gather(
     };
     gpu.run(
         kernel,
-        [0; 6],
+        &[],
         &[
             u(x.rows),
             u(set.features),

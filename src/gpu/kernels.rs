@@ -17,11 +17,13 @@ macro_rules! shader {
 const ACTIVATION: &str = shader!("activation.wgsl", "activation_fns.wgsl", "elementwise.wgsl");
 const MATMUL_TILED: &str = shader!(
     "matmul_tiled.wgsl",
+    "matmul_implicit.wgsl",
     "matmul_epilogue.wgsl",
     "activation_fns.wgsl"
 );
 const MATMUL_SUBGROUP: &str = shader!(
     "matmul_subgroup.wgsl",
+    "matmul_implicit.wgsl",
     "matmul_epilogue.wgsl",
     "activation_fns.wgsl"
 );
@@ -98,8 +100,10 @@ kernel!(
     "main",
     1,
     [Read, Read, Read, Read, Read, ReadWrite, Read],
-    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD", "SPLIT"],
-    24
+    [
+        "TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD", "SPLIT", "IMPLICIT"
+    ],
+    64
 );
 kernel!(
     MATMUL_REDUCE_SPLITS,
@@ -108,7 +112,7 @@ kernel!(
     5,
     [Read, ReadWrite, Read, Read],
     ["HAS_BIAS", "ACT", "GRAD"],
-    24
+    64
 );
 kernel!(
     MATMUL_SUBGROUP_MAIN,
@@ -116,8 +120,8 @@ kernel!(
     "main",
     1,
     [Read, Read, Read, ReadWrite, Read, Read, Read],
-    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD"],
-    16
+    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD", "IMPLICIT"],
+    56
 );
 kernel!(
     SOFTMAX,
@@ -250,15 +254,6 @@ kernel!(
     48
 );
 kernel!(
-    ROWS_TO_PLANES,
-    WINDOW,
-    "rows_to_planes",
-    6,
-    [Read, Read, ReadWrite],
-    ["ACT", "HAS_BIAS"],
-    48
-);
-kernel!(
     PLANES_TO_ROWS,
     WINDOW,
     "planes_to_rows",
@@ -286,6 +281,15 @@ kernel!(
     48
 );
 kernel!(
+    MAX_POOL_BACKWARD_TILES,
+    WINDOW,
+    "max_pool_backward_tiles",
+    14,
+    [Read, Read, Read, ReadWrite],
+    ["ACT", "GRAD"],
+    48
+);
+kernel!(
     AVG_POOL,
     WINDOW,
     "avg_pool",
@@ -304,8 +308,9 @@ kernel!(
     48
 );
 
-/// Values of a kernel's override constants, in the order of [`KernelSpec::overrides`].
-pub type Overrides = [u32; 6];
+/// Values of a kernel's override constants, in the order of [`KernelSpec::overrides`], zero past those
+/// given.
+pub type Overrides = [u32; 8];
 
 /// A compiled kernel.
 pub struct Kernel {

@@ -10,7 +10,7 @@ pub(super) fn softmax(gpu: &GpuBackend, x: &GpuTensor, y: &mut GpuTensor) -> Res
     shape::same("softmax", x, y)?;
     gpu.run(
         &kernels::SOFTMAX,
-        [0; 6],
+        &[],
         &[u(x.rows), u(x.cols), 0, 0],
         &[x.binding(), y.binding()],
         gpu.grid(x.rows, 64),
@@ -30,7 +30,7 @@ pub(super) fn softmax_cross_entropy(
     shape::exact("loss", loss, 1, 1)?;
     gpu.run(
         &kernels::SOFTMAX_XENT,
-        [0; 6],
+        &[],
         &loss_params(logits),
         &[
             logits.binding(),
@@ -55,7 +55,7 @@ pub(super) fn sigmoid_binary_cross_entropy(
     shape::exact("loss", loss, 1, 1)?;
     gpu.run(
         &kernels::SIGMOID_BCE,
-        [0; 6],
+        &[],
         &loss_params(logits),
         &[
             logits.binding(),
@@ -80,7 +80,7 @@ pub(super) fn mean_squared_error(
     shape::exact("loss", loss, 1, 1)?;
     gpu.run(
         &kernels::MSE,
-        [0; 6],
+        &[],
         &loss_params(y),
         &[y.binding(), targets.binding(), dy.binding(), loss.binding()],
         [1, 1, 1],
@@ -100,7 +100,7 @@ pub(super) fn tally(
     shape::exact("running totals", totals, 1, 2)?;
     gpu.run(
         &kernels::TALLY,
-        [0; 6],
+        &[],
         &loss_params(logits),
         &[
             logits.binding(),

@@ -7,6 +7,7 @@ use super::{GpuBackend, GpuTensor, f, kernels, max_binding, u};
 use crate::backend::{Epilogue, Shaped};
 use crate::error::{Error, Result};
 use crate::shape;
+use crate::window::Window;
 
 /// Which matrix-product kernel the backend uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +162,70 @@ impl GpuBackend {
         Ok([u(x), u(y), u(z)])
     }
 
+    /// Records the implicit GEMM (`shaders/matmul_implicit.wgsl`): `y = epilogue(conv(x, W))` as images,
+    /// the product kernel reading `x` through the im2col map; the shapes are checked here.
+    pub(super) fn launch_convolution(
+        &self,
+        w: &Window,
+        x: &GpuTensor,
+        weight: &GpuTensor,
+        epilogue: Epilogue<'_, GpuTensor>,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
+        if epilogue.grad_output().is_some() {
+            return Err(Error::Invalid(
+                "a convolution takes a forward epilogue".into(),
+            ));
+        }
+        let (batch, filters) = w.check_convolution(x, weight, epilogue.bias_row(), y)?;
+        let (m, k, n) = (batch * w.positions(), w.patch(), filters);
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let act = epilogue.activation();
+        let bias = epilogue.bias_row().unwrap_or(&self.placeholder);
+        let has_bias = u32::from(epilogue.bias_row().is_some());
+        let window = w.words(batch);
+        if self.resolved_matmul() == MatmulKernel::Subgroup8 {
+            let mut params = vec![u(m), u(n), u(k), f(act.alpha())];
+            params.extend(window);
+            self.run(
+                &kernels::MATMUL_SUBGROUP_MAIN,
+                &[0, 1, has_bias, act.code(), 0, 1],
+                &params,
+                &[
+                    x.binding(),
+                    weight.binding(),
+                    bias.binding(),
+                    y.binding(),
+                    x.binding(),
+                    weight.binding(),
+                    self.placeholder.binding(),
+                ],
+                self.matmul_grid(n.div_ceil(32), m.div_ceil(64), 1)?,
+            );
+            return Ok(());
+        }
+        let mut params = vec![u(m), u(n), u(k), f(act.alpha()), u(k), 1];
+        params.extend(window);
+        self.run(
+            &kernels::MATMUL_TILED_MAIN,
+            &[0, 1, has_bias, act.code(), 0, 0, 1],
+            &params,
+            &[
+                x.binding(),
+                weight.binding(),
+                x.binding(),
+                weight.binding(),
+                bias.binding(),
+                y.binding(),
+                self.placeholder.binding(),
+            ],
+            self.matmul_grid(n.div_ceil(TILE), m.div_ceil(TILE), 1)?,
+        );
+        Ok(())
+    }
+
     /// Records `C = epilogue(op(A)·op(B))` with the kernel the rules (or a forced choice) pick; the
     /// shapes are checked here.
     pub(super) fn launch_matmul(
@@ -187,7 +252,7 @@ impl GpuBackend {
             // The subgroup kernel binds A and B a second time as arrays of vec4 for its aligned loads.
             self.run(
                 &kernels::MATMUL_SUBGROUP_MAIN,
-                [
+                &[
                     u32::from(trans_a),
                     u32::from(trans_b),
                     has_bias,
@@ -226,7 +291,7 @@ impl GpuBackend {
         if splits == 1 {
             self.run(
                 &kernels::MATMUL_TILED_MAIN,
-                [ta_tb[0], ta_tb[1], has_bias, act.code(), grad, 0],
+                &[ta_tb[0], ta_tb[1], has_bias, act.code(), grad, 0],
                 &params,
                 &[
                     a.binding(),
@@ -245,7 +310,7 @@ impl GpuBackend {
         let scratch = self.scratch(splits * m * n)?;
         self.run(
             &kernels::MATMUL_TILED_MAIN,
-            [ta_tb[0], ta_tb[1], 0, 0, 0, 1],
+            &[ta_tb[0], ta_tb[1], 0, 0, 0, 1],
             &params,
             &[
                 a.binding(),
@@ -260,7 +325,7 @@ impl GpuBackend {
         );
         self.run(
             &kernels::MATMUL_REDUCE_SPLITS,
-            [has_bias, act.code(), grad, 0, 0, 0],
+            &[has_bias, act.code(), grad],
             &params,
             &[
                 bias.binding(),

@@ -291,16 +291,19 @@ impl GpuBackend {
         })
     }
 
-    /// Records one dispatch of `spec`.
+    /// Records one dispatch of `spec` with its first override constants set to `overrides` (the rest 0).
     fn run(
         &self,
         spec: &'static KernelSpec,
-        overrides: Overrides,
+        overrides: &[u32],
         params: &[u32],
         buffers: &[Binding<'_>],
         groups: [u32; 3],
     ) {
-        let kernel = self.kernels.get(&self.ctx.device, spec, overrides);
+        debug_assert!(overrides.len() <= spec.overrides.len());
+        let mut values: Overrides = [0; 8];
+        values[..overrides.len()].copy_from_slice(overrides);
+        let kernel = self.kernels.get(&self.ctx.device, spec, values);
         self.recorder.borrow_mut().dispatch(
             &self.ctx.device,
             &self.ctx.queue,
@@ -516,6 +519,17 @@ impl Backend for GpuBackend {
         norm::batch_norm_backward(self, x, dy, affine, saved, daffine, dx)
     }
 
+    fn convolution(
+        &self,
+        w: &Window,
+        x: &GpuTensor,
+        weight: &GpuTensor,
+        epilogue: Epilogue<'_, GpuTensor>,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
+        self.launch_convolution(w, x, weight, epilogue, y)
+    }
+
     fn im2col(&self, w: &Window, x: &GpuTensor, cols: &mut GpuTensor) -> Result<()> {
         window::im2col(self, w, x, cols)
     }
@@ -528,16 +542,6 @@ impl Backend for GpuBackend {
         dx: &mut GpuTensor,
     ) -> Result<()> {
         window::col2im(self, w, dcols, before, dx)
-    }
-
-    fn rows_to_planes(
-        &self,
-        positions: usize,
-        src: &GpuTensor,
-        epilogue: Epilogue<'_, GpuTensor>,
-        dst: &mut GpuTensor,
-    ) -> Result<()> {
-        window::rows_to_planes(self, positions, src, epilogue, dst)
     }
 
     fn planes_to_rows(&self, positions: usize, src: &GpuTensor, dst: &mut GpuTensor) -> Result<()> {

@@ -36,7 +36,7 @@ pub(super) fn batch_norm_train(
     shape::batch_statistics(x.rows, spatial)?;
     gpu.run(
         &kernels::BATCH_NORM_TRAIN,
-        [0; 6],
+        &[],
         &params(x, channels, spatial, eps, momentum),
         &[
             x.binding(),
@@ -62,7 +62,7 @@ pub(super) fn batch_norm_eval(
         shape::batch_norm(x, affine, &[("batch-norm running statistics", running)], y)?;
     gpu.run(
         &kernels::BATCH_NORM_EVAL,
-        [0; 6],
+        &[],
         &params(x, channels, spatial, eps, 0.0),
         &[
             x.binding(),
@@ -96,7 +96,7 @@ pub(super) fn batch_norm_backward(
     shape::same("batch-norm output gradient", x, dy)?;
     gpu.run(
         &kernels::BATCH_NORM_BACKWARD,
-        [0; 6],
+        &[],
         &params(x, channels, spatial, 0.0, 0.0),
         &[
             x.binding(),

@@ -17,7 +17,7 @@ pub(super) fn optimizer_step(
     shape::optimizer(step.code, param, grad, s1, s2)?;
     gpu.run(
         &kernels::OPTIM_STEP,
-        [step.code, u32::from(step.nesterov), 0, 0, 0, 0],
+        &[step.code, u32::from(step.nesterov)],
         &[
             u(param.len()),
             f(step.lr),

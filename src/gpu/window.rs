@@ -44,7 +44,7 @@ pub(super) fn im2col(
     let n = w.check_columns(x, cols)?;
     gpu.run(
         &kernels::IM2COL,
-        [0; 6],
+        &[],
         &params(w, n, 0.0, cols.len()),
         &[x.binding(), cols.binding()],
         gpu.grid(cols.len(), LANES),
@@ -63,7 +63,7 @@ pub(super) fn col2im(
     let (act, grad, aux) = gradient(gpu, before, dx)?;
     gpu.run(
         &kernels::COL2IM,
-        [act.code(), grad, 0, 0, 0, 0],
+        &[act.code(), grad],
         &params(w, n, act.alpha(), dx.len()),
         &[dcols.binding(), aux.binding(), dx.binding()],
         gpu.grid(dx.len(), LANES),
@@ -83,45 +83,16 @@ fn layout(channels: usize, positions: usize, batch: usize, alpha: f32, total: us
     words
 }
 
-pub(super) fn rows_to_planes(
-    gpu: &GpuBackend,
-    positions: usize,
-    src: &GpuTensor,
-    epilogue: Epilogue<'_, GpuTensor>,
-    dst: &mut GpuTensor,
-) -> Result<()> {
-    let (n, channels) = check_layouts(positions, src, dst, epilogue.bias_row())?;
-    if epilogue.grad_output().is_some() {
-        return Err(Error::Invalid(
-            "rows_to_planes takes a forward epilogue".into(),
-        ));
-    }
-    let act = epilogue.activation();
-    let bias = epilogue.bias_row();
-    gpu.run(
-        &kernels::ROWS_TO_PLANES,
-        [act.code(), u32::from(bias.is_some()), 0, 0, 0, 0],
-        &layout(channels, positions, n, act.alpha(), dst.len()),
-        &[
-            src.binding(),
-            bias.unwrap_or(&gpu.placeholder).binding(),
-            dst.binding(),
-        ],
-        gpu.grid(dst.len(), LANES),
-    );
-    Ok(())
-}
-
 pub(super) fn planes_to_rows(
     gpu: &GpuBackend,
     positions: usize,
     src: &GpuTensor,
     dst: &mut GpuTensor,
 ) -> Result<()> {
-    let (n, channels) = check_layouts(positions, dst, src, None)?;
+    let (n, channels) = check_layouts(positions, dst, src)?;
     gpu.run(
         &kernels::PLANES_TO_ROWS,
-        [0; 6],
+        &[],
         &layout(channels, positions, n, 0.0, dst.len()),
         &[src.binding(), dst.binding()],
         gpu.grid(dst.len(), LANES),
@@ -151,7 +122,7 @@ pub(super) fn max_pool(
     check_winners(argmax, y.len())?;
     gpu.run(
         &kernels::MAX_POOL,
-        [then.code(), 0, 0, 0, 0, 0],
+        &[then.code()],
         &params(w, n, then.alpha(), y.len()),
         &[x.binding(), y.binding(), argmax.binding()],
         gpu.grid(y.len(), LANES),
@@ -170,12 +141,18 @@ pub(super) fn max_pool_backward(
     let n = w.check_pool(dx, dy)?;
     check_winners(argmax, dy.len())?;
     let (act, grad, aux) = gradient(gpu, before, dx)?;
+    // Windows that tile the image: one invocation per window, no search (see shaders/window.wgsl).
+    let (kernel, items) = if w.tiles_exactly() {
+        (&kernels::MAX_POOL_BACKWARD_TILES, dy.len())
+    } else {
+        (&kernels::MAX_POOL_BACKWARD, dx.len())
+    };
     gpu.run(
-        &kernels::MAX_POOL_BACKWARD,
-        [act.code(), grad, 0, 0, 0, 0],
-        &params(w, n, act.alpha(), dx.len()),
+        kernel,
+        &[act.code(), grad],
+        &params(w, n, act.alpha(), items),
         &[dy.binding(), argmax.binding(), aux.binding(), dx.binding()],
-        gpu.grid(dx.len(), LANES),
+        gpu.grid(items, LANES),
     );
     Ok(())
 }
@@ -190,7 +167,7 @@ pub(super) fn avg_pool(
     let n = w.check_pool(x, y)?;
     gpu.run(
         &kernels::AVG_POOL,
-        [then.code(), 0, 0, 0, 0, 0],
+        &[then.code()],
         &params(w, n, then.alpha(), y.len()),
         &[x.binding(), y.binding()],
         gpu.grid(y.len(), LANES),
@@ -209,7 +186,7 @@ pub(super) fn avg_pool_backward(
     let (act, grad, aux) = gradient(gpu, before, dx)?;
     gpu.run(
         &kernels::AVG_POOL_BACKWARD,
-        [act.code(), grad, 0, 0, 0, 0],
+        &[act.code(), grad],
         &params(w, n, act.alpha(), dx.len()),
         &[dy.binding(), aux.binding(), dx.binding()],
         gpu.grid(dx.len(), LANES),

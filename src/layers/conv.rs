@@ -1,7 +1,12 @@
-//! A 2-D convolution, `y[n, o] = b[o] + Σ_c W[o, c] ⋆ x[n, c]` (cross-correlation, as every framework),
-//! computed the book's way: im2col unrolls each window position into a row, one matrix product with the
-//! filters does all the multiply-adds, and a layout change puts the result back as images with the bias
-//! and the activation applied. The backward pass runs the same steps transposed.
+//! A 2-D convolution, `y[n, o] = b[o] + Σ_c W[o, c] ⋆ x[n, c]` (cross-correlation, as every framework).
+//!
+//! The forward pass is the implicit GEMM ([`Backend::convolution`]): one matrix-product kernel reads the
+//! images through im2col's index map and writes images with the bias and activation applied. The
+//! backward pass works the book's way: im2col unrolls each window position into a row of columns, the
+//! output gradient is laid out as rows, and matrix products give `dW = Gᵀ·cols` and the columns'
+//! gradient, which col2im folds back onto the images. Recomputing the columns there beat keeping them
+//! from an im2col forward pass (im2col, a product, a layout change) on lavapipe and on the CPU
+//! (BENCHMARKS.md).
 
 use std::cell::RefCell;
 
@@ -145,7 +150,7 @@ impl LayerKind for ConvKind {
         vec![(self.filters, patch), (1, self.filters)]
     }
 
-    /// The columns `[N·P, C·KH·KW]` and the product `[N·P, O]`.
+    /// The columns `[N·P, C·KH·KW]` and the output gradient in rows `[N·P, O]`.
     fn scratch_shapes(&self, input: Shape, batch: usize) -> Vec<(usize, usize)> {
         match self.window(input) {
             Ok(w) => vec![
@@ -165,12 +170,12 @@ impl LayerKind for ConvKind {
     crate::build_on_every_backend!(build);
 }
 
-/// Buffers for one batch size: im2col's columns (reused for their gradient) and the product in rows
-/// (reused for the output gradient in rows).
+/// Buffers for one batch size: im2col's columns (reused for their gradient) and the output gradient in
+/// rows.
 struct Scratch<T> {
     rows: usize,
     cols: T,
-    product: T,
+    dy_rows: T,
 }
 
 /// A convolution with its filters and bias.
@@ -211,7 +216,7 @@ impl<B: Backend> Conv<B> {
             *slot = Some(Scratch {
                 rows,
                 cols: b.zeros(positions, self.window.patch())?,
-                product: b.zeros(positions, self.filters)?,
+                dy_rows: b.zeros(positions, self.filters)?,
             });
         }
         Ok(std::cell::RefMut::map(slot, |s| {
@@ -225,24 +230,15 @@ impl<B: Backend> Layer<B> for Conv<B> {
         self.window.output(self.filters)
     }
 
-    /// `cols = im2col(x)`, `P = cols·Wᵀ` (`[N·OH·OW, O]`), `y = f(P + b)` laid out as `[N, O·OH·OW]`.
+    /// The implicit GEMM: `y = f(conv(x, W) + b)` as `[N, O·OH·OW]`, no columns kept (training too:
+    /// the backward pass recomputes them).
     fn forward(&self, b: &B, x: &B::Tensor, y: &mut B::Tensor, then: Activation) -> Result<()> {
-        let mut s = self.scratch(b, x.rows())?;
-        let s = &mut *s;
-        b.im2col(&self.window, x, &mut s.cols)?;
-        b.matmul(
-            &s.cols,
-            false,
-            &self.weight.value,
-            true,
-            Epilogue::none(),
-            &mut s.product,
-        )?;
         let epilogue = Epilogue::forward(Some(&self.bias.value), then);
-        b.rows_to_planes(self.window.positions(), &s.product, epilogue, y)
+        b.convolution(&self.window, x, &self.weight.value, epilogue, y)
     }
 
-    /// With `G` the output gradient in rows (`[N·OH·OW, O]`): `dW = Gᵀ·cols`, `db = Σ_rows G`,
+    /// With `cols = im2col(x)` and `G` the output gradient in rows (`[N·OH·OW, O]`): `dW = Gᵀ·cols`,
+    /// `db = Σ_rows G`,
     /// `dcols = G·W` and `dx = col2im(dcols) ⊙ f'(x)` for the activation `f` that produced `x`.
     fn backward(
         &mut self,
@@ -253,29 +249,23 @@ impl<B: Backend> Layer<B> for Conv<B> {
         before: Activation,
         _draw: Draw,
     ) -> Result<()> {
-        // The columns of this batch, from the training forward pass.
-        let s = self
-            .scratch
-            .get_mut()
-            .as_mut()
-            .filter(|s| s.rows == x.rows())
-            .ok_or_else(|| {
-                Error::Invalid("a convolution's backward pass before its forward pass".into())
-            })?;
-        b.planes_to_rows(self.window.positions(), dy, &mut s.product)?;
+        drop(self.scratch(b, x.rows())?);
+        let s = self.scratch.get_mut().as_mut().expect("allocated above");
+        b.im2col(&self.window, x, &mut s.cols)?;
+        b.planes_to_rows(self.window.positions(), dy, &mut s.dy_rows)?;
         b.matmul(
-            &s.product,
+            &s.dy_rows,
             true,
             &s.cols,
             false,
             Epilogue::none(),
             &mut self.weight.grad,
         )?;
-        b.bias_grad(&s.product, &mut self.bias.grad)?;
+        b.bias_grad(&s.dy_rows, &mut self.bias.grad)?;
         if let Some(dx) = dx {
             // The columns are spent; their gradient takes their place.
             b.matmul(
-                &s.product,
+                &s.dy_rows,
                 false,
                 &self.weight.value,
                 false,

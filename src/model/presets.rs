@@ -191,9 +191,10 @@ impl Preset {
 }
 
 /// The `cnn` preset, built to pass 99% quickly: two 5×5 convolutions of 16 and 32 filters, each with
-/// ReLU and 2×2 max pooling, then one dense layer.
+/// ReLU and 2×2 max pooling, then dense 100, ReLU and dense 10. The hidden dense layer costs almost
+/// nothing and lifts the third epoch from 98.85–99.03% to 99.05–99.08% over the seeds tried.
 pub const FAST_CNN: &str = "input 1x28x28, conv 16x5x5, relu, max_pool 2, conv 32x5x5, relu, \
-                            max_pool 2, dense 10";
+                            max_pool 2, dense 100, relu, dense 10";
 
 /// The `simple_cnn` preset: "Deep Learning from Scratch"'s SimpleConvNet (chapter 7).
 pub const SIMPLE_CNN: &str =
