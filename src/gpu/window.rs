@@ -72,13 +72,12 @@ pub(super) fn col2im(
 }
 
 /// A window standing for `positions` rows of `channels` channels (only those words are read).
-fn layout(channels: usize, positions: usize, batch: usize, alpha: f32, total: usize) -> [u32; 12] {
+fn layout(channels: usize, positions: usize, batch: usize, total: usize) -> [u32; 12] {
     let mut words = [0; 12];
     words[0] = u(batch);
     words[1] = u(channels);
     words[8] = u(positions);
     words[9] = 1;
-    words[10] = f(alpha);
     words[11] = u(total);
     words
 }
@@ -93,7 +92,7 @@ pub(super) fn planes_to_rows(
     gpu.run(
         &kernels::PLANES_TO_ROWS,
         &[],
-        &layout(channels, positions, n, 0.0, dst.len()),
+        &layout(channels, positions, n, dst.len()),
         &[src.binding(), dst.binding()],
         gpu.grid(dst.len(), LANES),
     );
