@@ -19,7 +19,8 @@ use nabla::mnist::PIXELS;
 use nabla::model::Model;
 use nabla::window::Window;
 use nabla::{
-    Activation, Backend, CpuBackend, Epilogue, GpuBackend, Optimizer, OptimizerKind, Shaped,
+    Activation, Backend, ConvGrads, CpuBackend, Epilogue, GpuBackend, Optimizer, OptimizerKind,
+    Shaped,
 };
 
 const BATCH: usize = 128;
@@ -210,8 +211,8 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
 }
 
 /// Every step of SimpleConvNet's `conv 30x5x5, relu, max_pool 2` on a batch of 100 28×28 images, forward
-/// (the implicit GEMM) and backward (im2col, the layout change, the products and col2im), as the conv
-/// and pool layers run them.
+/// (the implicit GEMM) and backward (im2col, the layout change, the products and col2im, then the
+/// whole backward pass as the backend runs it), as the conv and pool layers run them.
 fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     const IMAGES: usize = 100;
     const FILTERS: usize = 30;
@@ -295,6 +296,27 @@ fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
             })
         })
     });
+    // The layer's whole backward pass, as the backend runs it (the steps above on the GPU, one image
+    // at a time on the CPU), without and with the input's gradient.
+    let mut dbias = b.zeros(1, FILTERS).expect("tensor");
+    let mut scratch = B::ConvScratch::default();
+    for with_dx in [false, true] {
+        let name = if with_dx { "dW db dx" } else { "dW db" };
+        g.bench_function(format!("{label} backward {name}"), |bench| {
+            bench.iter_custom(|n| {
+                timed(b, n, || {
+                    let grads = ConvGrads {
+                        weight: &mut dweight,
+                        bias: &mut dbias,
+                        input: with_dx.then_some(&mut dx),
+                        before: Epilogue::none(),
+                    };
+                    b.convolution_backward(&conv, &x, &y, &weight, grads, &mut scratch)
+                        .expect("backward")
+                })
+            })
+        });
+    }
     g.finish();
 }
 

@@ -1,10 +1,13 @@
 // Convolution's data movement and pooling, over a window sliding on N×C×H×W images (src/window.rs):
 // a KH×KW window moving by `stride`, `padding` on every side, OH×OW positions, P = OH·OW. Output
 // position (oh, ow) with window offset (i, j) reads row oh·stride + i − padding, column
-// ow·stride + j − padding. One invocation per output element; no atomics, so results repeat bit for bit.
+// ow·stride + j − padding. One invocation per output element (im2col: per row and channel); no atomics,
+// so results repeat bit for bit.
 //
 //   im2col           cols[n·P + oh·OW + ow, (c·KH + i)·KW + j] = x[n, c, row, col], 0 in the padding
 //   col2im           dx[n, c, h, w] = f'·Σ dcols[…] over the (oh, ow, i, j) that read (h, w), in (i, j) order
+//   flip_filters     t[c, (o·KH + i)·KW + j] = W[o, (c·KH + KH−1−i)·KW + KW−1−j]: the filters of the
+//                    convolution that carries an output gradient back to the input (`batch` holds O)
 //   planes_to_rows   dst[n·P + p, c] = src[n, c·P + p]
 //   max_pool         y = act(max over the window), NaN winning, first maximum on ties; argmax = i·KW + j
 //   max_pool_back    dx[n, c, h, w] = f'·Σ dy[n, c, oh, ow] over the windows whose winner (h, w) is
@@ -53,10 +56,17 @@ fn source(o: u32, k: u32, size: u32) -> i32 {
 // The output index along one dimension whose window offset `k` reads input position `at`, or -1.
 fn covering(at: u32, k: u32, size_out: u32) -> i32 {
     let shifted = i32(at + p.padding) - i32(k);
-    if (shifted < 0 || u32(shifted) % p.stride != 0u) {
+    if (shifted < 0) {
         return -1;
     }
-    let o = u32(shifted) / p.stride;
+    var o = u32(shifted);
+    // Uniform, and the common case: no division.
+    if (p.stride != 1u) {
+        if (o % p.stride != 0u) {
+            return -1;
+        }
+        o /= p.stride;
+    }
     if (o >= size_out) {
         return -1;
     }
@@ -66,28 +76,34 @@ fn covering(at: u32, k: u32, size_out: u32) -> i32 {
 @group(0) @binding(1) var<storage, read> ic_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ic_cols: array<f32>;
 
+// One invocation per (row, channel) of cols: it writes that channel's KH·KW columns of the row, so
+// the divisions that locate the patch are paid once per KH·KW elements.
 @compute @workgroup_size(LANES)
 fn im2col(at: Invocation) {
     let e = item(at);
     if (e >= p.total) {
         return;
     }
-    let area = p.kernel_h * p.kernel_w;
-    let row_len = p.channels * area;
     let positions = p.out_h * p.out_w;
-    let r = e / row_len;
-    let q = e % row_len;
+    let r = e / p.channels;
+    let c = e % p.channels;
     let n = r / positions;
     let pos = r % positions;
-    let c = q / area;
-    let k = q % area;
-    let row = source(pos / p.out_w, k / p.kernel_w, p.height);
-    let col = source(pos % p.out_w, k % p.kernel_w, p.width);
-    var v = 0.0;
-    if (row >= 0 && col >= 0) {
-        v = ic_x[((n * p.channels + c) * p.height + u32(row)) * p.width + u32(col)];
+    let top = i32((pos / p.out_w) * p.stride) - i32(p.padding);
+    let left = i32((pos % p.out_w) * p.stride) - i32(p.padding);
+    let plane = (n * p.channels + c) * p.height * p.width;
+    var out = e * p.kernel_h * p.kernel_w;
+    for (var i = 0u; i < p.kernel_h; i++) {
+        let row = top + i32(i);
+        let row_inside = row >= 0 && row < i32(p.height);
+        for (var j = 0u; j < p.kernel_w; j++) {
+            let col = left + i32(j);
+            let inside = row_inside && col >= 0 && col < i32(p.width);
+            let at_x = plane + u32(row) * p.width + u32(col);
+            ic_cols[out] = select(0.0, ic_x[select(0u, at_x, inside)], inside);
+            out++;
+        }
     }
-    ic_cols[e] = v;
 }
 
 // The gradient factor f' at element e of the forward output `aux`, 1 without GRAD.
@@ -135,6 +151,25 @@ fn col2im(at: Invocation) {
         sum *= factor(ci_aux[e]);
     }
     ci_dx[e] = sum;
+}
+
+@group(0) @binding(6) var<storage, read> fl_w: array<f32>;
+@group(0) @binding(7) var<storage, read_write> fl_t: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn flip_filters(at: Invocation) {
+    let e = item(at);
+    if (e >= p.total) {
+        return;
+    }
+    let area = p.kernel_h * p.kernel_w;
+    let per_channel = p.batch * area;
+    let c = e / per_channel;
+    let o = (e % per_channel) / area;
+    let t = e % area;
+    let i = t / p.kernel_w;
+    let j = t % p.kernel_w;
+    fl_t[e] = fl_w[(o * p.channels + c) * area + (p.kernel_h - 1u - i) * p.kernel_w + p.kernel_w - 1u - j];
 }
 
 @group(0) @binding(9) var<storage, read> pr_src: array<f32>;

@@ -133,6 +133,21 @@ impl<'a, T> Epilogue<'a, T> {
     }
 }
 
+/// The gradients [`Backend::convolution_backward`] writes: the filters' `[O, C·KH·KW]`, the bias's
+/// `[1, O]` and, when `input` is given, the input's, multiplied by `f'` as `before` asks (as
+/// [`Backend::col2im`]).
+pub struct ConvGrads<'a, T> {
+    /// dL/dW.
+    pub weight: &'a mut T,
+    /// dL/db.
+    pub bias: &'a mut T,
+    /// dL/dx, if wanted.
+    pub input: Option<&'a mut T>,
+    /// The activation that produced `x`, to differentiate through ([`Epilogue::none`] or
+    /// [`Epilogue::through`]).
+    pub before: Epilogue<'a, T>,
+}
+
 /// Tensor operations, each stating its math. `B` is the batch (rows), `C` the columns.
 pub trait Backend: 'static {
     /// A device-resident `f32` matrix.
@@ -141,6 +156,8 @@ pub trait Backend: 'static {
     type Indices;
     /// A training set stored once on the device as bytes, from which [`Backend::gather`] builds batches.
     type Dataset;
+    /// Buffers a convolution's backward pass keeps from one step to the next (empty on the CPU).
+    type ConvScratch: Default;
 
     /// A one-line description of the device (e.g. adapter name and backend).
     fn describe(&self) -> String;
@@ -286,6 +303,19 @@ pub trait Backend: 'static {
         weight: &Self::Tensor,
         epilogue: Epilogue<'_, Self::Tensor>,
         y: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// A convolution's backward pass from `dy` `[N, O·P]`, the gradient of [`Backend::convolution`]'s
+    /// output: with `cols` as in [`Backend::im2col`] and `G[n·P + p, o] = dy[n, o·P + p]`,
+    /// `dW = Gᵀ·cols`, `db = Σ_rows G` and, where `grads.input` asks, `dx = col2im(G·W) ⊙ f'` (as
+    /// [`Backend::col2im`]). `scratch` holds what the backend keeps between calls.
+    fn convolution_backward(
+        &self,
+        w: &Window,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        weight: &Self::Tensor,
+        grads: ConvGrads<'_, Self::Tensor>,
+        scratch: &mut Self::ConvScratch,
     ) -> Result<()>;
     /// im2col, the unrolling that turns a convolution into one matrix product. `x` is `[N, C·H·W]` (images
     /// of `w.input`), `cols` `[N·P, C·KH·KW]` with `P = OH·OW` positions (see [`Window`]):

@@ -31,7 +31,7 @@ pub mod train;
 pub mod window;
 
 pub use activation::Activation;
-pub use backend::{Backend, Epilogue, Shaped};
+pub use backend::{Backend, ConvGrads, Epilogue, Shaped};
 pub use cpu::{CpuBackend, CpuTensor};
 pub use error::{Error, Result};
 pub use gpu::{GpuBackend, GpuTensor, MatmulKernel};

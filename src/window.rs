@@ -126,6 +126,21 @@ impl Window {
         })
     }
 
+    /// For a square window with stride 1 and padding below the kernel size, the window of the
+    /// convolution that carries a `filters`-channel output gradient back to this window's input: over
+    /// the output's `OH × OW` images, the same kernel size, padding `KH − 1 − padding`, so that its
+    /// output is the input's `H × W`. With the filters flipped and transposed (`flip_filters`),
+    /// `dx = conv(dy)` without im2col's columns. `None` for other windows.
+    pub fn transposed(&self, filters: usize) -> Option<Window> {
+        let (k, padding) = (self.kernel_h, self.padding);
+        if self.stride != 1 || self.kernel_w != k || padding >= k {
+            return None;
+        }
+        let t = Window::new(self.output(filters), k, k, 1, k - 1 - padding).ok()?;
+        debug_assert_eq!(t.output(self.input.channels), self.input);
+        Some(t)
+    }
+
     /// The parameters a kernel reads, in `shaders/window.wgsl`'s order: batch, C, H, W, KH, KW, stride,
     /// padding, OH, OW.
     pub fn words(&self, batch: usize) -> [u32; 10] {

@@ -16,14 +16,13 @@ mod common;
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
-use nabla::layers::Draw;
 use nabla::layers::Layer;
 use nabla::layers::Shape;
 use nabla::layers::conv::Conv;
 use nabla::model::{Model, ModelSpec};
 use nabla::numerical::gradient;
 use nabla::window::Window;
-use nabla::{Activation, Backend, CpuBackend, Epilogue, MatmulKernel};
+use nabla::{Activation, Backend, ConvGrads, CpuBackend, Epilogue, MatmulKernel};
 
 /// Windows at odd sizes: rectangular kernels, strides, padding, a single channel, a 28×28 image, and
 /// windows that tile their image.
@@ -43,6 +42,9 @@ fn windows() -> Vec<(usize, Window)> {
         // Windows that tile the image exactly (max pooling's backward pass takes a faster path).
         w(3, 3, 6, 8, 2, 2, 2, 0),
         w(2, 2, 9, 6, 3, 3, 3, 0),
+        // DeepConvNet's 3×3 windows with padding 1 and 2 (the GPU's input gradient is a convolution).
+        w(2, 3, 8, 7, 3, 3, 1, 1),
+        w(3, 2, 6, 6, 3, 3, 1, 2),
     ]
 }
 
@@ -85,7 +87,7 @@ fn direct_conv(
     y
 }
 
-/// Both ways a convolution runs, the implicit GEMM (inference) and im2col with a product (training).
+/// The CPU's implicit GEMM, the conv layer's forward pass in inference and training.
 #[test]
 fn cpu_convolution_matches_direct_loops() {
     let b = cpu();
@@ -101,10 +103,6 @@ fn cpu_convolution_matches_direct_loops() {
         let want = direct_conv(&w, n, &x, filters, &weight, &bias);
         conv.forward(&b, &xt, &mut y, Activation::Identity).unwrap();
         assert_close(&format!("implicit conv {w:?}"), y.data(), &want, 1e-5, 1e-4);
-        let mut y = b.zeros(n, w.output(filters).len()).unwrap();
-        conv.forward_train(&b, &xt, &mut y, Activation::Identity, Draw::default())
-            .unwrap();
-        assert_close(&format!("im2col conv {w:?}"), y.data(), &want, 1e-5, 1e-4);
     }
 }
 
@@ -192,6 +190,155 @@ impl<B: Backend> ConvOn for B {
         self.convolution(w, &x, &weight, Epilogue::forward(bias.as_ref(), f), &mut y)
             .unwrap();
         read(self, &y)
+    }
+}
+
+/// A convolution's gradients by direct loops in f64: `(dW, db, dx)` and, for each entry, the sum of the
+/// absolute values of its terms (the scale of its rounding error). `dx` is multiplied by `tanh'` from
+/// `x` itself when `tanh` is set (`x` is then read as the output of a tanh).
+#[allow(clippy::type_complexity)]
+fn direct_conv_backward(
+    w: &Window,
+    n: usize,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    tanh: bool,
+) -> [(Vec<f32>, Vec<f64>); 3] {
+    let filters = weight.len() / w.patch();
+    let (c_in, h, wd) = (w.input.channels, w.input.height, w.input.width);
+    let mut dw = vec![(0.0f64, 0.0f64); weight.len()];
+    let mut db = vec![(0.0, 0.0); filters];
+    let mut dx = vec![(0.0, 0.0); x.len()];
+    let add = |acc: &mut (f64, f64), v: f64| {
+        acc.0 += v;
+        acc.1 += v.abs();
+    };
+    let mut g_at = 0;
+    for s in 0..n {
+        for (o, db_o) in db.iter_mut().enumerate() {
+            for oh in 0..w.out_height() {
+                for ow in 0..w.out_width() {
+                    let g = f64::from(dy[g_at]);
+                    g_at += 1;
+                    add(db_o, g);
+                    for c in 0..c_in {
+                        for i in 0..w.kernel_h {
+                            for j in 0..w.kernel_w {
+                                let r = (oh * w.stride + i) as isize - w.padding as isize;
+                                let q = (ow * w.stride + j) as isize - w.padding as isize;
+                                if r < 0 || q < 0 || r >= h as isize || q >= wd as isize {
+                                    continue;
+                                }
+                                let xi = ((s * c_in + c) * h + r as usize) * wd + q as usize;
+                                let wi = ((o * c_in + c) * w.kernel_h + i) * w.kernel_w + j;
+                                add(&mut dw[wi], g * f64::from(x[xi]));
+                                add(&mut dx[xi], g * f64::from(weight[wi]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if tanh {
+        for (d, &y) in dx.iter_mut().zip(x) {
+            let f = 1.0 - f64::from(y) * f64::from(y);
+            *d = (d.0 * f, d.1 * f.abs());
+        }
+    }
+    [dw, db, dx].map(|v| v.into_iter().map(|(sum, abs)| (sum as f32, abs)).unzip())
+}
+
+/// [`Backend::convolution_backward`] on both backends (the CPU one image at a time; the GPU over the
+/// whole batch, its input gradient a convolution where the window allows, with each product kernel)
+/// against direct loops, with and without the input's gradient and through a tanh. An
+/// entry sums up to `N·P = 1568` products in an order that differs from the loops' (sgemm's blocks,
+/// split partial sums, fused multiply-adds): its rounding stays near `√terms·2⁻²⁴·Σ|terms|`, under
+/// `3e-6·Σ|terms|` here, so the bound is `1e-5·Σ|terms| + 1e-6`.
+#[test]
+fn convolution_backward_matches_direct_loops() {
+    fn on<B: Backend>(b: &B, w: &Window, n: usize, data: [&[f32]; 3], tanh: bool) -> [Vec<f32>; 3] {
+        let [x, weight, dy] = data;
+        let filters = weight.len() / w.patch();
+        let x = b.tensor(n, w.input.len(), x).unwrap();
+        let weight = b.tensor(filters, w.patch(), weight).unwrap();
+        let dy = b.tensor(n, w.output(filters).len(), dy).unwrap();
+        let mut dw = b.zeros(filters, w.patch()).unwrap();
+        let mut db = b.zeros(1, filters).unwrap();
+        let mut dx = b.zeros(n, w.input.len()).unwrap();
+        let before = || {
+            if tanh {
+                Epilogue::through(Activation::Tanh, &x)
+            } else {
+                Epilogue::none()
+            }
+        };
+        let mut scratch = B::ConvScratch::default();
+        // Twice: the second call reuses the scratch buffers of the first.
+        for _ in 0..2 {
+            let grads = ConvGrads {
+                weight: &mut dw,
+                bias: &mut db,
+                input: Some(&mut dx),
+                before: before(),
+            };
+            b.convolution_backward(w, &x, &dy, &weight, grads, &mut scratch)
+                .unwrap();
+        }
+        // Without the input's gradient, dW and db are the same.
+        let mut dw_only = b.zeros(filters, w.patch()).unwrap();
+        let grads = ConvGrads {
+            weight: &mut dw_only,
+            bias: &mut db,
+            input: None,
+            before: Epilogue::none(),
+        };
+        b.convolution_backward(w, &x, &dy, &weight, grads, &mut scratch)
+            .unwrap();
+        assert_eq!(read(b, &dw_only), read(b, &dw), "dW without dx {w:?}");
+        [read(b, &dw), read(b, &db), read(b, &dx)]
+    }
+    fn check(what: &str, got: &[f32], want: &(Vec<f32>, Vec<f64>)) {
+        assert_eq!(got.len(), want.0.len(), "{what}");
+        for (i, (&g, (&v, &abs))) in got.iter().zip(want.0.iter().zip(&want.1)).enumerate() {
+            let tol = 1e-5 * abs + 1e-6;
+            let diff = (f64::from(g) - f64::from(v)).abs();
+            assert!(
+                diff <= tol,
+                "{what}[{i}]: got {g}, want {v} (|diff| {diff} > {tol})"
+            );
+        }
+    }
+    let c = cpu();
+    for (k, (n, w)) in windows().into_iter().enumerate() {
+        let filters = [3, 37][k % 2];
+        let seed = 3000 + 10 * k as u64;
+        let x: Vec<f32> = uniform(&mut rng(seed), n * w.input.len(), 1.0)
+            .iter()
+            .map(|v| v.tanh())
+            .collect();
+        let weight = uniform(&mut rng(seed + 1), filters * w.patch(), 1.0);
+        let dy = uniform(&mut rng(seed + 2), n * w.output(filters).len(), 1.0);
+        for tanh in [false, true] {
+            let want = direct_conv_backward(&w, n, &x, &weight, &dy, tanh);
+            let data = [&x[..], &weight[..], &dy[..]];
+            let mut got = vec![("cpu".to_string(), on(&c, &w, n, data, tanh))];
+            with_gpu(|gpu| {
+                let before = gpu.matmul_kernel();
+                for kernel in [MatmulKernel::Tiled, MatmulKernel::Subgroup8] {
+                    if gpu.set_matmul_kernel(kernel).is_ok() {
+                        got.push((format!("gpu {kernel:?}"), on(&*gpu, &w, n, data, tanh)));
+                    }
+                }
+                gpu.set_matmul_kernel(before).unwrap();
+            });
+            for (backend, got) in got {
+                for (name, (g, want)) in ["dW", "db", "dx"].iter().zip(got.iter().zip(&want)) {
+                    check(&format!("{backend} {name} tanh {tanh} {w:?}"), g, want);
+                }
+            }
+        }
     }
 }
 

@@ -25,9 +25,10 @@ use nabla::{
 const U: f32 = 5.960_464_5e-8;
 
 /// Odd sizes that straddle every tile (64), subgroup block (32) and workgroup (64, 256) edge.
-const SHAPES: [(usize, usize, usize); 7] = [
+const SHAPES: [(usize, usize, usize); 8] = [
     (1, 1, 1),
     (7, 33, 5),
+    (20, 9, 3),
     (33, 127, 65),
     (127, 785, 33),
     (65, 1, 130),

@@ -15,7 +15,7 @@ pub use loss::argmax;
 use std::sync::OnceLock;
 
 use crate::activation::Activation;
-use crate::backend::{Backend, Epilogue, Shaped};
+use crate::backend::{Backend, ConvGrads, Epilogue, Shaped};
 use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
@@ -111,6 +111,7 @@ impl Backend for CpuBackend {
     type Tensor = CpuTensor;
     type Indices = Vec<u32>;
     type Dataset = CpuDataset;
+    type ConvScratch = ();
 
     fn describe(&self) -> String {
         format!("CPU ({} threads, matrixmultiply sgemm)", threads())
@@ -260,6 +261,19 @@ impl Backend for CpuBackend {
         y: &mut CpuTensor,
     ) -> Result<()> {
         conv::convolution(w, x, weight, epilogue, y)
+    }
+
+    /// One image at a time, with no whole-batch buffers.
+    fn convolution_backward(
+        &self,
+        w: &Window,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        weight: &CpuTensor,
+        grads: ConvGrads<'_, CpuTensor>,
+        _scratch: &mut (),
+    ) -> Result<()> {
+        conv::convolution_backward(w, x, dy, weight, grads)
     }
 
     fn im2col(&self, w: &Window, x: &CpuTensor, cols: &mut CpuTensor) -> Result<()> {

@@ -82,20 +82,19 @@ impl<'a> Shares<'a> for &'a mut [u32] {
 }
 
 /// Splits `n` samples across threads: `job(input, output, winners)` on each share, with `in_len`
-/// input values, `out_len` output values and `in_len.min(out_len)` winners (one per pooled value) per
-/// sample.
+/// input values, `out_len` output values and `per_sample` winners (one per pooled value) per sample.
 fn by_samples<'a, W: Shares<'a>>(
     n: usize,
     (input, in_len): (&'a [f32], usize),
     (output, out_len): (&'a mut [f32], usize),
-    winners: W,
+    (winners, per_sample): (W, usize),
     job: impl Fn(&[f32], &mut [f32], W) + Sync,
 ) {
     let per_job = samples_per_job(n, in_len.max(out_len));
     let jobs = input
         .chunks(in_len * per_job)
         .zip(output.chunks_mut(out_len * per_job))
-        .zip(winners.shares(in_len.min(out_len) * per_job));
+        .zip(winners.shares(per_sample * per_job));
     in_parallel(jobs, |((x, y), a)| job(x, y, a));
 }
 
@@ -121,12 +120,14 @@ pub(super) fn max_pool(
         n,
         (&x.data, w.input.len()),
         (&mut y.data, out_len),
-        &mut argmax[..],
+        (&mut argmax[..], out_len),
         |x, y, argmax: &mut [u32]| {
-            let planes = x.chunks(plane).zip(y.chunks_mut(positions));
-            for ((x, y), argmax) in planes.zip(argmax.chunks_mut(positions)) {
-                for (o, (y, winner)) in y.iter_mut().zip(argmax.iter_mut()).enumerate() {
-                    let (value, k) = window_max(w, x, o / ow_count, o % ow_count);
+            // Output row by output row: no division per output.
+            let rows = y.chunks_exact_mut(ow_count).zip(argmax.chunks_exact_mut(ow_count));
+            for (r, (y, argmax)) in rows.enumerate() {
+                let (x, oh) = (&x[(r / w.out_height()) * plane..][..plane], r % w.out_height());
+                for (ow, (y, winner)) in y.iter_mut().zip(argmax).enumerate() {
+                    let (value, k) = window_max(w, x, oh, ow);
                     *y = then.forward(value);
                     *winner = k as u32;
                 }
@@ -155,21 +156,30 @@ pub(super) fn max_pool_backward(
     }
     let (plane, positions) = (w.input.spatial(), w.positions());
     let (width, ow_count) = (w.input.width, w.out_width());
+    // Each winner's offset `i·KW + j` as `(i, j)`, looked up instead of divided.
+    let offsets: Vec<(usize, usize)> = (0..w.area())
+        .map(|k| (k / w.kernel_w, k % w.kernel_w))
+        .collect();
     by_samples(
         n,
         (&dy.data, positions * w.input.channels),
         (&mut dx.data, w.input.len()),
-        argmax,
+        (argmax, positions * w.input.channels),
         |dy, dx, argmax| {
             dx.fill(0.0);
             let planes = dx.chunks_mut(plane).zip(dy.chunks(positions));
             for ((dx, dy), argmax) in planes.zip(argmax.chunks(positions)) {
-                for (o, (&g, &k)) in dy.iter().zip(argmax).enumerate() {
-                    let (i, j) = (k as usize / w.kernel_w, k as usize % w.kernel_w);
-                    let row = w.source(o / ow_count, i, w.input.height);
-                    let col = w.source(o % ow_count, j, width);
-                    if let (Some(r), Some(c)) = (row, col) {
-                        dx[r * width + c] += g;
+                let rows = dy.chunks_exact(ow_count).zip(argmax.chunks_exact(ow_count));
+                for (oh, (dy, argmax)) in rows.enumerate() {
+                    for (ow, (&g, &k)) in dy.iter().zip(argmax).enumerate() {
+                        let Some(&(i, j)) = offsets.get(k as usize) else {
+                            continue;
+                        };
+                        let row = w.source(oh, i, w.input.height);
+                        let col = w.source(ow, j, width);
+                        if let (Some(r), Some(c)) = (row, col) {
+                            dx[r * width + c] += g;
+                        }
                     }
                 }
             }

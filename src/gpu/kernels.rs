@@ -120,7 +120,9 @@ kernel!(
     "main",
     1,
     [Read, Read, Read, ReadWrite, Read, Read, Read],
-    ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD", "IMPLICIT"],
+    [
+        "TRANS_A", "TRANS_B", "HAS_BIAS", "ACT", "GRAD", "IMPLICIT", "GROUPS"
+    ],
     56
 );
 kernel!(
@@ -251,6 +253,15 @@ kernel!(
     3,
     [Read, Read, ReadWrite],
     ["ACT", "GRAD"],
+    48
+);
+kernel!(
+    FLIP_FILTERS,
+    WINDOW,
+    "flip_filters",
+    6,
+    [Read, ReadWrite],
+    [],
     48
 );
 kernel!(

@@ -53,6 +53,17 @@ impl MatmulKernel {
 /// `subgroup`).
 pub const MATMUL_ENV: &str = "NABLA_MATMUL";
 
+/// Columns of C per workgroup of the subgroup kernel, and its most row groups of 8.
+const SUBGROUP_COLS: usize = 32;
+const SUBGROUP_MAX_GROUPS: usize = 8;
+
+/// The subgroup kernel's row groups per workgroup for an M-row product (as few as M needs, up to
+/// [`SUBGROUP_MAX_GROUPS`]), and how many workgroups cover those rows.
+fn subgroup_rows(m: usize) -> (usize, usize) {
+    let groups = m.div_ceil(8).clamp(1, SUBGROUP_MAX_GROUPS);
+    (groups, m.div_ceil(8 * groups))
+}
+
 /// Rows and columns of C per workgroup of the tiled kernel, and the K slice it stages.
 const TILE: usize = 64;
 const SLICE: usize = 16;
@@ -163,7 +174,9 @@ impl GpuBackend {
     }
 
     /// Records the implicit GEMM (`shaders/matmul_implicit.wgsl`): `y = epilogue(conv(x, W))` as images,
-    /// the product kernel reading `x` through the im2col map; the shapes are checked here.
+    /// the product kernel reading `x` through the im2col map; the shapes are checked here. A gradient
+    /// epilogue reads its forward output at the index of `y` it scales (the transposed convolution
+    /// that computes an input gradient).
     pub(super) fn launch_convolution(
         &self,
         w: &Window,
@@ -172,26 +185,27 @@ impl GpuBackend {
         epilogue: Epilogue<'_, GpuTensor>,
         y: &mut GpuTensor,
     ) -> Result<()> {
-        if epilogue.grad_output().is_some() {
-            return Err(Error::Invalid(
-                "a convolution takes a forward epilogue".into(),
-            ));
-        }
         let (batch, filters) = w.check_convolution(x, weight, epilogue.bias_row(), y)?;
+        if let Some(output) = epilogue.grad_output() {
+            shape::same("activation output", output, y)?;
+        }
         let (m, k, n) = (batch * w.positions(), w.patch(), filters);
         if m == 0 || n == 0 {
             return Ok(());
         }
         let act = epilogue.activation();
         let bias = epilogue.bias_row().unwrap_or(&self.placeholder);
+        let aux = epilogue.grad_output().unwrap_or(&self.placeholder);
         let has_bias = u32::from(epilogue.bias_row().is_some());
+        let grad = u32::from(epilogue.grad_output().is_some());
         let window = w.words(batch);
         if self.resolved_matmul() == MatmulKernel::Subgroup8 {
             let mut params = vec![u(m), u(n), u(k), f(act.alpha())];
             params.extend(window);
+            let (groups, row_blocks) = subgroup_rows(m);
             self.run(
                 &kernels::MATMUL_SUBGROUP_MAIN,
-                &[0, 1, has_bias, act.code(), 0, 1],
+                &[0, 1, has_bias, act.code(), grad, 1, u(groups)],
                 &params,
                 &[
                     x.binding(),
@@ -200,9 +214,9 @@ impl GpuBackend {
                     y.binding(),
                     x.binding(),
                     weight.binding(),
-                    self.placeholder.binding(),
+                    aux.binding(),
                 ],
-                self.matmul_grid(n.div_ceil(32), m.div_ceil(64), 1)?,
+                self.matmul_grid(n.div_ceil(SUBGROUP_COLS), row_blocks, 1)?,
             );
             return Ok(());
         }
@@ -210,7 +224,7 @@ impl GpuBackend {
         params.extend(window);
         self.run(
             &kernels::MATMUL_TILED_MAIN,
-            &[0, 1, has_bias, act.code(), 0, 0, 1],
+            &[0, 1, has_bias, act.code(), grad, 0, 1],
             &params,
             &[
                 x.binding(),
@@ -219,7 +233,7 @@ impl GpuBackend {
                 weight.binding(),
                 bias.binding(),
                 y.binding(),
-                self.placeholder.binding(),
+                aux.binding(),
             ],
             self.matmul_grid(n.div_ceil(TILE), m.div_ceil(TILE), 1)?,
         );
@@ -248,7 +262,8 @@ impl GpuBackend {
         let grad = u32::from(epilogue.grad_output().is_some());
         let kernel = self.resolved_matmul();
         if kernel == MatmulKernel::Subgroup8 {
-            let groups = self.matmul_grid(n.div_ceil(32), m.div_ceil(64), 1)?;
+            let (groups, row_blocks) = subgroup_rows(m);
+            let grid = self.matmul_grid(n.div_ceil(SUBGROUP_COLS), row_blocks, 1)?;
             // The subgroup kernel binds A and B a second time as arrays of vec4 for its aligned loads.
             self.run(
                 &kernels::MATMUL_SUBGROUP_MAIN,
@@ -259,6 +274,7 @@ impl GpuBackend {
                     act.code(),
                     grad,
                     0,
+                    u(groups),
                 ],
                 &[u(m), u(n), u(k), f(act.alpha())],
                 &[
@@ -270,7 +286,7 @@ impl GpuBackend {
                     b.binding(),
                     aux.binding(),
                 ],
-                groups,
+                grid,
             );
             return Ok(());
         }

@@ -10,6 +10,7 @@ pub mod recorder;
 
 mod activation;
 mod blas;
+mod conv;
 mod data;
 mod loss;
 mod norm;
@@ -20,7 +21,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::activation::Activation;
-use crate::backend::{Backend, Epilogue, Shaped};
+use crate::backend::{Backend, ConvGrads, Epilogue, Shaped};
 use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
@@ -344,6 +345,7 @@ impl Backend for GpuBackend {
     type Tensor = GpuTensor;
     type Indices = GpuIndices;
     type Dataset = GpuDataset;
+    type ConvScratch = conv::ConvScratch;
 
     fn describe(&self) -> String {
         let kernel = match (self.matmul, self.resolved_matmul()) {
@@ -527,7 +529,24 @@ impl Backend for GpuBackend {
         epilogue: Epilogue<'_, GpuTensor>,
         y: &mut GpuTensor,
     ) -> Result<()> {
+        if epilogue.grad_output().is_some() {
+            return Err(Error::Invalid(
+                "a convolution takes a forward epilogue".into(),
+            ));
+        }
         self.launch_convolution(w, x, weight, epilogue, y)
+    }
+
+    fn convolution_backward(
+        &self,
+        w: &Window,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        weight: &GpuTensor,
+        grads: ConvGrads<'_, GpuTensor>,
+        scratch: &mut conv::ConvScratch,
+    ) -> Result<()> {
+        conv::backward(self, w, x, dy, weight, grads, scratch)
     }
 
     fn im2col(&self, w: &Window, x: &GpuTensor, cols: &mut GpuTensor) -> Result<()> {

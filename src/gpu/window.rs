@@ -1,5 +1,5 @@
 //! Convolution's data movement and pooling on the GPU (`shaders/window.wgsl`): one invocation per
-//! output element, gathers instead of scattered additions, so every result repeats bit for bit.
+//! output element (per row and channel for im2col), gathers instead of scattered additions, so every result repeats bit for bit.
 
 use super::{GpuBackend, GpuIndices, GpuTensor, f, kernels, u};
 use crate::activation::Activation;
@@ -42,12 +42,36 @@ pub(super) fn im2col(
     cols: &mut GpuTensor,
 ) -> Result<()> {
     let n = w.check_columns(x, cols)?;
+    // One invocation per row and channel.
+    let pairs = cols.rows() * w.input.channels;
     gpu.run(
         &kernels::IM2COL,
         &[],
-        &params(w, n, 0.0, cols.len()),
+        &params(w, n, 0.0, pairs),
         &[x.binding(), cols.binding()],
-        gpu.grid(cols.len(), LANES),
+        gpu.grid(pairs, LANES),
+    );
+    Ok(())
+}
+
+/// `flipped[c, (o·KH + i)·KW + j] = weight[o, (c·KH + KH−1−i)·KW + KW−1−j]`: the filters of the
+/// convolution that carries an output gradient back to the input ([`Window::transposed`]).
+pub(super) fn flip_filters(
+    gpu: &GpuBackend,
+    w: &Window,
+    weight: &GpuTensor,
+    flipped: &mut GpuTensor,
+) -> Result<()> {
+    let filters = weight.rows();
+    shape::exact("convolution filters", weight, filters, w.patch())?;
+    let per_channel = filters * w.kernel_h * w.kernel_w;
+    shape::exact("flipped filters", flipped, w.input.channels, per_channel)?;
+    gpu.run(
+        &kernels::FLIP_FILTERS,
+        &[],
+        &params(w, filters, 0.0, weight.len()),
+        &[weight.binding(), flipped.binding()],
+        gpu.grid(weight.len(), LANES),
     );
     Ok(())
 }

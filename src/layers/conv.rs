@@ -2,17 +2,16 @@
 //!
 //! The forward pass is the implicit GEMM ([`Backend::convolution`]): one matrix-product kernel reads the
 //! images through im2col's index map and writes images with the bias and activation applied. The
-//! backward pass works the book's way: im2col unrolls each window position into a row of columns, the
-//! output gradient is laid out as rows, and matrix products give `dW = Gᵀ·cols` and the columns'
-//! gradient, which col2im folds back onto the images. Recomputing the columns there beat keeping them
-//! from an im2col forward pass (im2col, a product, a layout change) on lavapipe and on the CPU
-//! (BENCHMARKS.md).
-
-use std::cell::RefCell;
+//! backward pass ([`Backend::convolution_backward`]) works the book's way: im2col unrolls each window
+//! position into a row of columns, and matrix products with the output gradient give `dW` and the
+//! columns' gradient, which col2im folds back onto the images (on the CPU one image at a time; the GPU
+//! computes the input's gradient as a convolution where it can). Recomputing the columns there beat
+//! keeping them from an im2col forward pass (im2col, a product, a layout change) on lavapipe and on the
+//! CPU (BENCHMARKS.md).
 
 use super::{BuildAt, Draw, Exported, Import, Layer, LayerKind, Param, Shape, Values};
 use crate::activation::Activation;
-use crate::backend::{Backend, Epilogue, Shaped};
+use crate::backend::{Backend, ConvGrads, Epilogue};
 use crate::error::{Error, Result};
 use crate::window::Window;
 
@@ -150,7 +149,8 @@ impl LayerKind for ConvKind {
         vec![(self.filters, patch), (1, self.filters)]
     }
 
-    /// The columns `[N·P, C·KH·KW]` and the output gradient in rows `[N·P, O]`.
+    /// The columns `[N·P, C·KH·KW]` and the output gradient in rows `[N·P, O]` (the GPU's; the CPU
+    /// works one image at a time).
     fn scratch_shapes(&self, input: Shape, batch: usize) -> Vec<(usize, usize)> {
         match self.window(input) {
             Ok(w) => vec![
@@ -170,14 +170,6 @@ impl LayerKind for ConvKind {
     crate::build_on_every_backend!(build);
 }
 
-/// Buffers for one batch size: im2col's columns (reused for their gradient) and the output gradient in
-/// rows.
-struct Scratch<T> {
-    rows: usize,
-    cols: T,
-    dy_rows: T,
-}
-
 /// A convolution with its filters and bias.
 pub struct Conv<B: Backend> {
     /// Filters `[O, C·KH·KW]`: PyTorch's `[O, C, KH, KW]`, row-major.
@@ -186,7 +178,7 @@ pub struct Conv<B: Backend> {
     pub bias: Param<B>,
     window: Window,
     filters: usize,
-    scratch: RefCell<Option<Scratch<B::Tensor>>>,
+    scratch: B::ConvScratch,
 }
 
 impl<B: Backend> Conv<B> {
@@ -204,24 +196,8 @@ impl<B: Backend> Conv<B> {
             bias: Param::new(b, 1, filters, &vec![0.0; filters], states)?,
             window,
             filters,
-            scratch: RefCell::new(None),
+            scratch: B::ConvScratch::default(),
         })
-    }
-
-    /// The scratch buffers, (re)allocated for batches of `rows`.
-    fn scratch(&self, b: &B, rows: usize) -> Result<std::cell::RefMut<'_, Scratch<B::Tensor>>> {
-        let mut slot = self.scratch.borrow_mut();
-        if slot.as_ref().is_none_or(|s| s.rows != rows) {
-            let positions = rows * self.window.positions();
-            *slot = Some(Scratch {
-                rows,
-                cols: b.zeros(positions, self.window.patch())?,
-                dy_rows: b.zeros(positions, self.filters)?,
-            });
-        }
-        Ok(std::cell::RefMut::map(slot, |s| {
-            s.as_mut().expect("allocated above")
-        }))
     }
 }
 
@@ -249,33 +225,14 @@ impl<B: Backend> Layer<B> for Conv<B> {
         before: Activation,
         _draw: Draw,
     ) -> Result<()> {
-        drop(self.scratch(b, x.rows())?);
-        let s = self.scratch.get_mut().as_mut().expect("allocated above");
-        b.im2col(&self.window, x, &mut s.cols)?;
-        b.planes_to_rows(self.window.positions(), dy, &mut s.dy_rows)?;
-        b.matmul(
-            &s.dy_rows,
-            true,
-            &s.cols,
-            false,
-            Epilogue::none(),
-            &mut self.weight.grad,
-        )?;
-        b.bias_grad(&s.dy_rows, &mut self.bias.grad)?;
-        if let Some(dx) = dx {
-            // The columns are spent; their gradient takes their place.
-            b.matmul(
-                &s.dy_rows,
-                false,
-                &self.weight.value,
-                false,
-                Epilogue::none(),
-                &mut s.cols,
-            )?;
-            let epilogue = Epilogue::through(before, x);
-            b.col2im(&self.window, &s.cols, epilogue, dx)?;
-        }
-        Ok(())
+        let grads = ConvGrads {
+            weight: &mut self.weight.grad,
+            bias: &mut self.bias.grad,
+            input: dx,
+            before: Epilogue::through(before, x),
+        };
+        let (w, weight) = (&self.window, &self.weight.value);
+        b.convolution_backward(w, x, dy, weight, grads, &mut self.scratch)
     }
 
     fn params(&self) -> Vec<&Param<B>> {
