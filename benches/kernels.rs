@@ -210,9 +210,9 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     }
 }
 
-/// Every step of SimpleConvNet's `conv 30x5x5, relu, max_pool 2` on a batch of 100 28×28 images, forward
-/// (the implicit GEMM) and backward (im2col, the layout change, the products and col2im, then the
-/// whole backward pass as the backend runs it), as the conv and pool layers run them.
+/// SimpleConvNet's `conv 30x5x5, relu, max_pool 2` on a batch of 100 28×28 images: the book's steps
+/// (im2col, the layout change, the products, col2im) and the pooling, then the conv layer's passes as
+/// the backend runs them; and the passes of DeepConvNet's second layer.
 fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     const IMAGES: usize = 100;
     const FILTERS: usize = 30;
@@ -226,7 +226,6 @@ fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     let rows = IMAGES * conv.positions();
     let x = t(IMAGES, PIXELS);
     let weight = t(FILTERS, conv.patch());
-    let bias = t(1, FILTERS);
     let mut cols = t(rows, conv.patch());
     let mut dy_rows = t(rows, FILTERS);
     let mut y = t(IMAGES, conv.output(FILTERS).len());
@@ -234,19 +233,10 @@ fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     let mut argmax = b.indices(&vec![0; pooled.len()]).expect("indices");
     let mut dweight = b.zeros(FILTERS, conv.patch()).expect("tensor");
     let mut dx = b.zeros(IMAGES, PIXELS).expect("tensor");
-    let relu = || Epilogue::forward(Some(&bias), Activation::Relu);
 
     let mut g = c.benchmark_group("conv 30x5x5 batch 100");
     g.bench_function(format!("{label} im2col"), |bench| {
         bench.iter_custom(|n| timed(b, n, || b.im2col(&conv, &x, &mut cols).expect("im2col")))
-    });
-    g.bench_function(format!("{label} implicit GEMM +bias relu"), |bench| {
-        bench.iter_custom(|n| {
-            timed(b, n, || {
-                b.convolution(&conv, &x, &weight, relu(), &mut y)
-                    .expect("convolution")
-            })
-        })
     });
     g.bench_function(format!("{label} max pool 2"), |bench| {
         bench.iter_custom(|n| {
@@ -296,10 +286,54 @@ fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
             })
         })
     });
-    // The layer's whole backward pass, as the backend runs it (the steps above on the GPU, one image
-    // at a time on the CPU), without and with the input's gradient.
-    let mut dbias = b.zeros(1, FILTERS).expect("tensor");
+    g.finish();
+    conv_passes(c, label, b, "conv 30x5x5 batch 100", conv, FILTERS);
+    // DeepConvNet's second convolution, its costliest layer.
+    let deep = Window::new(Shape::image(16, 28, 28), 3, 3, 1, 1).expect("window");
+    conv_passes(
+        c,
+        label,
+        b,
+        "conv 16x3x3 pad 1 on 16x28x28 batch 100",
+        deep,
+        16,
+    );
+}
+
+/// A conv layer's passes as the backend runs them on a batch of 100: the forward pass (the implicit
+/// GEMM with bias and ReLU) and the backward pass without and with the input's gradient.
+fn conv_passes<B: Backend>(
+    c: &mut Criterion,
+    label: &str,
+    b: &B,
+    group: &str,
+    conv: Window,
+    filters: usize,
+) {
+    const IMAGES: usize = 100;
+    let mut rng = StdRng::seed_from_u64(13);
+    let mut t = |rows: usize, cols: usize| {
+        b.tensor(rows, cols, &random(&mut rng, rows * cols))
+            .expect("tensor")
+    };
+    let x = t(IMAGES, conv.input.len());
+    let weight = t(filters, conv.patch());
+    let bias = t(1, filters);
+    let mut y = t(IMAGES, conv.output(filters).len());
+    let mut dweight = t(filters, conv.patch());
+    let mut dbias = t(1, filters);
+    let mut dx = t(IMAGES, conv.input.len());
     let mut scratch = B::ConvScratch::default();
+    let mut g = c.benchmark_group(group);
+    g.bench_function(format!("{label} forward +bias relu"), |bench| {
+        bench.iter_custom(|n| {
+            timed(b, n, || {
+                let relu = Epilogue::forward(Some(&bias), Activation::Relu);
+                b.convolution(&conv, &x, &weight, relu, &mut y)
+                    .expect("convolution")
+            })
+        })
+    });
     for with_dx in [false, true] {
         let name = if with_dx { "dW db dx" } else { "dW db" };
         g.bench_function(format!("{label} backward {name}"), |bench| {

@@ -123,9 +123,14 @@ pub(super) fn max_pool(
         (&mut argmax[..], out_len),
         |x, y, argmax: &mut [u32]| {
             // Output row by output row: no division per output.
-            let rows = y.chunks_exact_mut(ow_count).zip(argmax.chunks_exact_mut(ow_count));
+            let rows = y
+                .chunks_exact_mut(ow_count)
+                .zip(argmax.chunks_exact_mut(ow_count));
             for (r, (y, argmax)) in rows.enumerate() {
-                let (x, oh) = (&x[(r / w.out_height()) * plane..][..plane], r % w.out_height());
+                let (x, oh) = (
+                    &x[(r / w.out_height()) * plane..][..plane],
+                    r % w.out_height(),
+                );
                 for (ow, (y, winner)) in y.iter_mut().zip(argmax).enumerate() {
                     let (value, k) = window_max(w, x, oh, ow);
                     *y = then.forward(value);
