@@ -4,11 +4,12 @@
 //
 // On lavapipe a subgroup is one row of SIMD lanes: arithmetic is cheap, every load whose address differs
 // by lane costs about eight scalar loads, and workgroup memory plus barriers cost more than they save.
-// So a workgroup is one subgroup of 8 lanes and uses no workgroup memory: it owns a (GROUPS·8)×32 block of
-// C, lane l owning columns 4l..4l+3 of it (GROUPS·8 vec4 accumulators). GROUPS (1..8) is set by the host
-// to fit M, so that a product with few rows (a weight gradient of 16 filters) runs no empty groups. For each step of 4 along K, lane l loads
-// the op(A) values of rows l, l+8, … as vec4s and subgroupBroadcast hands every row to all lanes, while
-// each lane loads its own 4×4 patch of op(B); the update is acc[r] += a.x·b₀ + a.y·b₁ + a.z·b₂ + a.w·b₃.
+// So a workgroup is one subgroup of 8 lanes and uses no workgroup memory: it owns a (GROUPS·8)×32 block
+// of C, lane l owning columns 4l..4l+3 of it (GROUPS·8 vec4 accumulators). The host sets GROUPS (1..8)
+// to fit M, so that a product with few rows (a weight gradient of 16 filters) runs few idle groups. For
+// each step of 4 along K, lane l loads the op(A) values of rows l, l+8, … as vec4s and subgroupBroadcast
+// hands every row to all lanes, while each lane loads its own 4×4 patch of op(B); the update is
+// acc[r] += a.x·b₀ + a.y·b₁ + a.z·b₂ + a.w·b₃.
 // Loads skip bounds checks except along K's last partial step: a lane whose row lies past M loads row
 // M−1 instead, and one whose columns pass N loads the last four, and neither stores what it computed.
 
@@ -53,8 +54,8 @@ struct Params {
 
 const LANES: u32 = 8u;
 
-// Bounds-checked loads for K's last partial step (and N < 4), branch-free (a branch that differs by lane is costly here):
-// the index is clamped into range and the value zeroed when out of range.
+// Bounds-checked loads for K's last partial step (and N < 4), branch-free (a branch that differs by
+// lane is costly here): the index is clamped into range and the value zeroed when out of range.
 fn a_at(row: u32, kk: u32) -> f32 {
     let inside = row < p.m && kk < p.k;
     var i = row * p.k + kk;

@@ -6,7 +6,7 @@
 //! Output position `(oh, ow)` and window offset `(i, j)` read input row `oh·stride + i − padding` and
 //! column `ow·stride + j − padding`.
 
-use crate::backend::Shaped;
+use crate::backend::{ConvGrads, Shaped};
 use crate::error::{Error, Result};
 use crate::layers::Shape;
 use crate::shape;
@@ -43,6 +43,12 @@ impl Window {
             stride,
             padding,
         };
+        if input.is_empty() {
+            return Err(Error::Invalid(format!(
+                "a window over a {}×{}×{} image: channels, rows and columns must be at least 1",
+                input.channels, input.height, input.width
+            )));
+        }
         if kernel_h == 0 || kernel_w == 0 || stride == 0 {
             return Err(Error::Invalid(format!(
                 "a {kernel_h}×{kernel_w} window with stride {stride}: sizes and stride must be at least 1"
@@ -190,11 +196,37 @@ impl Window {
     ) -> Result<(usize, usize)> {
         let n = self.check_input("convolution input", x)?;
         let filters = weight.rows();
+        if filters == 0 {
+            return Err(Error::Invalid(
+                "a convolution needs at least one filter".into(),
+            ));
+        }
         shape::exact("convolution filters", weight, filters, self.patch())?;
         if let Some(bias) = bias {
             shape::exact("convolution bias", bias, 1, filters)?;
         }
         shape::exact("convolution output", y, n, self.output(filters).len())?;
+        Ok((n, filters))
+    }
+
+    /// Checks a convolution's backward operands before anything is written: `x`, `weight` and `dy` as
+    /// [`Window::check_convolution`] checks a forward pass's, the gradients shaped as what they
+    /// differentiate, and `before` a gradient epilogue over an output shaped like `x`. Returns `(N, O)`.
+    pub fn check_convolution_backward<T: Shaped>(
+        &self,
+        x: &T,
+        dy: &T,
+        weight: &T,
+        grads: &ConvGrads<'_, T>,
+    ) -> Result<(usize, usize)> {
+        let (n, filters) = self.check_convolution(x, weight, Some(&*grads.bias), dy)?;
+        shape::same("convolution filter gradient", weight, &*grads.weight)?;
+        if let Some(dx) = &grads.input {
+            shape::same("convolution input gradient", x, &**dx)?;
+        }
+        if let Some((_, output)) = grads.before.gradient_factor()? {
+            shape::same("activation output", output, x)?;
+        }
         Ok((n, filters))
     }
 

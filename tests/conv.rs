@@ -24,6 +24,9 @@ use nabla::numerical::gradient;
 use nabla::window::Window;
 use nabla::{Activation, Backend, ConvGrads, CpuBackend, Epilogue, MatmulKernel};
 
+/// The unit roundoff of f32, 2⁻²⁴.
+const U: f64 = 5.960_464_477_539_063e-8;
+
 /// Windows at odd sizes: rectangular kernels, strides, padding, a single channel, a 28×28 image, and
 /// windows that tile their image.
 fn windows() -> Vec<(usize, Window)> {
@@ -44,6 +47,7 @@ fn windows() -> Vec<(usize, Window)> {
         w(2, 2, 9, 6, 3, 3, 3, 0),
         // DeepConvNet's 3×3 windows with padding 1 and 2 (the GPU's input gradient is a convolution).
         w(2, 3, 8, 7, 3, 3, 1, 1),
+        w(2, 6, 8, 7, 3, 3, 1, 1),
         w(3, 2, 6, 6, 3, 3, 1, 2),
     ]
 }
@@ -252,10 +256,10 @@ fn direct_conv_backward(
 
 /// [`Backend::convolution_backward`] on both backends (the CPU one image at a time; the GPU over the
 /// whole batch, its input gradient a convolution where the window allows, with each product kernel)
-/// against direct loops, with and without the input's gradient and through a tanh. An
-/// entry sums up to `N·P = 1568` products in an order that differs from the loops' (sgemm's blocks,
-/// split partial sums, fused multiply-adds): its rounding stays near `√terms·2⁻²⁴·Σ|terms|`, under
-/// `3e-6·Σ|terms|` here, so the bound is `1e-5·Σ|terms| + 1e-6`.
+/// against direct loops, with and without the input's gradient and through a tanh. An entry sums up
+/// to `terms` products (`N·P = 1568` at most here) in an order that differs from the loops' (sgemm's
+/// blocks, per-thread partial sums, fused multiply-adds): the worst-case rounding of such a sum is
+/// `terms·2⁻²⁴·Σ|terms|`, the bound used (plus 1e-6 for the f32 rounding of `tanh'` near zero).
 #[test]
 fn convolution_backward_matches_direct_loops() {
     fn on<B: Backend>(b: &B, w: &Window, n: usize, data: [&[f32]; 3], tanh: bool) -> [Vec<f32>; 3] {
@@ -299,10 +303,10 @@ fn convolution_backward_matches_direct_loops() {
         assert_eq!(read(b, &dw_only), read(b, &dw), "dW without dx {w:?}");
         [read(b, &dw), read(b, &db), read(b, &dx)]
     }
-    fn check(what: &str, got: &[f32], want: &(Vec<f32>, Vec<f64>)) {
+    fn check(what: &str, got: &[f32], want: &(Vec<f32>, Vec<f64>), terms: usize) {
         assert_eq!(got.len(), want.0.len(), "{what}");
         for (i, (&g, (&v, &abs))) in got.iter().zip(want.0.iter().zip(&want.1)).enumerate() {
-            let tol = 1e-5 * abs + 1e-6;
+            let tol = terms as f64 * U * abs + 1e-6;
             let diff = (f64::from(g) - f64::from(v)).abs();
             assert!(
                 diff <= tol,
@@ -312,7 +316,9 @@ fn convolution_backward_matches_direct_loops() {
     }
     let c = cpu();
     for (k, (n, w)) in windows().into_iter().enumerate() {
-        let filters = [3, 37][k % 2];
+        // 4 filters for the window with 6 channels: on the GPU its input gradient is a product of
+        // K = 36 (whole vec4s) and N = 6 columns (one lane's columns past N).
+        let filters = [3, 37, 4][k % 3];
         let seed = 3000 + 10 * k as u64;
         let x: Vec<f32> = uniform(&mut rng(seed), n * w.input.len(), 1.0)
             .iter()
@@ -334,12 +340,76 @@ fn convolution_backward_matches_direct_loops() {
                 gpu.set_matmul_kernel(before).unwrap();
             });
             for (backend, got) in got {
-                for (name, (g, want)) in ["dW", "db", "dx"].iter().zip(got.iter().zip(&want)) {
-                    check(&format!("{backend} {name} tanh {tanh} {w:?}"), g, want);
+                // The most terms an entry sums: N·P for dW and db, O·KH·KW for dx.
+                let terms = [n * w.positions(), n * w.positions(), filters * w.area()];
+                let named = ["dW", "db", "dx"].iter().zip(terms);
+                for ((name, terms), (g, want)) in named.zip(got.iter().zip(&want)) {
+                    check(
+                        &format!("{backend} {name} tanh {tanh} {w:?}"),
+                        g,
+                        want,
+                        terms,
+                    );
                 }
             }
         }
     }
+}
+
+/// CPU max pooling on a batch large enough to be split across threads, with padding that makes the
+/// output larger than the input (each thread's share of winners must follow its share of outputs),
+/// against direct loops: values and winners exactly, and the backward pass's scatter. The inputs are
+/// distinct, so every window has one winner.
+#[test]
+fn cpu_max_pool_splits_large_batches_by_sample() {
+    use rand::seq::SliceRandom;
+    let b = cpu();
+    let (n, w) = (
+        64,
+        Window::new(Shape::image(4, 16, 16), 2, 2, 1, 1).unwrap(),
+    );
+    let (image, out) = (w.input.len(), w.output(4).len());
+    let mut x: Vec<f32> = (0..n * image).map(|i| i as f32 / 1024.0).collect();
+    x.shuffle(&mut rng(5));
+    let dy = uniform(&mut rng(6), n * out, 1.0);
+    let (mut want_y, mut want_k) = (Vec::new(), Vec::new());
+    let mut want_dx = vec![0.0f32; n * image];
+    let mut g = dy.iter();
+    for plane in 0..n * 4 {
+        for oh in 0..w.out_height() {
+            for ow in 0..w.out_width() {
+                let mut best: Option<(f32, usize, usize)> = None;
+                for i in 0..2 {
+                    for j in 0..2 {
+                        let (Some(r), Some(c)) = (w.source(oh, i, 16), w.source(ow, j, 16)) else {
+                            continue;
+                        };
+                        let at = plane * 256 + r * 16 + c;
+                        if best.is_none_or(|(v, _, _)| x[at] > v) {
+                            best = Some((x[at], i * 2 + j, at));
+                        }
+                    }
+                }
+                let (v, k, at) = best.unwrap();
+                want_y.push(v);
+                want_k.push(k as u32);
+                want_dx[at] += g.next().unwrap();
+            }
+        }
+    }
+    let xt = b.tensor(n, image, &x).unwrap();
+    let mut y = b.zeros(n, out).unwrap();
+    let mut argmax = b.indices(&vec![0; n * out]).unwrap();
+    b.max_pool(&w, &xt, Activation::Identity, &mut y, &mut argmax)
+        .unwrap();
+    assert_eq!(read(&b, &y), want_y, "max pool values");
+    assert_eq!(argmax, want_k, "max pool winners");
+    let dyt = b.tensor(n, out, &dy).unwrap();
+    let mut dx = b.zeros(n, image).unwrap();
+    b.max_pool_backward(&w, &dyt, &argmax, Epilogue::none(), &mut dx)
+        .unwrap();
+    // The same additions in the same (output) order: exact.
+    assert_eq!(read(&b, &dx), want_dx, "max pool backward");
 }
 
 /// col2im is im2col's adjoint: `⟨im2col(x), g⟩ = ⟨x, col2im(g)⟩` for every x and g.
@@ -604,6 +674,48 @@ fn shape_mismatches_are_errors() {
     assert!(
         b.convolution(&w, &x, &filters, Epilogue::none(), &mut out)
             .is_err()
+    );
+    // Empty images and no filters.
+    assert!(Window::new(Shape::image(0, 5, 5), 3, 3, 1, 0).is_err());
+    let none = b.zeros(0, w.patch()).unwrap();
+    let mut empty = b.zeros(2, 0).unwrap();
+    assert!(
+        b.convolution(&w, &x, &none, Epilogue::none(), &mut empty)
+            .is_err()
+    );
+    backward_shape_errors(&b);
+    with_gpu(|gpu| backward_shape_errors(&*gpu));
+}
+
+/// The backward pass refuses, before writing anything, a gradient of the wrong shape and an epilogue
+/// that is not a derivative (a bias, or a forward activation).
+fn backward_shape_errors<B: Backend>(b: &B) {
+    let w = Window::new(Shape::image(2, 5, 5), 3, 3, 1, 1).unwrap();
+    let x = b.zeros(2, 50).unwrap();
+    let weight = b.zeros(3, w.patch()).unwrap();
+    let dy = b.zeros(2, w.output(3).len()).unwrap();
+    let bias = b.zeros(1, 3).unwrap();
+    let mut scratch = B::ConvScratch::default();
+    let mut run = |dw: (usize, usize), dx: (usize, usize), before: Option<&B::Tensor>| {
+        let mut dweight = b.zeros(dw.0, dw.1).unwrap();
+        let mut dbias = b.zeros(1, 3).unwrap();
+        let mut dx = b.zeros(dx.0, dx.1).unwrap();
+        let grads = ConvGrads {
+            weight: &mut dweight,
+            bias: &mut dbias,
+            input: Some(&mut dx),
+            before: before.map_or(Epilogue::none(), |t| {
+                Epilogue::forward(Some(t), Activation::Relu)
+            }),
+        };
+        b.convolution_backward(&w, &x, &dy, &weight, grads, &mut scratch)
+    };
+    run((3, w.patch()), (2, 50), None).expect("well-formed");
+    assert!(run((3, w.patch() + 1), (2, 50), None).is_err(), "dW shape");
+    assert!(run((3, w.patch()), (2, 49), None).is_err(), "dx shape");
+    assert!(
+        run((3, w.patch()), (2, 50), Some(&bias)).is_err(),
+        "forward epilogue"
     );
 }
 

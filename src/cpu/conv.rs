@@ -112,7 +112,7 @@ pub(super) fn convolution(
 /// Multiplies `dx` by `f'` from the forward output, where `before` asks for it.
 pub(super) fn times_derivative(before: Epilogue<'_, CpuTensor>, dx: &mut CpuTensor) -> Result<()> {
     if let Some((f, output)) = before.gradient_factor()? {
-        crate::shape::same("activation output", output, dx)?;
+        shape::same("activation output", output, dx)?;
         if f != Activation::Identity {
             dx.data
                 .iter_mut()
@@ -183,23 +183,19 @@ pub(super) fn convolution_backward(
     weight: &CpuTensor,
     grads: ConvGrads<'_, CpuTensor>,
 ) -> Result<()> {
+    let (n, filters) = w.check_convolution_backward(x, dy, weight, &grads)?;
     let ConvGrads {
         weight: dweight,
         bias: dbias,
         mut input,
         before,
     } = grads;
-    let (n, filters) = w.check_convolution(x, weight, Some(&*dbias), dy)?;
-    shape::same("convolution filter gradient", weight, dweight)?;
     let (image, patch, positions) = (w.input.len(), w.patch(), w.positions());
     let out_len = filters * positions;
     let per_job = samples_per_job(n, positions * patch * filters);
     let jobs = n.div_ceil(per_job);
     let mut dx_jobs: Vec<Option<&mut [f32]>> = match input.as_deref_mut() {
-        Some(dx) => {
-            shape::same("convolution input gradient", x, dx)?;
-            dx.data.chunks_mut(image * per_job).map(Some).collect()
-        }
+        Some(dx) => dx.data.chunks_mut(image * per_job).map(Some).collect(),
         None => (0..jobs).map(|_| None).collect(),
     };
     let mut partials = vec![(vec![0.0; filters * patch], vec![0.0; filters]); jobs];

@@ -44,7 +44,7 @@ pub(super) fn backward(
     grads: ConvGrads<'_, GpuTensor>,
     scratch: &mut ConvScratch,
 ) -> Result<()> {
-    let filters = weight.rows();
+    let (_, filters) = w.check_convolution_backward(x, dy, weight, &grads)?;
     let rows = x.rows() * w.positions();
     let cols = sized(gpu, &mut scratch.cols, rows, w.patch())?;
     let dy_rows = sized(gpu, &mut scratch.dy_rows, rows, filters)?;

@@ -57,10 +57,12 @@ pub const MATMUL_ENV: &str = "NABLA_MATMUL";
 const SUBGROUP_COLS: usize = 32;
 const SUBGROUP_MAX_GROUPS: usize = 8;
 
-/// The subgroup kernel's row groups per workgroup for an M-row product (as few as M needs, up to
-/// [`SUBGROUP_MAX_GROUPS`]), and how many workgroups cover those rows.
+/// The subgroup kernel's row groups per workgroup for an M-row product, and how many workgroups cover
+/// those rows: as few workgroups as [`SUBGROUP_MAX_GROUPS`] allows, each with as few groups as they
+/// need between them (M = 72: two workgroups of 5 groups, not 8).
 fn subgroup_rows(m: usize) -> (usize, usize) {
-    let groups = m.div_ceil(8).clamp(1, SUBGROUP_MAX_GROUPS);
+    let blocks = m.div_ceil(8 * SUBGROUP_MAX_GROUPS).max(1);
+    let groups = m.div_ceil(8 * blocks).max(1);
     (groups, m.div_ceil(8 * groups))
 }
 
@@ -186,8 +188,11 @@ impl GpuBackend {
         y: &mut GpuTensor,
     ) -> Result<()> {
         let (batch, filters) = w.check_convolution(x, weight, epilogue.bias_row(), y)?;
-        if let Some(output) = epilogue.grad_output() {
-            shape::same("activation output", output, y)?;
+        if epilogue.grad_output().is_some() {
+            // A derivative the kernel can take from the output, over an output shaped like y.
+            if let Some((_, output)) = epilogue.gradient_factor()? {
+                shape::same("activation output", output, y)?;
+            }
         }
         let (m, k, n) = (batch * w.positions(), w.patch(), filters);
         if m == 0 || n == 0 {

@@ -1,5 +1,6 @@
 //! Convolution's data movement and pooling on the GPU (`shaders/window.wgsl`): one invocation per
-//! output element (per row and channel for im2col), gathers instead of scattered additions, so every result repeats bit for bit.
+//! output element (per row and channel for im2col), gathers instead of scattered additions, so every
+//! result repeats bit for bit.
 
 use super::{GpuBackend, GpuIndices, GpuTensor, f, kernels, u};
 use crate::activation::Activation;

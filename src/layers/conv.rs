@@ -149,13 +149,14 @@ impl LayerKind for ConvKind {
         vec![(self.filters, patch), (1, self.filters)]
     }
 
-    /// The columns `[N·P, C·KH·KW]` and the output gradient in rows `[N·P, O]` (the GPU's; the CPU
-    /// works one image at a time).
+    /// The GPU's: the columns `[N·P, C·KH·KW]`, the output gradient in rows `[N·P, O]` and the flipped
+    /// filters `[C, O·KH·KW]` (the CPU works one image at a time).
     fn scratch_shapes(&self, input: Shape, batch: usize) -> Vec<(usize, usize)> {
         match self.window(input) {
             Ok(w) => vec![
                 (batch * w.positions(), w.patch()),
                 (batch * w.positions(), self.filters),
+                (input.channels, self.filters * self.kernel_h * self.kernel_w),
             ],
             Err(_) => Vec::new(),
         }
@@ -213,9 +214,8 @@ impl<B: Backend> Layer<B> for Conv<B> {
         b.convolution(&self.window, x, &self.weight.value, epilogue, y)
     }
 
-    /// With `cols = im2col(x)` and `G` the output gradient in rows (`[N·OH·OW, O]`): `dW = Gᵀ·cols`,
-    /// `db = Σ_rows G`,
-    /// `dcols = G·W` and `dx = col2im(dcols) ⊙ f'(x)` for the activation `f` that produced `x`.
+    /// [`Backend::convolution_backward`]: `dW`, `db` and, when asked, `dx` through the activation
+    /// `before` that produced `x`.
     fn backward(
         &mut self,
         b: &B,
