@@ -1,14 +1,21 @@
 //! A convolution's backward pass on the GPU. The filters' gradient works the book's way over the whole
 //! batch: im2col, the output gradient laid out as rows, one product `dW = Gᵀ·cols`. The input's
 //! gradient is itself a convolution where the window allows it (stride 1, square, padding below the
-//! size): the output gradient convolved with the flipped, transposed filters by the implicit GEMM,
-//! `dx[n, c] = Σ_o rot180(W[o, c]) ⋆ dy[n, o]` with padding `K − 1 − pad`, so no columns are written or
-//! folded back. Other windows take the product `dcols = G·W` and col2im.
+//! size) and the input has enough channels: the output gradient convolved with the flipped, transposed
+//! filters by the implicit GEMM, `dx[n, c] = Σ_o rot180(W[o, c]) ⋆ dy[n, o]` with padding
+//! `K − 1 − pad`, so no columns are written or folded back. Other layers take the product `dcols = G·W`
+//! and col2im.
 
 use super::{GpuBackend, GpuTensor, window};
 use crate::backend::{Backend, ConvGrads, Epilogue, Shaped};
 use crate::error::Result;
 use crate::window::Window;
+
+/// Input channels from which the input's gradient runs as a convolution. The channels are that
+/// product's columns, and a product kernel's workgroup covers 32 (subgroup) or 64 (tiled) of them:
+/// with one channel, SimpleConvNet's layer took 479 ms on lavapipe against 31 ms for the product and
+/// col2im; with 16, DeepConvNet's second layer took 99 against 220 ms (BENCHMARKS.md).
+const CONVOLVED_INPUT_GRADIENT_MIN_CHANNELS: usize = 8;
 
 /// Whole-batch buffers kept from one step to the next: im2col's columns (reused for their gradient
 /// where col2im runs), the output gradient in rows, and the flipped filters.
@@ -55,7 +62,10 @@ pub(super) fn backward(
     let Some(dx) = grads.input else {
         return Ok(());
     };
-    match w.transposed(filters) {
+    let transposed = w
+        .transposed(filters)
+        .filter(|_| w.input.channels >= CONVOLVED_INPUT_GRADIENT_MIN_CHANNELS);
+    match transposed {
         Some(t) => {
             let flipped = sized(gpu, &mut scratch.flipped, w.input.channels, t.patch())?;
             window::flip_filters(gpu, w, weight, flipped)?;
