@@ -1,7 +1,7 @@
 //! Every kernel against its CPU reference at the shapes W2 (`784-128-128-10`, batch 128) trains with,
-//! the convolution and pooling kernels at the shapes of SimpleConvNet's first layer (W5, batch 100), and
-//! one whole training step of W2, W3 and W5. Run with `cargo bench --bench kernels`; pick with a filter,
-//! e.g. `cargo bench --bench kernels -- matmul`.
+//! the convolution and pooling kernels at the shapes of SimpleConvNet's first layer (W5, batch 100) and
+//! DeepConvNet's second, and one whole training step of W2, W3 and W5. Run with
+//! `cargo bench --bench kernels`; pick with a filter, e.g. `cargo bench --bench kernels -- matmul`.
 //!
 //! A GPU sample records its iterations back to back, as training does, and then waits for the device,
 //! so the time per iteration is throughput, not one dispatch's latency.
@@ -184,7 +184,18 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
             })
         });
 
-    conv_kernels(c, label, b);
+    // SimpleConvNet's layer, and DeepConvNet's second (its costliest).
+    let simple = Window::new(Shape::image(1, 28, 28), 5, 5, 1, 0).expect("window");
+    conv_kernels(c, label, b, "conv 30x5x5 batch 100", simple, 30);
+    let deep = Window::new(Shape::image(16, 28, 28), 3, 3, 1, 1).expect("window");
+    conv_kernels(
+        c,
+        label,
+        b,
+        "conv 16x3x3 pad 1 on 16x28x28 batch 100",
+        deep,
+        16,
+    );
 
     for workload in [Workload::Mlp, Workload::Wide, Workload::Cnn] {
         let (spec, init, optimizer, batch) = workload.setup();
@@ -210,31 +221,39 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
     }
 }
 
-/// SimpleConvNet's `conv 30x5x5, relu, max_pool 2` on a batch of 100 28×28 images: the book's steps
-/// (im2col, the layout change, the products, col2im) and the pooling, then the conv layer's passes as
-/// the backend runs them; and the passes of DeepConvNet's second layer.
-fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
+/// A conv layer followed by `max_pool 2`, on a batch of 100 images: the book's steps (im2col, the
+/// layout change, the products, col2im), the pooling, and the conv layer's passes as the backend runs
+/// them (the forward pass with bias and ReLU; the backward pass without and with the input's gradient).
+fn conv_kernels<B: Backend>(
+    c: &mut Criterion,
+    label: &str,
+    b: &B,
+    group: &str,
+    conv: Window,
+    filters: usize,
+) {
     const IMAGES: usize = 100;
-    const FILTERS: usize = 30;
     let mut rng = StdRng::seed_from_u64(11);
     let mut t = |rows: usize, cols: usize| {
         b.tensor(rows, cols, &random(&mut rng, rows * cols))
             .expect("tensor")
     };
-    let conv = Window::new(Shape::image(1, 28, 28), 5, 5, 1, 0).expect("window");
-    let pool = Window::new(conv.output(FILTERS), 2, 2, 2, 0).expect("window");
+    let pool = Window::new(conv.output(filters), 2, 2, 2, 0).expect("window");
     let rows = IMAGES * conv.positions();
-    let x = t(IMAGES, PIXELS);
-    let weight = t(FILTERS, conv.patch());
+    let x = t(IMAGES, conv.input.len());
+    let weight = t(filters, conv.patch());
+    let bias = t(1, filters);
     let mut cols = t(rows, conv.patch());
-    let mut dy_rows = t(rows, FILTERS);
-    let mut y = t(IMAGES, conv.output(FILTERS).len());
-    let mut pooled = t(IMAGES, pool.output(FILTERS).len());
+    let mut dy_rows = t(rows, filters);
+    let mut y = t(IMAGES, conv.output(filters).len());
+    let mut pooled = t(IMAGES, pool.output(filters).len());
     let mut argmax = b.indices(&vec![0; pooled.len()]).expect("indices");
-    let mut dweight = b.zeros(FILTERS, conv.patch()).expect("tensor");
-    let mut dx = b.zeros(IMAGES, PIXELS).expect("tensor");
+    let mut dweight = t(filters, conv.patch());
+    let mut dbias = t(1, filters);
+    let mut dx = t(IMAGES, conv.input.len());
+    let mut scratch = B::ConvScratch::default();
 
-    let mut g = c.benchmark_group("conv 30x5x5 batch 100");
+    let mut g = c.benchmark_group(group);
     g.bench_function(format!("{label} im2col"), |bench| {
         bench.iter_custom(|n| timed(b, n, || b.im2col(&conv, &x, &mut cols).expect("im2col")))
     });
@@ -262,7 +281,7 @@ fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
             })
         })
     });
-    g.bench_function(format!("{label} dW 30x57600x25"), |bench| {
+    g.bench_function(format!("{label} dW = Gᵀ·cols"), |bench| {
         bench.iter_custom(|n| {
             timed(b, n, || {
                 b.matmul(&dy_rows, true, &cols, false, Epilogue::none(), &mut dweight)
@@ -270,7 +289,7 @@ fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
             })
         })
     });
-    g.bench_function(format!("{label} dcols 57600x30x25"), |bench| {
+    g.bench_function(format!("{label} dcols = G·W"), |bench| {
         bench.iter_custom(|n| {
             timed(b, n, || {
                 b.matmul(&dy_rows, false, &weight, false, Epilogue::none(), &mut cols)
@@ -286,45 +305,6 @@ fn conv_kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
             })
         })
     });
-    g.finish();
-    conv_passes(c, label, b, "conv 30x5x5 batch 100", conv, FILTERS);
-    // DeepConvNet's second convolution, its costliest layer.
-    let deep = Window::new(Shape::image(16, 28, 28), 3, 3, 1, 1).expect("window");
-    conv_passes(
-        c,
-        label,
-        b,
-        "conv 16x3x3 pad 1 on 16x28x28 batch 100",
-        deep,
-        16,
-    );
-}
-
-/// A conv layer's passes as the backend runs them on a batch of 100: the forward pass (the implicit
-/// GEMM with bias and ReLU) and the backward pass without and with the input's gradient.
-fn conv_passes<B: Backend>(
-    c: &mut Criterion,
-    label: &str,
-    b: &B,
-    group: &str,
-    conv: Window,
-    filters: usize,
-) {
-    const IMAGES: usize = 100;
-    let mut rng = StdRng::seed_from_u64(13);
-    let mut t = |rows: usize, cols: usize| {
-        b.tensor(rows, cols, &random(&mut rng, rows * cols))
-            .expect("tensor")
-    };
-    let x = t(IMAGES, conv.input.len());
-    let weight = t(filters, conv.patch());
-    let bias = t(1, filters);
-    let mut y = t(IMAGES, conv.output(filters).len());
-    let mut dweight = t(filters, conv.patch());
-    let mut dbias = t(1, filters);
-    let mut dx = t(IMAGES, conv.input.len());
-    let mut scratch = B::ConvScratch::default();
-    let mut g = c.benchmark_group(group);
     g.bench_function(format!("{label} forward +bias relu"), |bench| {
         bench.iter_custom(|n| {
             timed(b, n, || {
