@@ -32,6 +32,75 @@ fn sample_columns(w: &Window, x: &[f32], rows: &mut [f32]) {
     }
 }
 
+/// The output columns `lo..hi` whose window offset `j` reads inside a row of `width` (at
+/// `ow·s + j − pad`), out of `out`.
+fn inside_run(w: &Window, j: usize, width: usize, out: usize) -> (usize, usize) {
+    let hi = (width + w.padding)
+        .saturating_sub(j)
+        .div_ceil(w.stride)
+        .min(out);
+    let lo = w.padding.saturating_sub(j).div_ceil(w.stride).min(hi);
+    (lo, hi)
+}
+
+/// One image's columns transposed, `cols_t[(c·KH + i)·KW + j, oh·OW + ow] = x[c, oh·s + i − pad,
+/// ow·s + j − pad]` (0 in the padding), as the forward and backward passes use them: each output row
+/// of a column is one run, a plain copy of an input row's run at stride 1.
+fn image_columns_t(w: &Window, x: &[f32], cols_t: &mut [f32]) {
+    let (height, width, out_w) = (w.input.height, w.input.width, w.out_width());
+    let mut columns = cols_t.chunks_exact_mut(w.positions());
+    for plane in x.chunks_exact(height * width) {
+        for i in 0..w.kernel_h {
+            for j in 0..w.kernel_w {
+                let column = columns.next().expect("sized by the shape check");
+                let (lo, hi) = inside_run(w, j, width, out_w);
+                for (oh, run) in column.chunks_exact_mut(out_w).enumerate() {
+                    let Some(r) = w.source(oh, i, height) else {
+                        run.fill(0.0);
+                        continue;
+                    };
+                    run[..lo].fill(0.0);
+                    run[hi..].fill(0.0);
+                    if lo == hi {
+                        continue;
+                    }
+                    let first = r * width + lo * w.stride + j - w.padding;
+                    let inside = &mut run[lo..hi];
+                    if w.stride == 1 {
+                        inside.copy_from_slice(&plane[first..first + inside.len()]);
+                    } else {
+                        let source = plane[first..].iter().step_by(w.stride);
+                        inside.iter_mut().zip(source).for_each(|(v, x)| *v = *x);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`image_columns_t`]: adds every entry of `cols_t` onto the input position it was read
+/// from, into `dx` (zeroed first), in a fixed order.
+fn image_col2im_t(w: &Window, cols_t: &[f32], dx: &mut [f32]) {
+    let (height, width, out_w) = (w.input.height, w.input.width, w.out_width());
+    dx.fill(0.0);
+    let mut columns = cols_t.chunks_exact(w.positions());
+    for plane in dx.chunks_exact_mut(height * width) {
+        for i in 0..w.kernel_h {
+            for j in 0..w.kernel_w {
+                let column = columns.next().expect("sized by the shape check");
+                let (lo, hi) = inside_run(w, j, width, out_w);
+                for (oh, run) in column.chunks_exact(out_w).enumerate() {
+                    if let Some(r) = w.source(oh, i, height).filter(|_| lo < hi) {
+                        let first = r * width + lo * w.stride + j - w.padding;
+                        let target = plane[first..].iter_mut().step_by(w.stride);
+                        target.zip(&run[lo..hi]).for_each(|(d, g)| *d += g);
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn im2col(w: &Window, x: &CpuTensor, cols: &mut CpuTensor) -> Result<()> {
     let n = w.check_columns(x, cols)?;
     let (image, patch, positions) = (w.input.len(), w.patch(), w.positions());
@@ -48,9 +117,9 @@ pub(super) fn im2col(w: &Window, x: &CpuTensor, cols: &mut CpuTensor) -> Result<
     Ok(())
 }
 
-/// The convolution one image at a time: its columns (`[P, C·KH·KW]`, small enough to stay in cache),
-/// then one product with the filters written straight into its output planes `[O, P]`, then the bias
-/// and activation. Images are split across threads.
+/// The convolution one image at a time: its columns, transposed (`[C·KH·KW, P]`, small enough to stay
+/// in cache), then one product with the filters written straight into its output planes `[O, P]`,
+/// then the bias and activation. Images are split across threads.
 pub(super) fn convolution(
     w: &Window,
     x: &CpuTensor,
@@ -73,11 +142,11 @@ pub(super) fn convolution(
         .chunks(image * per_job)
         .zip(y.data.chunks_mut(out_len * per_job));
     in_parallel(jobs, |(images, outputs)| {
-        let mut cols = vec![0.0; positions * patch];
+        let mut cols_t = vec![0.0; patch * positions];
         for (x, y) in images.chunks(image).zip(outputs.chunks_mut(out_len)) {
-            sample_columns(w, x, &mut cols);
-            // SAFETY: weight is [filters, patch] and cols [positions, patch] read as its transpose
-            // [patch, positions]; y holds filters × positions values; none alias.
+            image_columns_t(w, x, &mut cols_t);
+            // SAFETY: weight is [filters, patch], cols_t [patch, positions]; y holds filters ×
+            // positions values; none alias.
             unsafe {
                 matrixmultiply::sgemm(
                     filters,
@@ -87,9 +156,9 @@ pub(super) fn convolution(
                     weight.data.as_ptr(),
                     patch as isize,
                     1,
-                    cols.as_ptr(),
+                    cols_t.as_ptr(),
+                    positions as isize,
                     1,
-                    patch as isize,
                     0.0,
                     y.as_mut_ptr(),
                     positions as isize,
@@ -170,9 +239,9 @@ pub(super) fn col2im(
 }
 
 /// The backward pass one image at a time. Image n's output gradient `dy_n` `[O, P]` is its block of
-/// `Gᵀ` as it lies, so with its columns `cols_n` `[P, C·KH·KW]` (built in cache):
+/// `Gᵀ` as it lies, so with its columns built in cache, transposed (`cols_nᵀ` `[C·KH·KW, P]`):
 ///
-///   dW += dy_n·cols_n,   db[o] += Σ_p dy_n[o, p],   dcols_n = dy_nᵀ·W, folded back by col2im.
+///   dW += dy_n·cols_n,   db[o] += Σ_p dy_n[o, p],   dcols_nᵀ = Wᵀ·dy_n, folded back by col2im.
 ///
 /// Each thread sums its images into its own dW and db, in image order; the threads' sums are then
 /// added in job order, so results repeat for a given thread count.
@@ -205,11 +274,11 @@ pub(super) fn convolution_backward(
         .zip(dy.data.chunks(out_len * per_job))
         .zip(dx_jobs.iter_mut().zip(partials.iter_mut()));
     in_parallel(work, |((images, dys), (dxs, (dw, db)))| {
-        let mut cols = vec![0.0; positions * patch];
+        let mut cols_t = vec![0.0; patch * positions];
         for (s, (x, dy)) in images.chunks(image).zip(dys.chunks(out_len)).enumerate() {
-            sample_columns(w, x, &mut cols);
-            // SAFETY: dy is [filters, positions], cols [positions, patch], dw [filters, patch];
-            // none alias.
+            image_columns_t(w, x, &mut cols_t);
+            // SAFETY: dy is [filters, positions], cols_t [patch, positions] read as its transpose,
+            // dw [filters, patch]; none alias.
             unsafe {
                 matrixmultiply::sgemm(
                     filters,
@@ -219,9 +288,9 @@ pub(super) fn convolution_backward(
                     dy.as_ptr(),
                     positions as isize,
                     1,
-                    cols.as_ptr(),
-                    patch as isize,
+                    cols_t.as_ptr(),
                     1,
+                    positions as isize,
                     1.0,
                     dw.as_mut_ptr(),
                     patch as isize,
@@ -232,28 +301,29 @@ pub(super) fn convolution_backward(
                 *d += plane.iter().sum::<f32>();
             }
             if let Some(dxs) = dxs.as_deref_mut() {
-                // The columns are spent; their gradient takes their place.
-                // SAFETY: dy read as its transpose [positions, filters], weight [filters, patch],
-                // cols [positions, patch]; none alias.
+                // The columns are spent; their gradient takes their place:
+                // dcols_t = Wᵀ·dy_n.
+                // SAFETY: weight [filters, patch] read as its transpose, dy [filters, positions],
+                // cols_t [patch, positions]; none alias.
                 unsafe {
                     matrixmultiply::sgemm(
-                        positions,
-                        filters,
                         patch,
+                        filters,
+                        positions,
                         1.0,
-                        dy.as_ptr(),
-                        1,
-                        positions as isize,
                         weight.data.as_ptr(),
+                        1,
                         patch as isize,
+                        dy.as_ptr(),
+                        positions as isize,
                         1,
                         0.0,
-                        cols.as_mut_ptr(),
-                        patch as isize,
+                        cols_t.as_mut_ptr(),
+                        positions as isize,
                         1,
                     );
                 }
-                sample_col2im(w, &cols, &mut dxs[s * image..(s + 1) * image]);
+                image_col2im_t(w, &cols_t, &mut dxs[s * image..(s + 1) * image]);
             }
         }
     });
