@@ -12,9 +12,10 @@ use crate::error::Result;
 use crate::window::Window;
 
 /// Input channels from which the input's gradient runs as a convolution. The channels are that
-/// product's columns, and a product kernel's workgroup covers 32 (subgroup) or 64 (tiled) of them:
-/// with one channel, SimpleConvNet's layer took 479 ms on lavapipe against 31 ms for the product and
-/// col2im; with 16, DeepConvNet's second layer took 99 against 220 ms (BENCHMARKS.md).
+/// product's columns, and a product kernel's workgroup covers 32 (subgroup) or 64 (tiled) of them.
+/// On lavapipe, SimpleConvNet's layer (one channel) took 479.7 ms for its whole backward pass this way
+/// against 133.0 ms through the product and col2im; DeepConvNet's second (16 channels) took 112.8 ms
+/// for the input's gradient against 225.8 ms (BENCHMARKS.md).
 const CONVOLVED_INPUT_GRADIENT_MIN_CHANNELS: usize = 8;
 
 /// Whole-batch buffers kept from one step to the next: im2col's columns (reused for their gradient
