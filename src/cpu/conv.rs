@@ -10,28 +10,6 @@ use crate::error::{Error, Result};
 use crate::shape;
 use crate::window::{Window, check_layouts};
 
-/// One image's columns, `rows[oh·OW + ow, (c·KH + i)·KW + j] = x[c, oh·s + i − pad, ow·s + j − pad]`.
-fn sample_columns(w: &Window, x: &[f32], rows: &mut [f32]) {
-    let (height, width) = (w.input.height, w.input.width);
-    let mut out = rows.iter_mut();
-    for oh in 0..w.out_height() {
-        for ow in 0..w.out_width() {
-            for plane in x.chunks_exact(height * width) {
-                for i in 0..w.kernel_h {
-                    let row = w.source(oh, i, height);
-                    for j in 0..w.kernel_w {
-                        let value = match (row, w.source(ow, j, width)) {
-                            (Some(r), Some(s)) => plane[r * width + s],
-                            _ => 0.0,
-                        };
-                        *out.next().expect("sized by the shape check") = value;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The output columns `lo..hi` whose window offset `j` reads inside a row of `width` (at
 /// `ow·s + j − pad`), out of `out`.
 fn inside_run(w: &Window, j: usize, width: usize, out: usize) -> (usize, usize) {
@@ -110,8 +88,10 @@ pub(super) fn im2col(w: &Window, x: &CpuTensor, cols: &mut CpuTensor) -> Result<
         .chunks(image * per_job)
         .zip(cols.data.chunks_mut(positions * patch * per_job));
     in_parallel(jobs, |(images, rows)| {
+        let mut cols_t = vec![0.0; patch * positions];
         for (x, rows) in images.chunks(image).zip(rows.chunks_mut(positions * patch)) {
-            sample_columns(w, x, rows);
+            image_columns_t(w, x, &mut cols_t);
+            transpose(&cols_t, patch, rows);
         }
     });
     Ok(())
@@ -192,31 +172,8 @@ pub(super) fn times_derivative(before: Epilogue<'_, CpuTensor>, dx: &mut CpuTens
     Ok(())
 }
 
-/// One image's col2im: adds every entry of its columns `rows` `[P, C·KH·KW]` onto the input position it
-/// was read from, in a fixed order, into `dx` (zeroed first).
-fn sample_col2im(w: &Window, rows: &[f32], dx: &mut [f32]) {
-    let (height, width) = (w.input.height, w.input.width);
-    dx.fill(0.0);
-    let mut entries = rows.iter();
-    for oh in 0..w.out_height() {
-        for ow in 0..w.out_width() {
-            for plane in dx.chunks_exact_mut(height * width) {
-                for i in 0..w.kernel_h {
-                    let row = w.source(oh, i, height);
-                    for j in 0..w.kernel_w {
-                        let g = entries.next().expect("sized by the shape check");
-                        if let (Some(r), Some(s)) = (row, w.source(ow, j, width)) {
-                            plane[r * width + s] += g;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Scatters every column entry back onto the input position it was read from (each sample by one
-/// thread, so the sums are deterministic).
+/// Scatters every column entry back onto the input position it was read from, one image at a time
+/// through its transposed columns (each sample by one thread, so the sums are deterministic).
 pub(super) fn col2im(
     w: &Window,
     dcols: &CpuTensor,
@@ -231,8 +188,10 @@ pub(super) fn col2im(
         .chunks_mut(image * per_job)
         .zip(dcols.data.chunks(positions * patch * per_job));
     in_parallel(jobs, |(images, rows)| {
+        let mut cols_t = vec![0.0; patch * positions];
         for (dx, rows) in images.chunks_mut(image).zip(rows.chunks(positions * patch)) {
-            sample_col2im(w, rows, dx);
+            transpose(rows, positions, &mut cols_t);
+            image_col2im_t(w, &cols_t, dx);
         }
     });
     times_derivative(before, dx)
@@ -341,9 +300,22 @@ pub(super) fn convolution_backward(
     }
 }
 
-/// Positions per block of the layout change: a block's rows (`LAYOUT_BLOCK × C` values) stay in the
-/// first-level cache while every channel's plane gives its run of the block.
+/// Columns per block of a transpose: a block's output rows (`LAYOUT_BLOCK × rows` values) stay in the
+/// first-level cache while every input row gives its run of the block.
 const LAYOUT_BLOCK: usize = 64;
+
+/// `dst[c·rows + r] = src[r·cols + c]` for the `rows × cols` matrix `src` (`cols = src.len() / rows`).
+fn transpose(src: &[f32], rows: usize, dst: &mut [f32]) {
+    let cols = src.len() / rows.max(1);
+    for first in (0..cols).step_by(LAYOUT_BLOCK) {
+        let block = first..(first + LAYOUT_BLOCK).min(cols);
+        for (r, row) in src.chunks_exact(cols).enumerate() {
+            for c in block.clone() {
+                dst[c * rows + r] = row[c];
+            }
+        }
+    }
+}
 
 pub(super) fn planes_to_rows(positions: usize, src: &CpuTensor, dst: &mut CpuTensor) -> Result<()> {
     let (n, channels) = check_layouts(positions, dst, src)?;
@@ -355,14 +327,7 @@ pub(super) fn planes_to_rows(positions: usize, src: &CpuTensor, dst: &mut CpuTen
         .zip(dst.data.chunks_mut(per_sample * per_job));
     in_parallel(jobs, |(src, dst)| {
         for (src, dst) in src.chunks(per_sample).zip(dst.chunks_mut(per_sample)) {
-            for first in (0..positions).step_by(LAYOUT_BLOCK) {
-                let block = first..(first + LAYOUT_BLOCK).min(positions);
-                for (c, plane) in src.chunks_exact(positions).enumerate() {
-                    for p in block.clone() {
-                        dst[p * channels + c] = plane[p];
-                    }
-                }
-            }
+            transpose(src, channels, dst);
         }
     });
     Ok(())
