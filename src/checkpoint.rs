@@ -387,14 +387,38 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
             _ => Err(wrong()),
         }
     };
+    // The file's own size bounds what its architecture may allocate: a corrupt header cannot ask for
+    // more memory than the file holds values.
+    let parameters = spec
+        .parameter_count()
+        .map_err(|e| data_error(path, e.to_string()))?;
+    let stored = bytes.len() as u64 / 4;
+    if parameters > stored {
+        return Err(data_error(
+            path,
+            format!(
+                "`{arch}` has {parameters} parameters, but the file holds at most {stored} values"
+            ),
+        ));
+    }
     let mut model = Model::new(b, spec, Init::Normal(0.0), 0, optimizer_states)?;
     let mut dense_index = 0;
     for (i, layer) in model.layers.iter_mut().enumerate() {
         if format == 1 {
             // Format 1: `dense.{k}.weight` `[in, out]` and `dense.{k}.bias` `[1, out]` for the k-th dense
-            // layer; shown to the layer as format 2's `[out, in]` and `[out]`.
-            if model.spec.layers[i].kind().name() != "dense" {
-                continue;
+            // layer; shown to the layer as format 2's `[out, in]` and `[out]`. It held nothing else.
+            let kind = model.spec.layers[i].kind();
+            if kind.name() != "dense" {
+                if layer.saved_tensors().is_empty() {
+                    continue;
+                }
+                return Err(data_error(
+                    path,
+                    format!(
+                        "format 1 holds only dense layers' parameters, but layer {i} is `{}`",
+                        kind.describe()
+                    ),
+                ));
             }
             let k = dense_index;
             dense_index += 1;

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::layers::Shape;
+use crate::model::ModelSpec;
 
 /// Image side length.
 pub const SIDE: usize = 28;
@@ -26,6 +28,23 @@ pub const FILES: [&str; 4] = [
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 ];
+
+/// Refuses a model that cannot classify MNIST: its input must be the 784 pixels, flat or as one
+/// 1×28×28 image, and its output the 10 classes' logits.
+pub fn check_model(spec: &ModelSpec) -> Result<()> {
+    let takes_images =
+        spec.input == Shape::flat(PIXELS) || spec.input == Shape::image(1, SIDE, SIDE);
+    let outputs = spec.outputs();
+    if !takes_images || outputs != CLASSES {
+        return Err(Error::Invalid(format!(
+            "MNIST needs a model that takes {PIXELS} pixels (`input {PIXELS}` or `input 1x{SIDE}x{SIDE}`) \
+             and gives {CLASSES} outputs; `{}` takes {} and gives {outputs} (end with dense {CLASSES})",
+            spec.describe(),
+            spec.input
+        )));
+    }
+    Ok(())
+}
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;

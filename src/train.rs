@@ -68,6 +68,16 @@ impl<B: Backend> DeviceSplit<B> {
     }
 }
 
+/// Refuses a batch size outside `1..=train_len`.
+pub fn check_batch(batch: usize, train_len: usize) -> Result<()> {
+    if batch == 0 || batch > train_len {
+        return Err(Error::Invalid(format!(
+            "batch size {batch} must be between 1 and the training set's {train_len} samples"
+        )));
+    }
+    Ok(())
+}
+
 /// How to train.
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
@@ -232,12 +242,7 @@ impl<B: Backend> Trainer<B> {
     ) -> Result<Self> {
         config.optimizer.validate()?;
         config.schedule.validate()?;
-        if config.batch == 0 || config.batch > train_len {
-            return Err(Error::Invalid(format!(
-                "batch size {} must be between 1 and the training set's {} samples",
-                config.batch, train_len
-            )));
-        }
+        check_batch(config.batch, train_len)?;
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut order: Vec<u32> = (0..train_len as u32).collect();
         // Draw the shuffles of the epochs already done, so the next epoch gets its own.

@@ -8,7 +8,7 @@
 
 use crate::backend::{ConvGrads, Shaped};
 use crate::error::{Error, Result};
-use crate::layers::Shape;
+use crate::layers::{Shape, check_values};
 use crate::shape;
 
 /// A `kernel_h × kernel_w` window over `channels × height × width` images.
@@ -59,12 +59,33 @@ impl Window {
                 "padding {padding} is not smaller than the {kernel_h}×{kernel_w} window"
             )));
         }
-        if input.height + 2 * padding < kernel_h || input.width + 2 * padding < kernel_w {
+        let image = || {
+            format!(
+                "a {}×{}×{} image padded by {padding}",
+                input.channels, input.height, input.width
+            )
+        };
+        check_values(input.checked_len(), image)?;
+        let padded = |side: usize| padding.checked_mul(2).and_then(|p| side.checked_add(p));
+        let (Some(rows), Some(cols)) = (padded(input.height), padded(input.width)) else {
+            return Err(Error::Invalid(format!("{} is too large", image())));
+        };
+        if rows < kernel_h || cols < kernel_w {
             return Err(Error::Invalid(format!(
-                "a {kernel_h}×{kernel_w} window does not fit a {}×{} image padded by {padding}",
-                input.height, input.width
+                "a {kernel_h}×{kernel_w} window does not fit {}",
+                image()
             )));
         }
+        let patch = input.channels.checked_mul(kernel_h);
+        check_values(patch.and_then(|p| p.checked_mul(kernel_w)), || {
+            format!("a {kernel_h}×{kernel_w} window over {}", image())
+        })?;
+        check_values(w.out_height().checked_mul(w.out_width()), || {
+            format!(
+                "the output of a {kernel_h}×{kernel_w} window over {}",
+                image()
+            )
+        })?;
         Ok(w)
     }
 

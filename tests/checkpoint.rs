@@ -178,6 +178,27 @@ fn format_1_files_still_load() {
     assert_eq!(saved.format, 1);
     assert_eq!(saved.input, None);
     assert_eq!(logits(&b, &saved.model), logits(&b, &model));
+
+    // Format 1 held dense layers only: a convolution in its architecture has nothing to load.
+    write_file(
+        &path,
+        &[
+            ("dense.0.weight", vec![8, 3], vec![0.5; 24]),
+            ("dense.0.bias", vec![1, 3], vec![0.5; 3]),
+        ],
+        &[(
+            "nabla.architecture",
+            "input 1x4x4, conv 2x3x3, flatten, dense 3",
+        )],
+    );
+    let err = checkpoint::load(&b, &path, 0)
+        .err()
+        .expect("a format 1 convolution loaded");
+    assert!(
+        err.to_string()
+            .contains("format 1 holds only dense layers' parameters, but layer 0 is `conv 2x3x3`"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -263,6 +284,20 @@ fn bad_files_are_refused_with_the_tensor_named() {
     let err = load().err().expect("a mismatched architecture loaded");
     assert!(
         err.to_string().contains("0.weight") || err.to_string().contains("tensor"),
+        "{err}"
+    );
+
+    // An architecture larger than the file is refused before its model is allocated.
+    rewrite(
+        &|_, _| {},
+        Some(("nabla.architecture", "input 12, dense 100000000, dense 6")),
+    );
+    let err = load()
+        .err()
+        .expect("an architecture larger than its file loaded");
+    assert!(
+        err.to_string()
+            .contains("has 1900000006 parameters, but the file holds at most"),
         "{err}"
     );
 

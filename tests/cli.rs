@@ -73,6 +73,14 @@ fn impossible_inputs_are_refused_with_the_flag_and_the_range() {
     );
     refused(&["train", "--dropout", "1"], &["--dropout 1", "below 1"]);
     refused(
+        &["train", "--batch", "60001"],
+        &[
+            "--batch",
+            "batch size 60001",
+            "between 1 and the training set's 60000",
+        ],
+    );
+    refused(
         &["train", "--validation", "60000"],
         &["--validation 60000", "between 1 and 59999"],
     );
@@ -82,13 +90,22 @@ fn impossible_inputs_are_refused_with_the_flag_and_the_range() {
     );
 }
 
-/// A model that cannot fit is refused before anything is allocated: on the CPU against the memory the
-/// machine has, on the GPU against the device's buffer limit, naming a width that fits.
+/// A model that cannot fit is refused before anything is allocated: a tensor over the most one may
+/// hold, on the CPU against the memory the machine has, on the GPU against the device's buffer limit,
+/// naming a width that fits.
 #[test]
 fn a_model_too_large_is_refused_with_its_size_and_a_width_that_fits() {
     refused(
         &["train", "--layers", "100000000"],
-        &["needs 1432.0 GB", "available"],
+        &[
+            "a 784×100000000 parameter of layer 0 (dense 100000000) holds more than 4294967295 values",
+        ],
+    );
+    // Twelve pairs of layers of 4 000 000 and 1 000 units: each tensor fits, the whole does not.
+    let widths = ["4000000,1000"; 12].join(",");
+    refused(
+        &["train", "--layers", &widths],
+        &["needs 1599.8 GB", "available"],
     );
     common::with_gpu(|gpu| {
         let limit = gpu.max_tensor_bytes().unwrap();
@@ -245,7 +262,20 @@ fn a_layer_list_trains_and_evaluates() {
     );
     refused(
         &["train", "--arch", "dense 32, relu, dense 9"],
-        &["MNIST needs 784 inputs and 10 outputs", "gives 9"],
+        &["MNIST needs a model that takes 784 pixels", "gives 9"],
+    );
+    // 784 values, but not MNIST's one 28×28 channel: the rows would be read as four 14×14 channels.
+    refused(
+        &[
+            "train",
+            "--arch",
+            "input 4x14x14, conv 8x3x3, relu, dense 10",
+        ],
+        &[
+            "--arch",
+            "MNIST needs a model that takes 784 pixels",
+            "takes 4x14x14",
+        ],
     );
     refused(
         &["train", "--arch", "dense 32, relu, pool 2, dense 10"],

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use nabla::Backend;
@@ -28,6 +28,8 @@ pub struct EvalArgs {
 /// Loads the model and prints its accuracy on the test set.
 pub fn run<B: Backend>(b: &B, args: &EvalArgs) -> Result<()> {
     let saved = checkpoint::load(b, &args.model, 0)?;
+    nabla::mnist::check_model(&saved.model.spec)
+        .with_context(|| args.model.display().to_string())?;
     let input = input_scale(&saved, args.no_normalise);
     let model = saved.model;
     let mnist = load_mnist(&args.common.data)?;

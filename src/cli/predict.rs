@@ -37,6 +37,8 @@ pub struct PredictArgs {
 /// Classifies one image and prints the digit and the class probabilities.
 pub fn run<B: Backend>(b: &B, args: &PredictArgs) -> Result<()> {
     let saved = checkpoint::load(b, &args.model, 0)?;
+    nabla::mnist::check_model(&saved.model.spec)
+        .with_context(|| args.model.display().to_string())?;
     let input = input_scale(&saved, args.no_normalise);
     let model = saved.model;
     let (pixels, truth) = match (&args.image, args.index) {

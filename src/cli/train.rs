@@ -13,8 +13,8 @@ use nabla::model::presets::{self, Layers};
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
 use nabla::train::{
-    DeviceSplit, EpochStats, Event, InputScale, Start, TrainConfig, epochs_since_best, evaluate,
-    steps_after, train_from,
+    DeviceSplit, EpochStats, Event, InputScale, Start, TrainConfig, check_batch, epochs_since_best,
+    evaluate, steps_after, train_from,
 };
 use nabla::{Activation, Backend, Optimizer, OptimizerKind};
 use nabla::{checkpoint, plot};
@@ -245,6 +245,7 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
     } else {
         args.batch.unwrap_or(preset.batch)
     };
+    check_batch(batch, train_len).map_err(|e| anyhow::anyhow!("--batch: {e}"))?;
     // (clap already refuses these flags beside --arch.)
     if arch.is_some() && args.arch.is_none() {
         let mlp_flags: Vec<&str> = [
@@ -281,14 +282,7 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
         }
     };
     spec.shapes()?;
-    let (inputs, outputs) = (spec.input.len(), spec.outputs());
-    if inputs != PIXELS || outputs != CLASSES {
-        bail!(
-            "--arch: MNIST needs {PIXELS} inputs and {CLASSES} outputs; `{}` takes {inputs} and gives \
-             {outputs} (end with dense {CLASSES})",
-            spec.describe()
-        );
-    }
+    nabla::mnist::check_model(&spec).map_err(|e| anyhow::anyhow!("--arch: {e}"))?;
     let schedule = match (args.schedule.as_deref(), args.lr_decay) {
         (_, Some(decay)) => LrSchedule::parse(&format!("exp:{decay}"), args.warmup),
         (text, None) => LrSchedule::parse(text.unwrap_or(preset.schedule), args.warmup),
@@ -535,16 +529,23 @@ fn check_memory<B: Backend>(b: &B, spec: &ModelSpec, batch: usize, states: usize
     let (bytes, (rows, cols)) = spec.training_memory(batch, states)?;
     let tensor = 4 * rows as u64 * cols as u64;
     if let Some(limit) = b.max_tensor_bytes().filter(|&limit| tensor > limit) {
-        // A hidden layer's largest tensor is its weight matrix against the input or the output, or its
-        // batch of activations.
-        let widest_neighbour = spec.input.len().max(spec.outputs()).max(batch).max(1) as u64;
+        let advice = if spec.shapes()?.iter().any(|s| !s.is_flat()) {
+            "use fewer filters, a smaller batch or --device cpu".to_string()
+        } else {
+            // A hidden layer's largest tensor is its weight matrix against the input or the output,
+            // or its batch of activations.
+            let widest_neighbour = spec.input.len().max(spec.outputs()).max(batch).max(1) as u64;
+            format!(
+                "hidden layers of at most {} units fit (or use --device cpu)",
+                limit / 4 / widest_neighbour
+            )
+        };
         bail!(
             "the {rows}×{cols} tensor of {} needs {:.2} GB, over the device's limit of {:.2} GB per \
-             buffer; hidden layers of at most {} units fit (or use --device cpu)",
+             buffer; {advice}",
             spec.describe(),
             tensor as f64 / GB,
             limit as f64 / GB,
-            limit / 4 / widest_neighbour
         );
     }
     if b.max_tensor_bytes().is_none() {

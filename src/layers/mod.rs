@@ -27,6 +27,21 @@ use crate::gpu::GpuBackend;
 use crate::init::Init;
 use crate::optim::OptimStep;
 
+/// The most values a tensor of a model may hold: one sample's activations, or one parameter. The
+/// GPU's kernels index with 32-bit integers.
+pub const MAX_TENSOR_VALUES: usize = u32::MAX as usize;
+
+/// `count`, when it was computed without overflow and is at most [`MAX_TENSOR_VALUES`]; otherwise an
+/// error that names `what` holds too many values.
+pub fn check_values(count: Option<usize>, what: impl FnOnce() -> String) -> Result<usize> {
+    count.filter(|&n| n <= MAX_TENSOR_VALUES).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} holds more than {MAX_TENSOR_VALUES} values, the most one tensor may hold",
+            what()
+        ))
+    })
+}
+
 /// One sample's activations: `channels × height × width` (dense features are `F × 1 × 1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -62,9 +77,16 @@ impl Shape {
         self.channels * self.height * self.width
     }
 
+    /// Values per sample, or `None` where the count does not fit a `usize`.
+    pub fn checked_len(&self) -> Option<usize> {
+        self.channels
+            .checked_mul(self.height)?
+            .checked_mul(self.width)
+    }
+
     /// True when the shape holds no values.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.channels == 0 || self.height == 0 || self.width == 0
     }
 
     /// Positions per channel (`height·width`).
@@ -96,6 +118,7 @@ impl Shape {
         if shape.is_empty() {
             return Err(Error::Invalid(format!("shape `{s}` holds no values")));
         }
+        check_values(shape.checked_len(), || format!("shape `{s}`"))?;
         Ok(shape)
     }
 }

@@ -15,7 +15,7 @@ use crate::layers::batch_norm::{self, BatchNormKind};
 use crate::layers::dense::{self, DenseKind};
 use crate::layers::dropout::{self, DropoutKind};
 use crate::layers::flatten::{self, FlattenKind};
-use crate::layers::{LayerKind, Shape};
+use crate::layers::{LayerKind, Shape, check_values};
 use crate::layers::{conv, pool};
 
 /// Reads one spec item's arguments (the words after its name) into its kind.
@@ -228,18 +228,29 @@ impl ModelSpec {
         items.join(", ")
     }
 
-    /// One sample's shape after each layer; an error names the first layer that cannot take its input,
-    /// or a model with no layers or whose output is not flat.
+    /// One sample's shape after each layer; an error names the first layer that cannot take its input
+    /// or holds a tensor over [`MAX_TENSOR_VALUES`](crate::layers::MAX_TENSOR_VALUES), or a model with
+    /// no layers or whose output is not flat.
     pub fn shapes(&self) -> Result<Vec<Shape>> {
         let mut shape = self.input;
         let mut shapes = Vec::new();
+        check_values(shape.checked_len(), || format!("the input {shape}"))?;
         for (i, layer) in self.layers.iter().enumerate() {
-            shape = layer.kind().output_shape(shape)?;
+            let input = shape;
+            shape = layer.kind().output_shape(input)?;
             if shape.is_empty() {
                 return Err(Error::Invalid(format!(
                     "layer {i} ({layer}) of `{}` outputs nothing: every layer needs at least 1 unit",
                     self.describe()
                 )));
+            }
+            check_values(shape.checked_len(), || {
+                format!("the output of layer {i} ({layer})")
+            })?;
+            for (rows, cols) in layer.kind().parameter_shapes(input) {
+                check_values(rows.checked_mul(cols), || {
+                    format!("a {rows}×{cols} parameter of layer {i} ({layer})")
+                })?;
             }
             shapes.push(shape);
         }
@@ -262,6 +273,22 @@ impl ModelSpec {
             .unwrap_or(0)
     }
 
+    /// How many parameters (weights, biases, batch norm's scales and shifts) the model holds.
+    pub fn parameter_count(&self) -> Result<u64> {
+        let shapes = self.parameter_shapes(&self.shapes()?);
+        Ok(shapes.iter().map(|&(r, c)| r as u64 * c as u64).sum())
+    }
+
+    /// Every layer's parameter tensors, `(rows, cols)`, given the layers' output `shapes`.
+    fn parameter_shapes(&self, shapes: &[Shape]) -> Vec<(usize, usize)> {
+        let inputs = std::iter::once(self.input).chain(shapes.iter().copied());
+        self.layers
+            .iter()
+            .zip(inputs)
+            .flat_map(|(l, i)| l.kind().parameter_shapes(i))
+            .collect()
+    }
+
     /// Bytes that training this model in batches of `batch` keeps in memory, with `optimizer_states`
     /// state tensors per parameter: every parameter with its gradient and states, the input batch and
     /// every layer's output with its gradient. Also the largest single tensor, `(rows, cols)`.
@@ -272,12 +299,7 @@ impl ModelSpec {
     ) -> Result<(u64, (usize, usize))> {
         let shapes = self.shapes()?;
         let inputs = std::iter::once(self.input).chain(shapes.iter().copied());
-        let tensors: Vec<(usize, usize)> = self
-            .layers
-            .iter()
-            .zip(inputs.clone())
-            .flat_map(|(l, i)| l.kind().parameter_shapes(i))
-            .collect();
+        let tensors = self.parameter_shapes(&shapes);
         let params: u64 = tensors.iter().map(|&(r, c)| (r * c) as u64).sum();
         let scratch: Vec<(usize, usize)> = self
             .layers
@@ -380,11 +402,46 @@ mod tests {
         }
     }
 
+    /// Sizes whose products overflow, or pass the most a tensor may hold, are errors that say what is
+    /// too large, never a panic.
+    #[test]
+    fn sizes_too_large_are_errors() {
+        let max = usize::MAX;
+        let (big, half) = (1usize << 62, 1usize << 63);
+        for (text, says) in [
+            (
+                format!("input 1x28x28, conv {max}x5x5, dense 10"),
+                "the output of layer 0",
+            ),
+            (
+                format!("input 1x28x28, conv 1x{half}x1 pad {}, dense 10", half - 1),
+                "is too large",
+            ),
+            (
+                format!(
+                    "input 1x28x28, conv 1x{big}x{big} pad {}, dense 10",
+                    big - 1
+                ),
+                "window over",
+            ),
+            (format!("input {max}x{max}x2, dense 10"), "holds more than"),
+            ("input 65536x65536x2, dense 10".into(), "holds more than"),
+            (
+                "input 784, dense 6000000, dense 10".into(),
+                "parameter of layer 0",
+            ),
+        ] {
+            let err = ModelSpec::parse(&text).expect_err(&text).to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
     #[test]
     fn memory_counts_parameters_states_and_activations() {
         let spec = ModelSpec::mlp(784, &[100], 10, Activation::Relu);
         let (bytes, largest) = spec.training_memory(50, 2).unwrap();
         let params = 785 * 100 + 101 * 10;
+        assert_eq!(spec.parameter_count().unwrap(), params as u64);
         let activations = 2 * 50 * (100 + 100 + 10) + 50 * 784;
         assert_eq!(bytes, 4 * (4 * params + activations) as u64);
         assert_eq!(largest, (784, 100));
