@@ -70,6 +70,26 @@ fn idx_checks_accept_good_files_and_reject_bad_ones() {
     assert!(reason(mnist::check_labels(p, &short).unwrap_err()).contains("promising 3"));
 }
 
+/// A model for MNIST takes its 784 pixels flat or as one 28×28 channel and gives 10 logits; 784 values
+/// in another layout would scramble the images.
+#[test]
+fn only_models_that_read_mnist_images_are_accepted() {
+    for good in [
+        "input 784, dense 10",
+        "input 1x28x28, conv 4x3x3, relu, dense 10",
+    ] {
+        mnist::check_model(&ModelSpec::parse(good).unwrap()).expect(good);
+    }
+    for (bad, says) in [
+        ("input 4x14x14, conv 4x3x3, relu, dense 10", "takes 4x14x14"),
+        ("input 1x14x56, dense 10", "takes 1x14x56"),
+        ("input 784, dense 9", "gives 9"),
+    ] {
+        let err = mnist::check_model(&ModelSpec::parse(bad).unwrap()).expect_err(bad);
+        assert!(err.to_string().contains(says), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn a_split_from_idx_bytes_is_checked_as_files_are() {
     let images = idx_images(2, 28, 28, 2 * 784);

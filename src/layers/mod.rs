@@ -31,15 +31,16 @@ use crate::optim::OptimStep;
 /// GPU's kernels index with 32-bit integers.
 pub const MAX_TENSOR_VALUES: usize = u32::MAX as usize;
 
-/// `count`, when it was computed without overflow and is at most [`MAX_TENSOR_VALUES`]; otherwise an
-/// error that names `what` holds too many values.
-pub fn check_values(count: Option<usize>, what: impl FnOnce() -> String) -> Result<usize> {
-    count.filter(|&n| n <= MAX_TENSOR_VALUES).ok_or_else(|| {
-        Error::Invalid(format!(
+/// Refuses a value `count` that overflowed (`None`) or is over [`MAX_TENSOR_VALUES`], naming `what`
+/// holds it.
+pub fn check_values(count: Option<usize>, what: impl FnOnce() -> String) -> Result<()> {
+    match count {
+        Some(n) if n <= MAX_TENSOR_VALUES => Ok(()),
+        _ => Err(Error::Invalid(format!(
             "{} holds more than {MAX_TENSOR_VALUES} values, the most one tensor may hold",
             what()
-        ))
-    })
+        ))),
+    }
 }
 
 /// One sample's activations: `channels × height × width` (dense features are `F × 1 × 1`).
