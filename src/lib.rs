@@ -11,6 +11,7 @@ pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
+pub mod data;
 pub mod curriculum;
 pub mod dropout;
 pub mod error;
