@@ -13,6 +13,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use nabla::backend::Samples;
+use nabla::model::Truth;
 use nabla::bench::Workload;
 use nabla::layers::Shape;
 use nabla::mnist::PIXELS;
@@ -166,9 +168,9 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
 
     let images = 10_000;
     let pixels: Vec<u8> = (0..images * PIXELS).map(|i| (i % 251) as u8).collect();
-    let classes: Vec<u8> = (0..images).map(|i| (i % CLASSES) as u8).collect();
+    let classes: Vec<u32> = (0..images).map(|i| (i % CLASSES) as u32).collect();
     let set = b
-        .dataset(&pixels, &classes, PIXELS, 1.0 / 255.0, 0.0)
+        .dataset(&Samples::bytes(&pixels, PIXELS, &classes, 1.0 / 255.0, 0.0))
         .expect("dataset");
     let order: Vec<u32> = (0..images as u32).rev().collect();
     let order = b.indices(&order).expect("order");
@@ -211,7 +213,7 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
                 bench.iter_custom(|n| {
                     timed(b, n, || {
                         model.forward(b, &x, &mut ws).expect("forward");
-                        model.backward(b, &x, &y, &mut ws).expect("backward");
+                        model.backward(b, &x, Truth::Labels(&y), &mut ws).expect("backward");
                         model.update(b, &step).expect("update");
                         b.submit();
                         black_box(&ws);

@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod support;
 
+use nabla::model::Truth;
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, Mnist, PIXELS};
@@ -27,7 +28,7 @@ fn lesson<B: Backend>(b: &B, mnist: &Mnist) -> anyhow::Result<()> {
         .map(|&l| u32::from(l))
         .collect();
     let (x, y) = (b.tensor(3, PIXELS, &images)?, b.indices(&labels)?);
-    for c in check(b, &mut model, &x, &y, H, PER_PARAM, 1)? {
+    for c in check(b, &mut model, &x, Truth::Labels(&y), H, PER_PARAM, 1)? {
         println!(
             "  {:>2}: mean |backprop - numerical| {:.2e} (max {:.2e}, mean |gradient| {:.2e}) over {} of {} entries",
             c.name, c.mean_abs_diff, c.max_abs_diff, c.mean_abs_grad, c.checked, c.total

@@ -10,11 +10,12 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, Mnist, PIXELS, ascii_art};
 use nabla::model::{Model, ModelSpec};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, InputScale, TrainConfig, predict, train};
+use nabla::train::{DeviceSplit, TrainConfig, predict, train};
 use nabla::{Activation, Backend, CpuBackend, Optimizer, checkpoint};
 
 const BATCH: usize = 1000;
@@ -34,15 +35,15 @@ fn quick_model(mnist: &Mnist, path: &Path) -> anyhow::Result<()> {
         report_every: 100,
         patience: None,
     };
-    let train_set = DeviceSplit::upload(&cpu, &mnist.train, InputScale::mnist(true))?;
+    let train_set = DeviceSplit::upload(&cpu, &mnist.train, &Prep::mnist(true))?;
     train(&cpu, &mut model, &train_set, None, &config, |_, _| {})?;
-    checkpoint::save(&cpu, &model, InputScale::mnist(true), path)?;
+    checkpoint::save(&cpu, &model, &Prep::mnist(true), path)?;
     Ok(())
 }
 
 fn lesson<B: Backend>(b: &B, path: &Path, mnist: &Mnist) -> anyhow::Result<Vec<usize>> {
     let model: Model<B> = checkpoint::load(b, path, 0)?.model;
-    let test = DeviceSplit::upload(b, &mnist.test, InputScale::mnist(true))?;
+    let test = DeviceSplit::upload(b, &mnist.test, &Prep::mnist(true))?;
     let start = std::time::Instant::now();
     let predicted = predict(b, &model, &test, BATCH)?;
     let seconds = start.elapsed().as_secs_f64();

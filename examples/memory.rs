@@ -7,11 +7,12 @@
 #[allow(dead_code)]
 mod support;
 
+use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS};
 use nabla::model::{Model, ModelSpec};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, Event, InputScale, TrainConfig, train};
+use nabla::train::{DeviceSplit, Event, TrainConfig, train};
 use nabla::{Activation, Backend, GpuBackend, Optimizer};
 
 fn main() -> anyhow::Result<()> {
@@ -22,12 +23,12 @@ fn main() -> anyhow::Result<()> {
     let train_set = DeviceSplit::upload(
         &b,
         &mnist.train.clone().truncated(1000),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )?;
     let test_set = DeviceSplit::upload(
         &b,
         &mnist.test.clone().truncated(1000),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )?;
     let spec = ModelSpec::mlp(PIXELS, &[256, 256], CLASSES, Activation::Relu);
     let config = TrainConfig {

@@ -9,12 +9,13 @@
 #[allow(dead_code)]
 mod support;
 
+use nabla::data::Prep;
 use nabla::curriculum::mnist_curves::{self, INITS, WINDOW, optimizers};
 use nabla::init::Init;
 use nabla::mnist::Mnist;
 use nabla::optim::Optimizer;
 use nabla::plot::{Chart, Series, Style, write_png};
-use nabla::train::{DeviceSplit, InputScale};
+use nabla::train::{DeviceSplit};
 use nabla::{Backend, Error};
 
 /// Steps per run, as in the reference lessons.
@@ -23,7 +24,7 @@ const STEPS: usize = 2000;
 type Curve = (&'static str, Vec<(usize, f32)>);
 
 fn lesson<B: Backend>(b: &B, mnist: &Mnist) -> anyhow::Result<[Vec<Curve>; 2]> {
-    let set = DeviceSplit::upload(b, &mnist.train, InputScale::mnist(true))?;
+    let set = DeviceSplit::upload(b, &mnist.train, &Prep::mnist(true))?;
     let run = |name: &'static str, init: Init, optimizer: Optimizer| -> anyhow::Result<Curve> {
         let curve = match mnist_curves::loss_curve(b, &set, init, optimizer, STEPS) {
             Ok(curve) => curve,

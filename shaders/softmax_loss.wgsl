@@ -8,6 +8,7 @@
 //   mean squared error:
 //             loss = (1/B) Σ ½(y - t)²;                                    dy = (y - t) / B
 //   tally     totals[0] += loss[0];  totals[1] += #{i : argmax_j z[i,j] = tᵢ}  (first maximum on ties)
+//             (one column: the class is [z > 0], a binary classifier's)
 //
 // The reducing kernels run as one workgroup of 256: each invocation walks rows (or elements) i ≡ tid
 // (mod 256) in order, then a fixed-shape tree sums the 256 partials. No atomics, so a run repeats bit
@@ -156,6 +157,10 @@ fn tally(@builtin(local_invocation_index) tid: u32) {
             if (tl_z[base + j] > tl_z[base + best]) {
                 best = j;
             }
+        }
+        if (p.cols == 1u) {
+            // One logit: a binary classifier, class 1 where z > 0 (σ(z) > ½).
+            best = select(0u, 1u, tl_z[base] > 0.0);
         }
         hits += select(0.0, 1.0, best == tl_labels[row]);
     }

@@ -206,17 +206,9 @@ pub trait Backend: 'static {
     fn indices(&self, data: &[u32]) -> Result<Self::Indices>;
     /// Copies an index vector back to the host.
     fn read_indices(&self, ids: &Self::Indices) -> Result<Vec<u32>>;
-    /// Stores `count = labels.len()` samples of `features` bytes each (`pixels.len() = count·features`)
-    /// and their labels; gathered samples are normalised as `x = byte·scale + shift`.
-    fn dataset(
-        &self,
-        pixels: &[u8],
-        labels: &[u8],
-        features: usize,
-        scale: f32,
-        shift: f32,
-    ) -> Result<Self::Dataset>;
-
+    /// Stores a set's samples once (see [`Samples`]), for [`Backend::gather`] and
+    /// [`Backend::gather_targets`] to build batches from.
+    fn dataset(&self, samples: &Samples<'_>) -> Result<Self::Dataset>;
     /// `C = epilogue(op(A)·op(B))` where `op(X)` is `Xᵀ` when its flag is set: `act(P + bias)` or
     /// `P ⊙ f'(z)` (see [`Epilogue`]). `op(A)` is `[M, K]`, `op(B)` is `[K, N]`, `C` is `[M, N]`.
     fn matmul(
@@ -419,7 +411,8 @@ pub trait Backend: 'static {
     ) -> Result<()>;
     /// Adds a batch's mean loss and its count of correct predictions to running totals, in one op (the
     /// trainer's per-step bookkeeping, and evaluation's count): `totals[0] += loss[0]`,
-    /// `totals[1] += #{i : argmax_j logits[i, j] = tᵢ}`, the arg-max the first maximum on ties;
+    /// `totals[1] += #{i : argmax_j logits[i, j] = tᵢ}`, the arg-max the first maximum on ties; with one
+    /// column the logit is a binary classifier's and the class is `[logits[i, 0] > 0]` (`σ(z) > ½`);
     /// `loss` is `[1, 1]`, `totals` `[1, 2]`.
     fn tally(
         &self,
@@ -441,7 +434,8 @@ pub trait Backend: 'static {
     ) -> Result<()>;
 
     /// Builds a batch from the stored set: for `b < x.rows()`, with `s = order[offset + b]`,
-    /// `x[b, j] = pixel[s, j]·scale + shift` and `y[b] = label[s]`.
+    /// `x[b, j] = byte[s, j]·scale + shift` (byte features) or `x[b, j] = value[s, j]` (float features),
+    /// and `y[b] = label[s]`. A sample index past the set gives zeros and the label `0xFFFFFFFF`.
     fn gather(
         &self,
         set: &Self::Dataset,
@@ -450,4 +444,91 @@ pub trait Backend: 'static {
         x: &mut Self::Tensor,
         y: &mut Self::Indices,
     ) -> Result<()>;
+
+    /// The float targets of the batch [`Backend::gather`] builds: `t[b, j] = target[s, j]` with
+    /// `s = order[offset + b]` (zeros past the set); `t` is `[rows, target_width]`.
+    fn gather_targets(
+        &self,
+        set: &Self::Dataset,
+        order: &Self::Indices,
+        offset: usize,
+        t: &mut Self::Tensor,
+    ) -> Result<()>;
+}
+
+/// A set's features as [`Backend::dataset`] takes them, row-major `[N, width]`.
+#[derive(Clone, Copy, Debug)]
+pub enum SampleFeatures<'a> {
+    /// Bytes, scaled as batches are gathered: `x = byte·scale + shift`.
+    Bytes {
+        /// The bytes.
+        values: &'a [u8],
+        /// Multiplies each byte.
+        scale: f32,
+        /// Added after.
+        shift: f32,
+    },
+    /// Floats, gathered as they are.
+    Floats(&'a [f32]),
+}
+
+impl SampleFeatures<'_> {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            SampleFeatures::Bytes { values, .. } => values.len(),
+            SampleFeatures::Floats(v) => v.len(),
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What [`Backend::dataset`] stores: `N = labels.len()` samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Samples<'a> {
+    /// Features per sample.
+    pub width: usize,
+    /// `[N, width]` features.
+    pub features: SampleFeatures<'a>,
+    /// One label per sample: its class, or [`crate::data::NO_LABEL`].
+    pub labels: &'a [u32],
+    /// Float targets per sample (0: none, as for a classification).
+    pub target_width: usize,
+    /// `[N, target_width]` float targets.
+    pub targets: &'a [f32],
+}
+
+impl<'a> Samples<'a> {
+    /// `N` samples of byte features (`bytes.len() = N·width`) with their labels and no float targets.
+    pub fn bytes(bytes: &'a [u8], width: usize, labels: &'a [u32], scale: f32, shift: f32) -> Self {
+        Samples {
+            width,
+            features: SampleFeatures::Bytes {
+                values: bytes,
+                scale,
+                shift,
+            },
+            labels,
+            target_width: 0,
+            targets: &[],
+        }
+    }
+
+    /// Checks that the features, labels and targets all describe `N` samples.
+    pub fn check(&self) -> Result<()> {
+        crate::shape::dataset(self.features.len(), self.labels.len(), self.width)?;
+        if self.targets.len() != self.labels.len() * self.target_width {
+            return Err(Error::shape(format!(
+                "{} target values are not {} samples of {} targets",
+                self.targets.len(),
+                self.labels.len(),
+                self.target_width
+            )));
+        }
+        Ok(())
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{Model, ModelSpec, presets};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, InputScale, TrainConfig, evaluate, train};
+use crate::train::{DeviceSplit, TrainConfig, evaluate, train};
 
 /// One of the benchmark's fixed runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +170,7 @@ pub fn run<B: Backend>(
         ));
     }
     let (spec, init, optimizer, batch) = workload.setup();
-    let test = DeviceSplit::upload(b, &mnist.test, InputScale::mnist(true))?;
+    let test = DeviceSplit::upload(b, &mnist.test, &Prep::mnist(true))?;
     let fresh = || Model::new(b, spec.clone(), init, seed, optimizer.state_count());
     let measure =
         |epoch_seconds, samples_per_epoch, flops_per_sample, launches, model: &Model<B>| {
@@ -210,7 +211,7 @@ pub fn run<B: Backend>(
         return Ok((measure(seconds, test.len, flops, launches, model)?, None));
     }
     let mut model = fresh()?;
-    let train_set = DeviceSplit::upload(b, &mnist.train, InputScale::mnist(true))?;
+    let train_set = DeviceSplit::upload(b, &mnist.train, &Prep::mnist(true))?;
     let config = TrainConfig {
         epochs,
         batch,

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::Values;
 use crate::model::{Model, ModelSpec};
-use crate::train::{EpochStats, InputScale, Start};
+use crate::data::Prep;
+use crate::train::{EpochStats, Start};
 
 /// The checkpoint format this version writes.
 pub const FORMAT: u32 = 2;
@@ -33,6 +34,7 @@ const INPUT_SCALE: &str = "nabla.input_scale";
 const INPUT_SHIFT: &str = "nabla.input_shift";
 const CLASSES: &str = "nabla.classes";
 const VERSION: &str = "nabla.version";
+const DATA: &str = "nabla.data";
 const RESUME: &str = "nabla.resume";
 
 fn data_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -76,8 +78,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 pub struct Saved<B: Backend> {
     /// The model, ready for inference.
     pub model: Model<B>,
-    /// How the model's inputs were scaled in training; `None` for a format 1 file, which did not say.
-    pub input: Option<InputScale>,
+    /// How raw samples become the model's inputs and its outputs answers (task, scaling, class or
+    /// target names); `None` for a format 1 file, which did not say. Files written before nabla kept
+    /// it whole are read as image classifiers with their recorded input scaling.
+    pub prep: Option<Prep>,
     /// The nabla version that wrote the file, when it said.
     pub version: Option<String>,
     /// The file's format.
@@ -87,16 +91,17 @@ pub struct Saved<B: Backend> {
 /// A tensor to write: name, shape, little-endian bytes and type.
 type Entry = (String, Vec<usize>, Vec<u8>, Dtype);
 
-/// Saves `model`'s parameters (PyTorch's layout) and what using it needs, `input` among it, to `path`.
-pub fn save<B: Backend>(b: &B, model: &Model<B>, input: InputScale, path: &Path) -> Result<()> {
-    let bytes = pollster::block_on(to_bytes(b, model, input))?;
+/// Saves `model`'s parameters (PyTorch's layout) and what using it needs (`prep`: the task, input
+/// scaling, names) to `path`.
+pub fn save<B: Backend>(b: &B, model: &Model<B>, prep: &Prep, path: &Path) -> Result<()> {
+    let bytes = pollster::block_on(to_bytes(b, model, prep))?;
     write_atomically(path, &bytes)
 }
 
 /// The file [`save`] writes, as bytes (a browser offers them as a download).
-pub async fn to_bytes<B: Backend>(b: &B, model: &Model<B>, input: InputScale) -> Result<Vec<u8>> {
+pub async fn to_bytes<B: Backend>(b: &B, model: &Model<B>, prep: &Prep) -> Result<Vec<u8>> {
     let tensors = model_tensors(b, model).await?;
-    serialize(Path::new("model"), tensors, model_metadata(model, input))
+    serialize(Path::new("model"), tensors, model_metadata(model, prep))
 }
 
 /// Every layer's tensors, named `{layer index}.{name}`.
@@ -118,14 +123,16 @@ async fn model_tensors<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<Entry>
     Ok(tensors)
 }
 
-fn model_metadata<B: Backend>(model: &Model<B>, input: InputScale) -> HashMap<String, String> {
+fn model_metadata<B: Backend>(model: &Model<B>, prep: &Prep) -> HashMap<String, String> {
+    let (scale, shift) = prep.byte_scale();
     HashMap::from([
         ("format".to_string(), "pt".to_string()),
         (FORMAT_KEY.to_string(), FORMAT.to_string()),
         (ARCHITECTURE.to_string(), model.spec.describe()),
         (INPUT_SHAPE.to_string(), model.spec.input.to_string()),
-        (INPUT_SCALE.to_string(), input.scale.to_string()),
-        (INPUT_SHIFT.to_string(), input.shift.to_string()),
+        (INPUT_SCALE.to_string(), scale.to_string()),
+        (INPUT_SHIFT.to_string(), shift.to_string()),
+        (DATA.to_string(), prep.to_json()),
         (CLASSES.to_string(), model.spec.outputs().to_string()),
         (VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string()),
     ])
@@ -169,7 +176,7 @@ pub struct Resume {
 pub fn save_resumable<B: Backend>(
     b: &B,
     model: &Model<B>,
-    input: InputScale,
+    prep: &Prep,
     resume: &Resume,
     path: &Path,
 ) -> Result<()> {
@@ -195,6 +202,7 @@ pub fn save_resumable<B: Backend>(
                 "train_loss": e.train_loss,
                 "train_accuracy": e.train_accuracy,
                 "test_accuracy": e.test_accuracy,
+                "test_loss": e.test_loss,
                 "seconds": e.seconds,
                 "samples_per_sec": e.samples_per_sec,
             })
@@ -206,7 +214,7 @@ pub fn save_resumable<B: Backend>(
         "steps_done": resume.start.steps_done,
         "history": history,
     });
-    let mut metadata = model_metadata(model, input);
+    let mut metadata = model_metadata(model, prep);
     metadata.insert(RESUME.to_string(), state.to_string());
     write(path, tensors, metadata)
 }
@@ -282,6 +290,7 @@ pub fn read_resume(path: &Path) -> Result<Resume> {
                 train_loss: float(e, "train_loss") as f32,
                 train_accuracy: float(e, "train_accuracy") as f32,
                 test_accuracy: e["test_accuracy"].as_f64().map(|a| a as f32),
+                test_loss: e["test_loss"].as_f64().map(|a| a as f32),
                 seconds: float(e, "seconds"),
                 samples_per_sec: float(e, "samples_per_sec"),
             })
@@ -341,8 +350,26 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
             })
             .transpose()
     };
-    let input = match (number(INPUT_SCALE)?, number(INPUT_SHIFT)?) {
-        (Some(scale), Some(shift)) => Some(InputScale { scale, shift }),
+    let prep = match (meta.get(DATA), number(INPUT_SCALE)?, number(INPUT_SHIFT)?) {
+        (Some(text), _, _) => {
+            let prep = Prep::from_json(text).map_err(|e| data_error(path, e.to_string()))?;
+            if prep.shape.len() != spec.input.len() || prep.outputs() != spec.outputs() {
+                return Err(data_error(
+                    path,
+                    format!(
+                        "its data record (samples of {}, {} outputs) does not fit its model `{arch}`",
+                        prep.shape,
+                        prep.outputs()
+                    ),
+                ));
+            }
+            Some(prep)
+        }
+        (None, Some(scale), Some(shift)) => {
+            let mut prep = Prep::images(spec.input, spec.outputs(), true);
+            prep.scaling = crate::data::Scaling::Bytes { scale, shift };
+            Some(prep)
+        }
         _ if format >= 2 => {
             return Err(data_error(
                 path,
@@ -402,6 +429,9 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
         ));
     }
     let mut model = Model::new(b, spec, Init::Normal(0.0), 0, optimizer_states)?;
+    if let Some(prep) = &prep {
+        model.task = prep.task;
+    }
     let mut dense_index = 0;
     for (i, layer) in model.layers.iter_mut().enumerate() {
         if format == 1 {
@@ -446,7 +476,7 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
     }
     Ok(Saved {
         model,
-        input,
+        prep,
         version: meta.get(VERSION).cloned(),
         format,
     })

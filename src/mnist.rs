@@ -126,6 +126,24 @@ impl Split {
     }
 }
 
+impl crate::train::ToSamples for Split {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn store<B: crate::Backend>(&self, b: &B, prep: &crate::data::Prep) -> Result<B::Dataset> {
+        let labels: Vec<u32> = self.labels.iter().map(|&l| u32::from(l)).collect();
+        let (scale, shift) = prep.byte_scale();
+        b.dataset(&crate::backend::Samples::bytes(
+            &self.images,
+            PIXELS,
+            &labels,
+            scale,
+            shift,
+        ))
+    }
+}
+
 /// A 28×28 image as 28 lines of text, darker pixels drawn with denser characters.
 pub fn ascii_art(image: &[u8]) -> String {
     const RAMP: &[u8] = b" .:-=+*#%@";

@@ -12,59 +12,136 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Samples};
+use crate::data::{Prep, Task};
 use crate::error::{Error, Result};
-use crate::mnist::{PIXELS, Split};
-use crate::model::{Model, Workspace};
+use crate::model::{Model, Truth, Workspace};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
 
+/// Something [`DeviceSplit::upload`] can store: a set's samples in the form the device keeps.
+pub trait ToSamples {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// True when there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Stores the samples on `b`, byte features to be scaled as `prep` says.
+    fn store<B: Backend>(&self, b: &B, prep: &Prep) -> Result<B::Dataset>;
+}
+
+impl ToSamples for crate::data::prep::Prepared {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn store<B: Backend>(&self, b: &B, prep: &Prep) -> Result<B::Dataset> {
+        b.dataset(&self.samples(prep))
+    }
+}
+
+impl crate::data::prep::Prepared {
+    /// The samples as [`Backend::dataset`] takes them.
+    pub fn samples(&self, prep: &Prep) -> Samples<'_> {
+        let (scale, shift) = prep.byte_scale();
+        Samples {
+            width: self.width,
+            features: match &self.features {
+                crate::data::Features::Bytes(v) => crate::backend::SampleFeatures::Bytes {
+                    values: v,
+                    scale,
+                    shift,
+                },
+                crate::data::Features::Floats(v) => crate::backend::SampleFeatures::Floats(v),
+            },
+            labels: &self.labels,
+            target_width: self.target_width,
+            targets: &self.targets,
+        }
+    }
+}
+
 /// A split stored on the device.
 pub struct DeviceSplit<B: Backend> {
-    /// The images and labels, gathered from by [`Backend::gather`].
+    /// The samples, gathered from by [`Backend::gather`] and [`Backend::gather_targets`].
     pub set: B::Dataset,
     /// Number of samples.
     pub len: usize,
-}
-
-/// How a pixel byte becomes a model input: `x = byte·scale + shift`. Checkpoints record it, so a model
-/// is evaluated on inputs scaled as in training.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct InputScale {
-    /// Multiplies the byte.
-    pub scale: f32,
-    /// Added after.
-    pub shift: f32,
-}
-
-impl InputScale {
-    /// MNIST's pixels in [0, 1] when `normalise`, else kept as 0–255.
-    pub fn mnist(normalise: bool) -> Self {
-        InputScale {
-            scale: if normalise { 1.0 / 255.0 } else { 1.0 },
-            shift: 0.0,
-        }
-    }
-
-    /// The input for one pixel byte.
-    pub fn apply(&self, byte: u8) -> f32 {
-        f32::from(byte) * self.scale + self.shift
-    }
+    /// Features per sample.
+    pub width: usize,
+    /// Float targets per sample (0 for a classification).
+    pub target_width: usize,
 }
 
 impl<B: Backend> DeviceSplit<B> {
-    /// Uploads `split`, to be scaled by `input` as batches are gathered.
-    pub fn upload(b: &B, split: &Split, input: InputScale) -> Result<Self> {
+    /// Uploads `split`, byte features to be scaled as `prep` says as batches are gathered.
+    pub fn upload(b: &B, split: &impl ToSamples, prep: &Prep) -> Result<Self> {
         Ok(DeviceSplit {
-            set: b.dataset(
-                &split.images,
-                &split.labels,
-                PIXELS,
-                input.scale,
-                input.shift,
-            )?,
+            set: split.store(b, prep)?,
             len: split.len(),
+            width: prep.shape.len(),
+            target_width: match prep.task {
+                Task::Classify => 0,
+                _ => prep.outputs(),
+            },
         })
+    }
+
+    /// Prepares `set` with `prep` and uploads it.
+    pub fn from_dataset(b: &B, set: crate::data::Dataset, prep: &Prep) -> Result<Self> {
+        Self::upload(b, &prep.prepare(set)?, prep)
+    }
+}
+
+/// A batch's buffers: inputs, labels and (for binary and regression tasks) float targets.
+pub struct Batch<B: Backend> {
+    /// `[rows, width]` inputs.
+    pub x: B::Tensor,
+    /// One label per row.
+    pub y: B::Indices,
+    /// `[rows, target_width]` targets, when the set has float targets.
+    pub t: Option<B::Tensor>,
+}
+
+impl<B: Backend> Batch<B> {
+    /// Buffers for `rows` samples of `split`.
+    pub fn new(b: &B, split: &DeviceSplit<B>, rows: usize) -> Result<Self> {
+        Ok(Batch {
+            x: b.zeros(rows, split.width)?,
+            y: b.indices(&vec![0; rows])?,
+            t: match split.target_width {
+                0 => None,
+                w => Some(b.zeros(rows, w)?),
+            },
+        })
+    }
+
+    /// Gathers the rows at `order[offset..]` of `split`.
+    pub fn gather(
+        &mut self,
+        b: &B,
+        split: &DeviceSplit<B>,
+        order: &B::Indices,
+        offset: usize,
+    ) -> Result<()> {
+        b.gather(&split.set, order, offset, &mut self.x, &mut self.y)?;
+        if let Some(t) = &mut self.t {
+            b.gather_targets(&split.set, order, offset, t)?;
+        }
+        Ok(())
+    }
+
+    /// What the loss compares with for a model of `task`.
+    pub fn truth(&self, task: Task) -> Result<Truth<'_, B>> {
+        match (task, &self.t) {
+            (Task::Classify, _) => Ok(Truth::Labels(&self.y)),
+            (_, Some(t)) => Ok(Truth::Targets(t)),
+            (task, None) => Err(Error::Invalid(format!(
+                "a {} model needs a set with float targets",
+                task.name()
+            ))),
+        }
     }
 }
 
@@ -129,10 +206,13 @@ pub struct EpochStats {
     pub epoch: usize,
     /// Mean training loss over the epoch's batches.
     pub train_loss: f32,
-    /// Training accuracy over the epoch's batches (as they were seen, while the weights moved).
+    /// Training accuracy over the epoch's batches (as they were seen, while the weights moved); 0 for
+    /// a regression.
     pub train_accuracy: f32,
-    /// Accuracy on the evaluation split after the epoch, if one was given.
+    /// Accuracy on the evaluation split after the epoch, if one was given (and the model classifies).
     pub test_accuracy: Option<f32>,
+    /// The task's mean loss on the evaluation split after the epoch, if one was given.
+    pub test_loss: Option<f32>,
     /// Seconds spent training (evaluation excluded).
     pub seconds: f64,
     /// Training samples per second.
@@ -192,7 +272,7 @@ pub fn train_from<B: Backend>(
                 .into(),
         ));
     }
-    let mut trainer = Trainer::new(b, model, train.len, config, start)?;
+    let mut trainer = Trainer::new(b, model, train, config, start)?;
     pollster::block_on(async {
         while !trainer.finished() {
             for event in trainer.advance(b, model, train, test).await? {
@@ -210,8 +290,7 @@ pub fn train_from<B: Backend>(
 pub struct Trainer<B: Backend> {
     config: TrainConfig,
     ws: Workspace<B>,
-    x: B::Tensor,
-    y: B::Indices,
+    batch: Batch<B>,
     // The epoch's summed batch losses and count of correct predictions.
     totals: B::Tensor,
     order: Vec<u32>,
@@ -232,14 +311,15 @@ pub struct Trainer<B: Backend> {
 }
 
 impl<B: Backend> Trainer<B> {
-    /// A run of `config` over a training split of `train_len` samples, from `start`.
+    /// A run of `config` over the training split `train`, from `start`.
     pub fn new(
         b: &B,
         model: &Model<B>,
-        train_len: usize,
+        train: &DeviceSplit<B>,
         config: &TrainConfig,
         start: Start,
     ) -> Result<Self> {
+        let train_len = train.len;
         config.optimizer.validate()?;
         config.schedule.validate()?;
         check_batch(config.batch, train_len)?;
@@ -251,8 +331,7 @@ impl<B: Backend> Trainer<B> {
         }
         Ok(Trainer {
             ws: model.workspace(b, config.batch)?,
-            x: b.zeros(config.batch, PIXELS)?,
-            y: b.indices(&vec![0; config.batch])?,
+            batch: Batch::new(b, train, config.batch)?,
             totals: b.zeros(1, 2)?,
             order,
             device_order: None,
@@ -333,21 +412,16 @@ impl<B: Backend> Trainer<B> {
             .expect("set when the epoch began");
         self.t += 1;
         let t = self.t;
-        b.gather(
-            &train.set,
-            order,
-            s * config.batch,
-            &mut self.x,
-            &mut self.y,
-        )?;
-        model.forward_train(b, &self.x, &mut self.ws, config.seed, t)?;
-        model.backward(b, &self.x, &self.y, &mut self.ws)?;
+        self.batch.gather(b, train, order, s * config.batch)?;
+        model.forward_train(b, &self.batch.x, &mut self.ws, config.seed, t)?;
+        let truth = self.batch.truth(model.task)?;
+        model.backward(b, &self.batch.x, truth, &mut self.ws)?;
         let mut optimizer = config.optimizer;
         optimizer.lr *= config
             .schedule
             .factor(t as usize, self.total_steps, self.epoch);
         model.update(b, &optimizer.step(t))?;
-        b.tally(self.ws.logits(), &self.y, &self.ws.loss, &mut self.totals)?;
+        b.tally(self.ws.logits(), &self.batch.y, &self.ws.loss, &mut self.totals)?;
         b.submit();
         let steps = s + 1;
         self.step = Some(steps);
@@ -384,15 +458,17 @@ impl<B: Backend> Trainer<B> {
             return Ok(events);
         }
         self.step = None;
-        let test_accuracy = match test {
+        let test = match test {
             Some(split) => Some(evaluate_async(b, model, split, 1000).await?),
             None => None,
         };
+        let classifies = model.task != Task::Regress;
         let stats = EpochStats {
             epoch: self.epoch,
             train_loss: loss,
-            train_accuracy: accuracy,
-            test_accuracy,
+            train_accuracy: if classifies { accuracy } else { 0.0 },
+            test_accuracy: test.filter(|_| classifies).map(|e| e.accuracy),
+            test_loss: test.map(|e| e.loss),
             seconds,
             samples_per_sec,
         };
@@ -408,12 +484,18 @@ impl<B: Backend> Trainer<B> {
     }
 }
 
-/// Epochs since the one with the best evaluation accuracy (the first such, on ties).
+/// How good an epoch was on the evaluation split, higher better: its accuracy, or for a regression
+/// minus its loss.
+pub fn epoch_score(stats: &EpochStats) -> Option<f32> {
+    stats.test_accuracy.or(stats.test_loss.map(|l| -l))
+}
+
+/// Epochs since the one with the best evaluation score ([`epoch_score`]; the first such, on ties).
 pub fn epochs_since_best(history: &[EpochStats]) -> usize {
     let best = history
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| Some((i, s.test_accuracy?)))
+        .filter_map(|(i, s)| Some((i, epoch_score(s)?)))
         .fold(None, |best: Option<(usize, f32)>, (i, a)| match best {
             Some((_, b)) if b >= a => best,
             _ => Some((i, a)),
@@ -421,14 +503,15 @@ pub fn epochs_since_best(history: &[EpochStats]) -> usize {
     best.map_or(0, |(i, _)| history.len() - 1 - i)
 }
 
-/// Runs `model` forward over `split` in order, in batches of up to `batch`, and hands each batch's
-/// workspace (logits inside) and labels to `visit`. Buffers are allocated once per batch size.
+/// Runs `model` over `split` in order, in batches of up to `batch`, computing each batch's loss, and
+/// hands each batch's workspace (outputs and loss inside) and labels to `visit` with the batch's row
+/// count. Buffers are allocated once per batch size.
 fn forward_batches<B: Backend>(
     b: &B,
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
-    mut visit: impl FnMut(&Workspace<B>, &B::Indices) -> Result<()>,
+    mut visit: impl FnMut(&mut Workspace<B>, &B::Indices, usize) -> Result<()>,
 ) -> Result<()> {
     let order = b.indices(&(0..split.len as u32).collect::<Vec<_>>())?;
     let batch = batch.clamp(1, split.len.max(1));
@@ -436,16 +519,24 @@ fn forward_batches<B: Backend>(
     while offset < split.len {
         let rows = batch.min(split.len - offset);
         let mut ws = model.workspace(b, rows)?;
-        let mut x = b.zeros(rows, PIXELS)?;
-        let mut y = b.indices(&vec![0; rows])?;
+        let mut buffers = Batch::new(b, split, rows)?;
         while offset + rows <= split.len {
-            b.gather(&split.set, &order, offset, &mut x, &mut y)?;
-            model.forward(b, &x, &mut ws)?;
-            visit(&ws, &y)?;
+            buffers.gather(b, split, &order, offset)?;
+            model.loss(b, &buffers.x, buffers.truth(model.task)?, &mut ws)?;
+            visit(&mut ws, &buffers.y, rows)?;
             offset += rows;
         }
     }
     Ok(())
+}
+
+/// A model's figures on a split, as the device tallies them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The task's mean loss per sample.
+    pub loss: f32,
+    /// The fraction classified right (0 for a regression, whose samples have no class).
+    pub accuracy: f32,
 }
 
 /// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`; the count of
@@ -456,63 +547,110 @@ pub fn evaluate<B: Backend>(
     split: &DeviceSplit<B>,
     batch: usize,
 ) -> Result<f32> {
-    pollster::block_on(evaluate_async(b, model, split, batch))
+    Ok(pollster::block_on(evaluate_async(b, model, split, batch))?.accuracy)
 }
 
-/// [`evaluate`], awaiting its one readback.
+/// The loss and accuracy of `model` on `split`, awaiting its one readback.
 pub async fn evaluate_async<B: Backend>(
     b: &B,
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
-) -> Result<f32> {
-    let no_loss = b.zeros(1, 1)?;
+) -> Result<Evaluation> {
     let mut totals = b.zeros(1, 2)?;
-    forward_batches(b, model, split, batch, |ws, labels| {
-        b.tally(ws.logits(), labels, &no_loss, &mut totals)
+    let n = split.len.max(1) as f32;
+    forward_batches(b, model, split, batch, |ws, labels, rows| {
+        // Each batch's mean loss weighted by its share of the split: their sum is the split's mean.
+        b.scale(rows as f32 / n, &mut ws.loss)?;
+        b.tally(ws.logits(), labels, &ws.loss, &mut totals)
     })?;
-    let correct = b.read_async(&totals).await?[1];
-    Ok(correct / split.len.max(1) as f32)
+    let totals = b.read_async(&totals).await?;
+    Ok(Evaluation {
+        loss: totals[0],
+        accuracy: totals[1] / n,
+    })
 }
 
-/// The class probabilities (the softmax of the logits) that `model` gives one image of [`PIXELS`]
-/// bytes, scaled by `input` as in training.
+/// The raw outputs `[N, outputs]` of `model` on every sample of `split`, in order, by batched
+/// inference in batches of up to `batch` (logits for classifiers, standardised values for a
+/// regression: see [`Prep::outputs_to_targets`]).
+pub fn outputs<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    split: &DeviceSplit<B>,
+    batch: usize,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(split.len * model.spec.outputs());
+    forward_batches(b, model, split, batch, |ws, _, _| {
+        out.extend(b.read(ws.logits())?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The outputs of `model` for `rows` samples of raw `inputs` (`[rows, width]` floats already scaled
+/// as `prep` says: see [`Prep::inputs`]), in batches of up to `batch`: logits, or regression values
+/// standardised as the model learnt them.
+pub fn outputs_of_inputs<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    inputs: &[f32],
+    width: usize,
+    batch: usize,
+) -> Result<Vec<f32>> {
+    if width == 0 || inputs.len() % width != 0 {
+        return Err(Error::shape(format!(
+            "{} input values are not whole samples of {width}",
+            inputs.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(inputs.len() / width * model.spec.outputs());
+    for chunk in inputs.chunks(batch.max(1) * width) {
+        let rows = chunk.len() / width;
+        let mut ws = model.workspace(b, rows)?;
+        model.forward(b, &b.tensor(rows, width, chunk)?, &mut ws)?;
+        out.extend(b.read(ws.logits())?);
+    }
+    Ok(out)
+}
+
+/// The class probabilities (the softmax of the logits) that `model` gives one image of pixel bytes,
+/// scaled as `prep` says, as in training.
 pub async fn class_probabilities<B: Backend>(
     b: &B,
     model: &Model<B>,
-    input: InputScale,
+    prep: &Prep,
     pixels: &[u8],
 ) -> Result<Vec<f32>> {
-    if pixels.len() != PIXELS {
+    let width = prep.shape.len();
+    if pixels.len() != width {
         return Err(Error::Invalid(format!(
-            "an image has {PIXELS} pixels (28×28), not {}",
+            "an image of {} has {width} pixels, not {}",
+            prep.shape,
             pixels.len()
         )));
     }
-    let x: Vec<f32> = pixels.iter().map(|&p| input.apply(p)).collect();
+    let x = prep.inputs(&crate::data::Features::Bytes(pixels.to_vec()));
     let mut ws = model.workspace(b, 1)?;
-    model.forward(b, &b.tensor(1, PIXELS, &x)?, &mut ws)?;
+    model.forward(b, &b.tensor(1, width, &x)?, &mut ws)?;
     let mut probs = b.zeros(1, model.spec.outputs())?;
     b.softmax(ws.logits(), &mut probs)?;
     b.read_async(&probs).await
 }
 
-/// The predicted class (arg-max of the logits) of every sample of `split`, by batched inference in
-/// batches of up to `batch`.
+/// The predicted class of every sample of `split` (the arg-max of the logits, or for one output the
+/// sign of the logit), by batched inference in batches of up to `batch`.
 pub fn predict<B: Backend>(
     b: &B,
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
 ) -> Result<Vec<usize>> {
-    let classes = model.spec.outputs();
-    let mut predictions = Vec::with_capacity(split.len);
-    forward_batches(b, model, split, batch, |ws, _| {
-        let logits = b.read(ws.logits())?;
-        predictions.extend(logits.chunks_exact(classes).map(crate::cpu::argmax));
-        Ok(())
-    })?;
-    Ok(predictions)
+    let out = outputs(b, model, split, batch)?;
+    Ok(crate::data::metrics::predicted_classes(&out, model.spec.outputs())
+        .into_iter()
+        .map(|c| c as usize)
+        .collect())
 }
 
 #[cfg(test)]
@@ -528,6 +666,7 @@ mod tests {
                 train_loss: 0.0,
                 train_accuracy: 0.0,
                 test_accuracy: a,
+                test_loss: None,
                 seconds: 0.0,
                 samples_per_sec: 0.0,
             })

@@ -12,10 +12,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nabla::data::Prep;
 use nabla::checkpoint;
 use nabla::model::Model;
 use nabla::model::presets;
-use nabla::train::{DeviceSplit, Event, InputScale, evaluate, train};
+use nabla::train::{DeviceSplit, Event, evaluate, train};
 use serde_json::Value;
 
 /// Set to `off` to skip the browser test explicitly (CI never sets it).
@@ -92,11 +93,11 @@ fn native_run() -> (Vec<f32>, Vec<f32>) {
     let preset = presets::named(PRESET).unwrap();
     let mut config = preset.config(SEED).unwrap();
     (config.epochs, config.max_steps, config.report_every) = (EPOCHS, None, REPORT_EVERY);
-    let input = InputScale::mnist(true);
+    let input = Prep::mnist(true);
     let train_set =
-        DeviceSplit::upload(&b, &mnist.train.clone().truncated(TRAIN_IMAGES), input).unwrap();
+        DeviceSplit::upload(&b, &mnist.train.clone().truncated(TRAIN_IMAGES), &input).unwrap();
     let test_set =
-        DeviceSplit::upload(&b, &mnist.test.clone().truncated(TEST_IMAGES), input).unwrap();
+        DeviceSplit::upload(&b, &mnist.test.clone().truncated(TEST_IMAGES), &input).unwrap();
     let spec = preset.spec().unwrap();
     let states = config.optimizer.state_count();
     let mut model = Model::new(&b, spec, preset.init, SEED, states).unwrap();
@@ -208,13 +209,14 @@ fn the_page_trains_on_webgpu_like_native_nabla_and_saves_a_model_nabla_reads() {
         saved.model.spec,
         presets::named(PRESET).unwrap().spec().unwrap()
     );
-    let input = saved
-        .input
-        .expect("the checkpoint records its input scaling");
+    let prep = saved
+        .prep
+        .expect("the checkpoint records its preprocessing");
+    assert_eq!(prep, Prep::mnist(true));
     let test_set = DeviceSplit::upload(
         &b,
         &common::real_mnist().test.clone().truncated(TEST_IMAGES),
-        input,
+        &prep,
     )
     .unwrap();
     let accuracy = evaluate(&b, &saved.model, &test_set, 500).unwrap();

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::{cpu, rng, uniform};
+use nabla::data::Prep;
 use nabla::checkpoint::{self, FORMAT};
 use nabla::init::Init;
 use nabla::model::{MlpOptions, Model, ModelSpec};
-use nabla::train::InputScale;
 use nabla::{Activation, Backend, CpuBackend, Error, Shaped};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -52,11 +52,11 @@ fn a_saved_model_loads_back_to_the_same_outputs_and_input_scaling() {
     let model = trained_model(&b);
     let dir = scratch("roundtrip");
     let path = dir.join("m.safetensors");
-    for input in [InputScale::mnist(true), InputScale::mnist(false)] {
+    for input in [&Prep::mnist(true), &Prep::mnist(false)] {
         checkpoint::save(&b, &model, input, &path).unwrap();
         let saved = checkpoint::load(&b, &path, 0).unwrap();
         assert_eq!(saved.model.spec, model.spec);
-        assert_eq!(saved.input, Some(input));
+        assert_eq!(saved.prep.as_ref(), Some(input));
         assert_eq!(saved.format, FORMAT);
         assert_eq!(saved.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
         // Same kernels on both sides: the logits agree exactly, running statistics included.
@@ -71,7 +71,7 @@ fn the_file_holds_pytorch_layouts_and_names() {
     let model = trained_model(&b);
     let dir = scratch("layout");
     let path = dir.join("m.safetensors");
-    checkpoint::save(&b, &model, InputScale::mnist(true), &path).unwrap();
+    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut names: Vec<String> = file.names().into_iter().map(String::from).collect();
@@ -176,7 +176,7 @@ fn format_1_files_still_load() {
     );
     let saved = checkpoint::load(&b, &path, 0).unwrap();
     assert_eq!(saved.format, 1);
-    assert_eq!(saved.input, None);
+    assert_eq!(saved.prep, None);
     assert_eq!(logits(&b, &saved.model), logits(&b, &model));
 
     // Format 1 held dense layers only: a convolution in its architecture has nothing to load.
@@ -208,7 +208,7 @@ fn bad_files_are_refused_with_the_tensor_named() {
     let model = trained_model(&b);
     let dir = scratch("bad");
     let path = dir.join("m.safetensors");
-    checkpoint::save(&b, &model, InputScale::mnist(true), &path).unwrap();
+    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
@@ -324,7 +324,7 @@ fn a_cnn_checkpoint_holds_conv2d_layouts_and_loads_back() {
     }
     let dir = scratch("cnn");
     let path = dir.join("cnn.safetensors");
-    checkpoint::save(&b, &model, InputScale::mnist(true), &path).unwrap();
+    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
     let saved = checkpoint::load(&b, &path, 0).unwrap();
     assert_eq!(saved.model.spec, model.spec);
     let x = b.tensor(3, 144, &uniform(&mut rng(4), 432, 1.0)).unwrap();

@@ -14,6 +14,7 @@
 mod common;
 
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::model::Truth;
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
 use nabla::layers::Layer;
@@ -739,7 +740,7 @@ fn cnn_gradients<B: Backend>(b: &B) {
             .tensor(3, features, &uniform(&mut rng(21), 3 * features, 1.0))
             .unwrap();
         let y = b.indices(&[0, 4, 2]).unwrap();
-        let report = check(b, &mut model, &x, &y, 1e-2, 30, 1).unwrap();
+        let report = check(b, &mut model, &x, Truth::Labels(&y), 1e-2, 30, 1).unwrap();
         assert_eq!(report.len(), 6, "{text}");
         for c in &report {
             let what = format!("{text} {}: {c:?}", c.name);
@@ -867,7 +868,7 @@ fn step<B: Backend>(b: &B, spec: &ModelSpec, x: &[f32], labels: &[u32]) -> Vec<V
     let yt = b.indices(labels).unwrap();
     let mut ws = model.workspace(b, n).unwrap();
     model.forward_train(b, &xt, &mut ws, 1, 1).unwrap();
-    model.backward(b, &xt, &yt, &mut ws).unwrap();
+    model.backward(b, &xt, Truth::Labels(&yt), &mut ws).unwrap();
     let mut out = vec![read(b, ws.logits())];
     out.extend(model.params().map(|p| read(b, &p.grad)));
     assert!(

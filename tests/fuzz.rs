@@ -7,11 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::cpu;
+use nabla::data::Prep;
 use nabla::checkpoint;
 use nabla::init::Init;
 use nabla::mnist::{self, PIXELS, SIDE};
 use nabla::model::{MlpOptions, Model, ModelSpec};
-use nabla::train::InputScale;
 use nabla::{Activation, CpuBackend, Error};
 use proptest::prelude::*;
 
@@ -43,7 +43,7 @@ fn checkpoint_bytes() -> Vec<u8> {
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = scratch().join(format!("seed-{call}.safetensors"));
-    checkpoint::save(&b, &model, InputScale::mnist(true), &path).unwrap();
+    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
     std::fs::read(&path).unwrap()
 }
 

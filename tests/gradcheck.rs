@@ -9,6 +9,7 @@
 mod common;
 
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::model::Truth;
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
 use nabla::model::{MlpOptions, Model, ModelSpec};
@@ -248,7 +249,7 @@ fn deep_networks<B: Backend>(b: &B) {
         let mut model = Model::new(b, spec, Init::Xavier, 3, 0).unwrap();
         let x = b.tensor(4, 12, &uniform(&mut rng(11), 48, 1.0)).unwrap();
         let y = b.indices(&[0, 4, 2, 1]).unwrap();
-        let report = check(b, &mut model, &x, &y, 1e-2, 30, 1).unwrap();
+        let report = check(b, &mut model, &x, Truth::Labels(&y), 1e-2, 30, 1).unwrap();
         assert_eq!(report.len(), 6);
         for c in &report {
             let what = format!("{activation:?} {}: {c:?}", c.name);
@@ -278,7 +279,7 @@ fn batch_norm_network<B: Backend>(b: &B) {
     let mut model = Model::new(b, spec, Init::Xavier, 3, 0).unwrap();
     let x = b.tensor(8, 12, &uniform(&mut rng(12), 96, 1.0)).unwrap();
     let y = b.indices(&[0, 4, 2, 1, 3, 3, 0, 2]).unwrap();
-    let report = check(b, &mut model, &x, &y, 1e-2, 30, 1).unwrap();
+    let report = check(b, &mut model, &x, Truth::Labels(&y), 1e-2, 30, 1).unwrap();
     let names: Vec<&str> = report.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["W1", "b1", "γβ1", "W2", "b2", "γβ2", "W3", "b3"]);
     for c in &report {

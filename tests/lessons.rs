@@ -7,6 +7,8 @@
 mod common;
 
 use common::{assert_close, cpu, read, real_mnist, rng, uniform, with_gpu};
+use nabla::model::Truth;
+use nabla::data::Prep;
 use nabla::curriculum::batch_norm;
 use nabla::curriculum::cnn;
 use nabla::curriculum::gradcheck::check;
@@ -23,7 +25,7 @@ use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS, Split, ascii_art};
 use nabla::model::{Model, ModelSpec};
 use nabla::plot::{training_curves, write_png};
-use nabla::train::{DeviceSplit, EpochStats, InputScale, evaluate, predict};
+use nabla::train::{DeviceSplit, EpochStats, evaluate, predict};
 use nabla::{Activation, Backend, Optimizer};
 use rand::Rng;
 
@@ -232,7 +234,7 @@ fn whole_network_gradcheck<B: Backend>(b: &B) {
     let x = b.tensor(3, PIXELS, &images).unwrap();
     let y = b.indices(&[3, 7, 1]).unwrap();
     let before = read(b, &model.params().next().unwrap().value);
-    let report = check(b, &mut model, &x, &y, 1e-2, 60, 1).unwrap();
+    let report = check(b, &mut model, &x, Truth::Labels(&y), 1e-2, 60, 1).unwrap();
     assert_eq!(
         report.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         ["W1", "b1", "W2", "b2"]
@@ -274,7 +276,7 @@ fn inference_agrees_with_evaluation<B: Backend>(b: &B) -> Vec<usize> {
     };
     let spec = ModelSpec::parse("784-32-10 relu").unwrap();
     let model = Model::new(b, spec, Init::He, 3, 0).unwrap();
-    let set = DeviceSplit::upload(b, &split, InputScale::mnist(true)).unwrap();
+    let set = DeviceSplit::upload(b, &split, &Prep::mnist(true)).unwrap();
     let predicted = predict(b, &model, &set, 1000).unwrap();
     assert_eq!(predicted.len(), n);
     let correct = predicted
@@ -322,6 +324,7 @@ fn training_curves_are_drawn_to_a_png() {
             train_loss: 1.0 / epoch as f32,
             train_accuracy: 0.9 + 0.02 * epoch as f32,
             test_accuracy: Some(0.91 + 0.01 * epoch as f32),
+            test_loss: Some(0.5 / epoch as f32),
             seconds: 1.0,
             samples_per_sec: 1.0,
         })
@@ -536,7 +539,7 @@ fn optimizers_and_initialisations_compared_on_mnist() {
     let set = DeviceSplit::upload(
         &b,
         &real_mnist().train.clone().truncated(12_800),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )
     .unwrap();
     let tail = |c: &[(usize, f32)]| c[c.len() - 5..].iter().map(|p| p.1).sum::<f32>() / 5.0;

@@ -5,12 +5,13 @@
 mod common;
 
 use common::{real_mnist, with_gpu};
+use nabla::data::Prep;
 use nabla::bench::resident_mib;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS};
 use nabla::model::{Model, ModelSpec};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, Event, InputScale, TrainConfig, train};
+use nabla::train::{DeviceSplit, Event, TrainConfig, train};
 use nabla::{Activation, Optimizer};
 
 /// 30 epochs of 1 000 images, evaluated on 1 000 after each. Before bind groups let go of dropped
@@ -21,9 +22,9 @@ fn resident_memory_stays_flat_over_many_epochs_on_the_gpu() {
     let data = real_mnist();
     with_gpu(|b| {
         let b = &*b;
-        let input = InputScale::mnist(true);
-        let train_set = DeviceSplit::upload(b, &data.train.clone().truncated(1000), input).unwrap();
-        let test_set = DeviceSplit::upload(b, &data.test.clone().truncated(1000), input).unwrap();
+        let input = Prep::mnist(true);
+        let train_set = DeviceSplit::upload(b, &data.train.clone().truncated(1000), &input).unwrap();
+        let test_set = DeviceSplit::upload(b, &data.test.clone().truncated(1000), &input).unwrap();
         let spec = ModelSpec::mlp(PIXELS, &[256, 256], CLASSES, Activation::Relu);
         let config = TrainConfig {
             epochs: 30,

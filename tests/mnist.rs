@@ -6,12 +6,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{cpu, real_mnist, with_gpu};
+use nabla::data::Prep;
 use nabla::bench::{self, Machine, Report, Workload};
 use nabla::init::Init;
 use nabla::mnist::{self, Mnist, Split};
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, EpochStats, InputScale, TrainConfig, evaluate, train};
+use nabla::train::{DeviceSplit, EpochStats, TrainConfig, evaluate, train};
 use nabla::{Activation, Backend, Error, Optimizer};
 
 fn scratch(name: &str) -> PathBuf {
@@ -169,11 +170,11 @@ fn short_run<B: Backend>(
     epochs: usize,
 ) -> (Vec<EpochStats>, f32, Model<B>) {
     let train_split =
-        DeviceSplit::upload(b, &data.train.clone().truncated(n), InputScale::mnist(true)).unwrap();
+        DeviceSplit::upload(b, &data.train.clone().truncated(n), &Prep::mnist(true)).unwrap();
     let test_split = DeviceSplit::upload(
         b,
         &data.test.clone().truncated(2000),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )
     .unwrap();
     let cfg = config(epochs);
@@ -238,13 +239,13 @@ fn dropout_run<B: Backend>(b: &B, data: &Mnist) -> (f32, f32, bool) {
     let train_split = DeviceSplit::upload(
         b,
         &data.train.clone().truncated(3000),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )
     .unwrap();
     let test_split = DeviceSplit::upload(
         b,
         &data.test.clone().truncated(2000),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )
     .unwrap();
     let cfg = config(1);
@@ -297,7 +298,7 @@ fn the_schedule_sets_each_steps_learning_rate() {
     let split = DeviceSplit::upload(
         &b,
         &data.train.clone().truncated(1000),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )
     .unwrap();
     let first_weights = |epochs: usize, schedule: &str| {
@@ -334,8 +335,8 @@ fn early_stopping_ends_the_run_when_validation_stops_improving() {
     let b = cpu();
     let mut train_split = data.train.clone().truncated(1200);
     let validation =
-        DeviceSplit::upload(&b, &train_split.split_off(1000), InputScale::mnist(true)).unwrap();
-    let train_set = DeviceSplit::upload(&b, &train_split, InputScale::mnist(true)).unwrap();
+        DeviceSplit::upload(&b, &train_split.split_off(1000), &Prep::mnist(true)).unwrap();
+    let train_set = DeviceSplit::upload(&b, &train_split, &Prep::mnist(true)).unwrap();
     let cfg = TrainConfig {
         optimizer: Optimizer::sgd(1e-12),
         patience: Some(2),
@@ -372,7 +373,7 @@ fn trained_hash<B: Backend>(b: &B, data: &Mnist, seed: u64) -> String {
     let split = DeviceSplit::upload(
         b,
         &data.train.clone().truncated(1000),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )
     .unwrap();
     let cfg = TrainConfig { seed, ..config(1) };

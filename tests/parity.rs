@@ -18,6 +18,7 @@
 mod common;
 
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::backend::{SampleFeatures, Samples};
 use nabla::{
     Activation, Backend, Epilogue, GpuBackend, MatmulKernel, Optimizer, OptimizerKind, Shaped,
 };
@@ -672,14 +673,11 @@ fn gather_builds_the_same_batch() {
             let pixels: Vec<u8> = (0..samples * features)
                 .map(|i| (i * 31 % 256) as u8)
                 .collect();
-            let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
+            let labels: Vec<u32> = (0..samples).map(|i| (i % 10) as u32).collect();
             let order: Vec<u32> = (0..samples as u32).rev().collect();
-            let cset = cpu
-                .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
-                .unwrap();
-            let gset = gpu
-                .dataset(&pixels, &labels, features, 1.0 / 255.0, -0.5)
-                .unwrap();
+            let set = Samples::bytes(&pixels, features, &labels, 1.0 / 255.0, -0.5);
+            let cset = cpu.dataset(&set).unwrap();
+            let gset = gpu.dataset(&set).unwrap();
             let (co, go) = (cpu.indices(&order).unwrap(), gpu.indices(&order).unwrap());
             let rows = 9;
             for offset in [0, 5, samples - rows] {
@@ -724,9 +722,10 @@ fn gather_past_the_set_gives_zeros_and_a_poisoned_label() {
         for features in [13, 784] {
             let samples = 5;
             let pixels = vec![200u8; samples * features];
-            let labels = vec![3u8; samples];
+            let labels = vec![3u32; samples];
             let order = [0u32, 99, 4];
-            let gset = gpu.dataset(&pixels, &labels, features, 1.0, 0.0).unwrap();
+            let set = Samples::bytes(&pixels, features, &labels, 1.0, 0.0);
+            let gset = gpu.dataset(&set).unwrap();
             let mut x = gpu.zeros(3, features).unwrap();
             let mut y = gpu.indices(&[0; 3]).unwrap();
             gpu.gather(&gset, &gpu.indices(&order).unwrap(), 0, &mut x, &mut y)
@@ -738,7 +737,7 @@ fn gather_past_the_set_gives_zeros_and_a_poisoned_label() {
             assert_eq!(gpu.read_indices(&y).unwrap(), [3, u32::MAX, 3]);
 
             let cpu = cpu();
-            let cset = cpu.dataset(&pixels, &labels, features, 1.0, 0.0).unwrap();
+            let cset = cpu.dataset(&set).unwrap();
             let mut cx = cpu.zeros(3, features).unwrap();
             let mut cy = cpu.indices(&[0; 3]).unwrap();
             let err = cpu
@@ -746,6 +745,114 @@ fn gather_past_the_set_gives_zeros_and_a_poisoned_label() {
                 .unwrap_err();
             assert!(err.to_string().contains("past the set"), "{err}");
         }
+    });
+}
+
+/// Float features and float targets are copied, not computed, so the GPU's batch must equal the CPU's
+/// bit for bit, at widths that are not multiples of 4 or of the workgroup, with NaN and ±∞ passing
+/// through; indices past the set give zero rows and the label 0xFFFFFFFF on the GPU.
+#[test]
+fn gather_of_floats_and_targets_copies_rows_exactly() {
+    with_gpu(|gpu| {
+        let cpu = cpu();
+        for (features, targets) in [(1, 1), (11, 3), (67, 2)] {
+            let samples = 41;
+            let mut values: Vec<f32> = (0..samples * features)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+                .collect();
+            values[3] = f32::NAN;
+            values[features + 1 - 1] = f32::INFINITY;
+            let labels: Vec<u32> = (0..samples).map(|i| (i % 4) as u32).collect();
+            let t: Vec<f32> = (0..samples * targets).map(|i| i as f32 * 0.25 - 3.0).collect();
+            let set = Samples {
+                width: features,
+                features: SampleFeatures::Floats(&values),
+                labels: &labels,
+                target_width: targets,
+                targets: &t,
+            };
+            let (cset, gset) = (cpu.dataset(&set).unwrap(), gpu.dataset(&set).unwrap());
+            let order: Vec<u32> = (0..samples as u32).map(|i| (i * 7) % samples as u32).collect();
+            let (co, go) = (cpu.indices(&order).unwrap(), gpu.indices(&order).unwrap());
+            let rows = 13;
+            for offset in [0, 9, samples - rows] {
+                let mut cx = cpu.zeros(rows, features).unwrap();
+                let mut cy = cpu.indices(&vec![0; rows]).unwrap();
+                let mut ct = cpu.zeros(rows, targets).unwrap();
+                let mut gx = gpu.zeros(rows, features).unwrap();
+                let mut gy = gpu.indices(&vec![0; rows]).unwrap();
+                let mut gt = gpu.zeros(rows, targets).unwrap();
+                cpu.gather(&cset, &co, offset, &mut cx, &mut cy).unwrap();
+                cpu.gather_targets(&cset, &co, offset, &mut ct).unwrap();
+                gpu.gather(&gset, &go, offset, &mut gx, &mut gy).unwrap();
+                gpu.gather_targets(&gset, &go, offset, &mut gt).unwrap();
+                for (r, &s) in order[offset..offset + rows].iter().enumerate() {
+                    let s = s as usize;
+                    let want = &values[s * features..(s + 1) * features];
+                    let row = &cx.data()[r * features..(r + 1) * features];
+                    assert!(row.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()));
+                    assert_eq!(cy[r], labels[s]);
+                    assert_eq!(&ct.data()[r * targets..(r + 1) * targets], &t[s * targets..(s + 1) * targets]);
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&read(gpu, &gx)), bits(cx.data()), "features {features}");
+                assert_eq!(gpu.read_indices(&gy).unwrap(), cy);
+                assert_eq!(bits(&read(gpu, &gt)), bits(ct.data()), "targets {targets}");
+            }
+            let past = gpu.indices(&[0, 999]).unwrap();
+            let mut gx = gpu.zeros(2, features).unwrap();
+            let mut gy = gpu.indices(&[7, 7]).unwrap();
+            let mut gt = gpu.zeros(2, targets).unwrap();
+            gpu.gather(&gset, &past, 0, &mut gx, &mut gy).unwrap();
+            gpu.gather_targets(&gset, &past, 0, &mut gt).unwrap();
+            assert!(read(gpu, &gx)[features..].iter().all(|&v| v == 0.0));
+            assert_eq!(gpu.read_indices(&gy).unwrap(), [labels[0], u32::MAX]);
+            assert!(read(gpu, &gt)[targets..].iter().all(|&v| v == 0.0));
+            // A set without float targets has none to gather, on either backend.
+            let no_targets = Samples {
+                target_width: 0,
+                targets: &[],
+                ..set
+            };
+            let mut ct = cpu.zeros(2, 1).unwrap();
+            let c = cpu.dataset(&no_targets).unwrap();
+            assert!(cpu.gather_targets(&c, &cpu.indices(&[0, 1]).unwrap(), 0, &mut ct).is_err());
+            let g = gpu.dataset(&no_targets).unwrap();
+            assert!(gpu.gather_targets(&g, &past, 0, &mut gt).is_err());
+        }
+    });
+}
+
+/// One logit is a binary classifier: the tally counts `[z > 0] = label` on both backends, with z = 0
+/// and NaN counted as class 0. Counts are integers, so the two must agree exactly.
+#[test]
+fn tally_of_one_logit_thresholds_at_zero() {
+    let logits = [0.5f32, -0.5, 0.0, f32::NAN, 3.0, -2.0, 1e-30];
+    let labels = [1u32, 0, 0, 0, 0, 1, 1];
+    // Right: 0.5→1 ✓, −0.5→0 ✓, 0→0 ✓, NaN→0 ✓, 3→1 ✗, −2→0 ✗, 1e-30→1 ✓.
+    let expected = 5.0;
+    let check = |b: &dyn Fn(&[f32], &[u32]) -> Vec<f32>| {
+        let totals = b(&logits, &labels);
+        assert_eq!(totals[1], expected);
+    };
+    let c = cpu();
+    check(&|z, t| {
+        let z = c.tensor(z.len(), 1, z).unwrap();
+        let t = c.indices(t).unwrap();
+        let loss = c.tensor(1, 1, &[0.25]).unwrap();
+        let mut totals = c.zeros(1, 2).unwrap();
+        c.tally(&z, &t, &loss, &mut totals).unwrap();
+        totals.data().to_vec()
+    });
+    with_gpu(|gpu| {
+        check(&|z, t| {
+            let z = gpu.tensor(z.len(), 1, z).unwrap();
+            let t = gpu.indices(t).unwrap();
+            let loss = gpu.tensor(1, 1, &[0.25]).unwrap();
+            let mut totals = gpu.zeros(1, 2).unwrap();
+            gpu.tally(&z, &t, &loss, &mut totals).unwrap();
+            read(gpu, &totals)
+        });
     });
 }
 

@@ -1,4 +1,5 @@
-//! `nabla eval`: the test accuracy of a saved model.
+//! `nabla eval`: a saved model's figures on a test set (accuracy and confusion matrix, or RMSE, MAE
+//! and R²).
 
 use std::path::PathBuf;
 
@@ -7,15 +8,18 @@ use clap::Args;
 
 use nabla::Backend;
 use nabla::checkpoint;
-use nabla::train::{DeviceSplit, evaluate};
+use nabla::data::metrics::Metrics;
+use nabla::train::{DeviceSplit, outputs};
 
-use super::{Common, input_scale, load_mnist};
+use super::{Common, DataArgs, load_data, saved_prep};
 
 /// `nabla eval`'s options.
 #[derive(Args)]
 pub struct EvalArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    data: DataArgs,
     /// The model to evaluate.
     #[arg(long, default_value = "runs/model.safetensors")]
     model: PathBuf,
@@ -23,23 +27,31 @@ pub struct EvalArgs {
     /// input scaling (newer ones say how they were trained, and that is used).
     #[arg(long)]
     no_normalise: bool,
+    /// The seed of the random test split, where the data has none of its own (as in training).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
 }
 
-/// Loads the model and prints its accuracy on the test set.
+/// Loads the model and prints its figures on the test set.
 pub fn run<B: Backend>(b: &B, args: &EvalArgs) -> Result<()> {
     let saved = checkpoint::load(b, &args.model, 0)?;
-    nabla::mnist::check_model(&saved.model.spec)
-        .with_context(|| args.model.display().to_string())?;
-    let input = input_scale(&saved, args.no_normalise);
+    let prep = saved_prep(&saved, args.no_normalise);
     let model = saved.model;
-    let mnist = load_mnist(&args.common.data)?;
-    let test = DeviceSplit::upload(b, &mnist.test, input)?;
-    let accuracy = evaluate(b, &model, &test, 1000)?;
+    let mut data = args.data.clone();
+    data.task = Some(prep.task);
+    let test = load_data(&args.common, &data, args.seed)?.test;
+    prep.check(&test)
+        .with_context(|| format!("{} on {}", args.model.display(), args.common.data.display()))?;
+    let device = DeviceSplit::from_dataset(b, test.clone(), &prep)?;
+    let metrics = Metrics::of_outputs(&prep, &outputs(b, &model, &device, 1000)?, &test.targets)?;
     println!(
-        "{}: test accuracy {:.2}% on {} images",
+        "{}: test {} on {} samples",
         model.spec.describe(),
-        accuracy * 100.0,
-        test.len
+        metrics.summary(),
+        device.len
     );
+    if let Some(table) = metrics.confusion_table().filter(|_| prep.names.len() <= 20) {
+        println!("confusion matrix:\n{table}");
+    }
     Ok(())
 }

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use nabla::checkpoint;
 use nabla::gpu::context;
 use nabla::mnist::Mnist;
-use nabla::train::InputScale;
+use nabla::data::{LoadOptions, Loaded, Prep, Task};
 use nabla::{Backend, CpuBackend, GpuBackend};
 
 #[derive(Parser)]
@@ -57,11 +57,13 @@ pub enum DeviceChoice {
     Cpu,
 }
 
-/// Options every command that touches MNIST takes.
+/// Options every command that touches data takes.
 #[derive(Args, Clone)]
 pub struct Common {
-    /// Directory holding (or to receive) the four MNIST IDX files.
-    #[arg(long, default_value = "data/mnist")]
+    /// The data: a directory of IDX files (MNIST's four, fetched into the default directory when
+    /// missing; Fashion-MNIST's drop in), a CSV table (.csv, .csv.gz; see --target), NumPy arrays
+    /// (.npz with x and y, or x.npy with --target y.npy) or a directory of class folders of PNGs.
+    #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
     /// Which backend runs the work.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
@@ -193,25 +195,68 @@ fn open(choice: DeviceChoice) -> Result<Device> {
     Ok(device)
 }
 
+/// Where MNIST is kept, and fetched to when missing.
+pub const DEFAULT_DATA: &str = "data/mnist";
+
+/// How to read a data set's targets and split it.
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// CSV: the column to predict (repeat for several regression targets). NPY: the .npy file of
+    /// labels or targets for --data x.npy.
+    #[arg(long = "target", value_name = "COLUMN|FILE")]
+    pub targets: Vec<String>,
+    /// What to learn: classification (softmax over the classes), binary (one sigmoid output) or
+    /// regression (linear outputs, mean squared error). Default: two classes are binary, more a
+    /// classification, real-valued targets a regression (whole numbers with at most 50 distinct
+    /// values are classes).
+    #[arg(long, value_parser = parse_task)]
+    pub task: Option<Task>,
+    /// A separate test set in the same format as --data (by default the data's own test split, else
+    /// a random part of it).
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// Where the data has no test split and --test is not given: the fraction held out for testing,
+    /// drawn with the seed.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+}
+
+fn parse_task(text: &str) -> std::result::Result<Task, String> {
+    Task::parse(text).map_err(|e| e.to_string())
+}
+
 /// MNIST from `dir`, fetched there first if it is missing.
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     nabla::fetch::ensure(dir, |msg| eprintln!("{msg}"))?;
     Ok(Mnist::load(dir)?)
 }
 
-/// The input scaling a checkpoint records, or for an older checkpoint that does not record it, the one
-/// `--no-normalise` says; a note when the flag contradicts the record.
-fn input_scale<B: Backend>(saved: &checkpoint::Saved<B>, no_normalise: bool) -> InputScale {
-    let flag = InputScale::mnist(!no_normalise);
-    match saved.input {
+/// The data set `--data` names, split into training and test parts; MNIST is fetched first when the
+/// default directory lacks it.
+pub fn load_data(common: &Common, data: &DataArgs, seed: u64) -> Result<Loaded> {
+    if common.data == Path::new(DEFAULT_DATA) {
+        nabla::fetch::ensure(&common.data, |msg| eprintln!("{msg}"))?;
+    }
+    let options = LoadOptions {
+        targets: data.targets.clone(),
+        task: data.task,
+        test: data.test.clone(),
+        test_fraction: data.test_fraction,
+        seed,
+    };
+    Ok(nabla::data::open(&common.data, &options)?)
+}
+
+/// The preprocessing a checkpoint records, or for a format 1 checkpoint, which does not record it,
+/// MNIST's with the scaling `--no-normalise` says; a note when the flag contradicts the record.
+fn saved_prep<B: Backend>(saved: &checkpoint::Saved<B>, no_normalise: bool) -> Prep {
+    let flag = Prep::mnist(!no_normalise);
+    match &saved.prep {
         Some(recorded) => {
-            if no_normalise && recorded != flag {
-                eprintln!(
-                    "note: the model records its input scaling (×{}, +{}); --no-normalise is ignored",
-                    recorded.scale, recorded.shift
-                );
+            if no_normalise && recorded.scaling != flag.scaling {
+                eprintln!("note: the model records how its inputs were scaled; --no-normalise is ignored");
             }
-            recorded
+            recorded.clone()
         }
         None => flag,
     }

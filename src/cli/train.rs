@@ -6,25 +6,29 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use nabla::data::metrics::Metrics;
+use nabla::data::{Dataset, Loaded, Prep, Schema, Task};
 use nabla::init::Init;
-use nabla::layers::Shape;
-use nabla::mnist::{CLASSES, PIXELS, SIDE};
 use nabla::model::presets::{self, Layers};
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
 use nabla::train::{
-    DeviceSplit, EpochStats, Event, InputScale, Start, TrainConfig, check_batch, epochs_since_best,
-    evaluate, steps_after, train_from,
+    DeviceSplit, EpochStats, Event, Start, TrainConfig, check_batch, epochs_since_best, outputs,
+    steps_after, train_from,
 };
 use nabla::{Activation, Backend, Optimizer, OptimizerKind};
 use nabla::{checkpoint, plot};
 
-use super::{Common, load_mnist};
+use super::{Common, DataArgs, load_data};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Preset {
-    /// 784-256-256-10 ReLU, He init, Adam lr 1e-3 decaying ×0.8 per epoch, batch 100, 8 epochs.
+    /// 784-256-256-10 ReLU, He init, Adam lr 1e-3 decaying ×0.8 per epoch, batch 100, 8 epochs (the
+    /// default for images).
     Default,
+    /// For tables: two hidden layers of 64 ReLU units, He init, Adam lr 1e-3 on a cosine schedule,
+    /// batch 32, 100 epochs (the default for tables and float arrays).
+    Table,
     /// The curriculum's first net: 784-50-10 sigmoid, N(0, 0.01²), SGD lr 0.1, batch 100, 10 000 steps.
     Book,
     /// The curriculum's backprop net: as `book` with ReLU.
@@ -71,14 +75,18 @@ enum InitChoice {
 pub struct TrainArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Start from a preset; the flags below override its values.
-    #[arg(long, value_enum, default_value_t = Preset::Default)]
-    preset: Preset,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Start from a preset; the flags below override its values. Default: `default` for images,
+    /// `table` for tables and float arrays.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Hidden layer widths, comma-separated (e.g. 256,128).
     #[arg(long, value_delimiter = ',')]
     layers: Option<Vec<usize>>,
-    /// The architecture as a layer list, input 784 implied, e.g. "dense 256, batch_norm, relu,
-    /// dropout 0.5, dense 10" (layers: dense N, batch_norm, dropout P, and the activations). Replaces
+    /// The architecture as a layer list, the data's input implied, e.g. "dense 256, batch_norm, relu,
+    /// dropout 0.5, dense 10" (layers: dense N, batch_norm, dropout P, conv, pooling and the
+    /// activations; the last layer gives the task's outputs). Replaces
     /// --layers, --activation, --dropout and --batch-norm.
     #[arg(long, conflicts_with_all = ["layers", "activation", "dropout", "batch_norm"])]
     arch: Option<String>,
@@ -131,18 +139,19 @@ pub struct TrainArgs {
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Train on only the first N training images.
-    #[arg(long)]
+    /// Train on only the first N training samples.
+    #[arg(long, alias = "train-samples")]
     train_images: Option<usize>,
-    /// Hold the last N training images out as a validation split: the per-epoch accuracy is measured on
-    /// it, the model is saved when it improves, and the test set is evaluated once, at the end, with the
-    /// best saved model.
+    /// Hold the last N training samples out as a validation split: the per-epoch accuracy (or loss) is
+    /// measured on it, the model is saved when it improves, and the test set is evaluated once, at the
+    /// end, with the best saved model.
     #[arg(long)]
     validation: Option<usize>,
     /// Early stopping: stop once the validation accuracy has not improved for this many epochs.
     #[arg(long, requires = "validation")]
     patience: Option<usize>,
-    /// Keep pixels as 0–255 instead of normalising to [0, 1].
+    /// Keep pixels as 0–255 instead of scaling them to [0, 1], and table features as they are instead
+    /// of standardising them.
     #[arg(long)]
     no_normalise: bool,
     /// Continue the interrupted run whose training state FILE holds: the `.resume.safetensors` file
@@ -167,14 +176,45 @@ struct Plan {
     spec: ModelSpec,
     init: Init,
     config: TrainConfig,
+    /// The preset's and the optimizer's names as the command line spells them.
+    preset: &'static str,
+    optimizer: String,
 }
 
-fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
-    let name = args
-        .preset
-        .to_possible_value()
-        .expect("every preset has a name");
-    let preset = presets::named(name.get_name())?;
+/// The preset a run starts from: the one named, else `default` for images and `table` for tables
+/// and float arrays.
+fn preset_name(args: &TrainArgs, prep: &Prep) -> String {
+    match args.preset {
+        Some(p) => p
+            .to_possible_value()
+            .expect("every preset has a name")
+            .get_name()
+            .to_string(),
+        None if prep.schema == Schema::Images => "default".into(),
+        None => "table".into(),
+    }
+}
+
+/// A model that cannot take the data's samples or give the task's outputs, as an error.
+fn check_model(spec: &ModelSpec, prep: &Prep) -> Result<()> {
+    let outputs = prep.outputs();
+    if spec.input.len() != prep.shape.len() || spec.outputs() != outputs {
+        bail!(
+            "the data's samples are {} and the {} task needs {outputs} output{}, but `{}` takes {} \
+             and gives {} (end with dense {outputs})",
+            prep.shape,
+            prep.task.name(),
+            if outputs == 1 { "" } else { "s" },
+            spec.describe(),
+            spec.input,
+            spec.outputs()
+        );
+    }
+    Ok(())
+}
+
+fn plan(args: &TrainArgs, train_len: usize, prep: &Prep) -> Result<Plan> {
+    let preset = presets::named(&preset_name(args, prep))?;
     let (hidden, act, options, arch) = match preset.layers {
         Layers::Mlp {
             hidden,
@@ -267,7 +307,7 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
         }
     }
     let spec = match args.arch.as_deref().or(arch) {
-        Some(text) => ModelSpec::parse_layers(text, Some(Shape::image(1, SIDE, SIDE)))
+        Some(text) => ModelSpec::parse_layers(text, Some(prep.shape))
             .map_err(|e| anyhow::anyhow!("--arch: {e}"))?,
         None => {
             let dropout = args.dropout.unwrap_or(options.dropout);
@@ -278,16 +318,22 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
                 batch_norm: options.batch_norm || args.batch_norm,
             };
             let hidden = args.layers.clone().unwrap_or(hidden);
-            ModelSpec::mlp_with(PIXELS, &hidden, CLASSES, activation, options)
+            ModelSpec::mlp_with(prep.shape.len(), &hidden, prep.outputs(), activation, options)
         }
     };
     spec.shapes()?;
-    nabla::mnist::check_model(&spec).map_err(|e| anyhow::anyhow!("--arch: {e}"))?;
+    check_model(&spec, prep).context("--arch")?;
     let schedule = match (args.schedule.as_deref(), args.lr_decay) {
         (_, Some(decay)) => LrSchedule::parse(&format!("exp:{decay}"), args.warmup),
         (text, None) => LrSchedule::parse(text.unwrap_or(preset.schedule), args.warmup),
     }
     .map_err(|e| anyhow::anyhow!("--schedule/--lr-decay: {e}"))?;
+    optimizer
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--lr/--weight-decay: {e}"))?;
+    schedule
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--schedule/--warmup: {e}"))?;
     let config = TrainConfig {
         epochs: args.epochs.unwrap_or(preset.epochs),
         batch,
@@ -302,7 +348,78 @@ fn plan(args: &TrainArgs, train_len: usize) -> Result<Plan> {
         report_every: 50,
         patience: args.patience,
     };
-    Ok(Plan { spec, init, config })
+    let optimizer = match args.optimizer {
+        Some(choice) => choice
+            .to_possible_value()
+            .expect("every optimizer has a name")
+            .get_name()
+            .to_string(),
+        None => optimizer_name(kind).to_string(),
+    };
+    Ok(Plan {
+        spec,
+        init,
+        config,
+        preset: preset.name,
+        optimizer,
+    })
+}
+
+/// An optimizer as `--optimizer` names it.
+fn optimizer_name(kind: OptimizerKind) -> &'static str {
+    match kind {
+        OptimizerKind::Sgd => "sgd",
+        OptimizerKind::Momentum {
+            nesterov: false, ..
+        } => "momentum",
+        OptimizerKind::Momentum { nesterov: true, .. } => "nesterov",
+        OptimizerKind::AdaGrad => "adagrad",
+        OptimizerKind::RmsProp { .. } => "rmsprop",
+        OptimizerKind::Adam { .. } => "adam",
+        OptimizerKind::AdamW { .. } => "adamw",
+    }
+}
+
+/// An initialisation as `--init` names it.
+fn init_name(init: Init) -> String {
+    match init {
+        Init::Normal(std) => format!("normal --init-std {std}"),
+        Init::Xavier => "xavier".into(),
+        Init::He => "he".into(),
+    }
+}
+
+/// The training, validation and test parts as `--train-images` and `--validation` cut them.
+fn parts(args: &TrainArgs, train: Dataset) -> Result<(Dataset, Option<Dataset>)> {
+    let train = match args.train_images {
+        Some(0) => bail!("--train-images 0: train on at least 1 sample"),
+        Some(n) => train.truncated(n),
+        None => train,
+    };
+    match args.validation {
+        Some(n) if n == 0 || n >= train.len() => bail!(
+            "--validation {n}: hold out between 1 and {} of the {} training samples",
+            train.len().saturating_sub(1),
+            train.len()
+        ),
+        Some(n) => {
+            let (train, validation) = train.split_at(train.len() - n);
+            Ok((train, Some(validation)))
+        }
+        None => Ok((train, None)),
+    }
+}
+
+/// The figures of `model` on `set` (stored on the device as `device`), in the targets' units.
+fn metrics_on<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    prep: &Prep,
+    device: &DeviceSplit<B>,
+    set: &Dataset,
+) -> Result<Metrics> {
+    let out = outputs(b, model, device, 1000)?;
+    Ok(Metrics::of_outputs(prep, &out, &set.targets)?)
 }
 
 /// Trains as the options say, evaluating and saving after every epoch.
@@ -310,34 +427,34 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     if args.plot.is_some() {
         plot::check_font()?;
     }
-    let mnist = load_mnist(&args.common.data)?;
-    let mut train_split = match args.train_images {
-        Some(0) => bail!("--train-images 0: train on at least 1 image"),
-        Some(n) => mnist.train.truncated(n),
-        None => mnist.train,
-    };
-    let validation_split = match args.validation {
-        Some(n) if n == 0 || n >= train_split.len() => bail!(
-            "--validation {n}: hold out between 1 and {} of the {} training images",
-            train_split.len().saturating_sub(1),
-            train_split.len()
-        ),
-        Some(n) => Some(train_split.split_off(train_split.len() - n)),
-        None => None,
-    };
-    let Plan { spec, init, config } = plan(args, train_split.len())?;
+    let Loaded {
+        train,
+        test,
+        schema,
+        task,
+        test_from,
+    } = load_data(&args.common, &args.data, args.seed)?;
+    let (train, validation) = parts(args, train)?;
+    let prep = Prep::fit(&train, task, !args.no_normalise, schema)?;
+    let Plan {
+        spec,
+        init,
+        config,
+        preset,
+        optimizer,
+    } = plan(args, train.len(), &prep)?;
     check_memory(b, &spec, config.batch, config.optimizer.state_count())?;
-    let input = InputScale::mnist(!args.no_normalise);
-    let train_set = DeviceSplit::upload(b, &train_split, input)?;
-    let test_set = DeviceSplit::upload(b, &mnist.test, input)?;
-    let validation_set = match &validation_split {
-        Some(split) => Some(DeviceSplit::upload(b, split, input)?),
+    let train_len = train.len();
+    let train_set = DeviceSplit::from_dataset(b, train, &prep)?;
+    let test_set = DeviceSplit::from_dataset(b, test.clone(), &prep)?;
+    let validation_set = match &validation {
+        Some(v) => Some(DeviceSplit::from_dataset(b, v.clone(), &prep)?),
         None => None,
     };
-    // What the per-epoch accuracy is measured on.
-    let (eval_set, eval_name) = match &validation_set {
-        Some(set) => (set, "validation"),
-        None => (&test_set, "test"),
+    // What the per-epoch figures are measured on.
+    let (eval_set, eval_data, eval_name) = match (&validation_set, &validation) {
+        (Some(set), Some(data)) => (set, data, "validation"),
+        _ => (&test_set, &test, "test"),
     };
     let (mut model, start) = match &args.resume {
         Some(file) => {
@@ -370,26 +487,35 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             (model, Start::default())
         }
     };
+    model.task = prep.task;
     let resume_file = args.out.with_extension("resume.safetensors");
     let command_line: Vec<String> = match &args.resume {
         Some(file) => checkpoint::read_resume(file)?.args,
         None => std::env::args().collect(),
     };
     eprintln!(
-        "model {} ({init:?} init), {:?} lr {}, batch {}, {} epochs{}, {} training images",
+        "data {}: {} task, {} training samples of {}, test: {} ({} samples)",
+        args.common.data.display(),
+        prep.task.name(),
+        train_len,
+        prep.shape,
+        test_from,
+        test.len()
+    );
+    eprintln!(
+        "model {} (--preset {preset}, --init {}), --optimizer {optimizer} --lr {} --batch {} --epochs {}{}",
         spec.describe(),
-        config.optimizer.kind,
+        init_name(init),
         config.optimizer.lr,
         config.batch,
         config.epochs,
         config
             .max_steps
-            .map(|s| format!(" (at most {s} steps)"))
+            .map(|s| format!(" --steps {s}"))
             .unwrap_or_default(),
-        train_split.len()
     );
-    if let Some(split) = &validation_split {
-        eprintln!("{} images held out for validation", split.len());
+    if let Some(v) = &validation {
+        eprintln!("{} samples held out for validation", v.len());
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -397,6 +523,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
+    let classifies = prep.task != Task::Regress;
     let mut rows: Vec<EpochStats> = start.history.clone();
     let started = std::time::Instant::now();
     let mut failure = None;
@@ -419,22 +546,34 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                 bar.set_prefix(epoch.to_string());
                 bar.set_length(*steps as u64);
                 bar.set_position(*step as u64);
-                bar.set_message(format!(
-                    "loss {loss:.4} acc {:.2}% {samples_per_sec:.0} samples/s",
-                    accuracy * 100.0
-                ));
+                let acc = if classifies {
+                    format!(" acc {:.2}%", accuracy * 100.0)
+                } else {
+                    String::new()
+                };
+                bar.set_message(format!("loss {loss:.4}{acc} {samples_per_sec:.0} samples/s"));
             }
             Event::Epoch(stats) => {
                 bar.finish_and_clear();
                 rows.push(stats.clone());
                 // With a validation split only an improving epoch's model is kept.
                 let improved = validation_set.is_none() || epochs_since_best(&rows) == 0;
+                let figures = if classifies {
+                    format!(
+                        "train acc {:.2}%  {eval_name} acc {:.2}%",
+                        stats.train_accuracy * 100.0,
+                        stats.test_accuracy.unwrap_or(f32::NAN) * 100.0
+                    )
+                } else {
+                    match metrics_on(b, model, &prep, eval_set, eval_data) {
+                        Ok(m) => format!("{eval_name} {}", m.summary()),
+                        Err(e) => format!("({eval_name} figures failed: {e})"),
+                    }
+                };
                 eprintln!(
-                    "epoch {:>3}: loss {:.4}  train acc {:.2}%  {eval_name} acc {:.2}%  {:.1}s ({:.0} samples/s){}",
+                    "epoch {:>3}: loss {:.4}  {figures}  {:.1}s ({:.0} samples/s){}",
                     stats.epoch,
                     stats.train_loss,
-                    stats.train_accuracy * 100.0,
-                    stats.test_accuracy.unwrap_or(f32::NAN) * 100.0,
                     stats.seconds,
                     stats.samples_per_sec,
                     if improved && validation_set.is_some() {
@@ -444,7 +583,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                     }
                 );
                 let saved = if improved {
-                    checkpoint::save(b, model, input, &args.out)
+                    checkpoint::save(b, model, &prep, &args.out)
                 } else {
                     Ok(())
                 };
@@ -453,12 +592,12 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                     args: command_line.clone(),
                     start: Start {
                         epochs_done: stats.epoch,
-                        steps_done: steps_after(stats.epoch, train_split.len(), &config) as u64,
+                        steps_done: steps_after(stats.epoch, train_len, &config) as u64,
                         history: rows.clone(),
                     },
                 };
                 let saved = saved.and_then(|()| {
-                    checkpoint::save_resumable(b, model, input, &resume, &resume_file)
+                    checkpoint::save_resumable(b, model, &prep, &resume, &resume_file)
                 });
                 if let Err(e) = saved
                     .map_err(anyhow::Error::from)
@@ -486,7 +625,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     let last = history
         .last()
         .context("no epoch ran: raise --epochs or --steps")?;
-    let (test_accuracy, kept) = if validation_set.is_some() {
+    let (final_model, kept) = if validation_set.is_some() {
         let best = history.len() - 1 - epochs_since_best(&history);
         let stopped = if config.patience.is_some() && last.epoch < config.epochs {
             format!(", stopped early after epoch {}", last.epoch)
@@ -495,16 +634,17 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         };
         let saved = checkpoint::load(b, &args.out, 0)?;
         (
-            evaluate(b, &saved.model, &test_set, 1000)?,
+            Some(saved.model),
             format!(" (the model of epoch {}{stopped})", history[best].epoch),
         )
     } else {
-        (last.test_accuracy.unwrap_or(f32::NAN), String::new())
+        (None, String::new())
     };
+    let metrics = metrics_on(b, final_model.as_ref().unwrap_or(&model), &prep, &test_set, &test)?;
     println!(
-        "test accuracy {:.2}%{kept} after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
+        "test {}{kept} after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
          metrics to {}{}",
-        test_accuracy * 100.0,
+        metrics.summary(),
         last.epoch,
         history.iter().map(|s| s.seconds).sum::<f64>(),
         started.elapsed().as_secs_f64(),
@@ -515,7 +655,12 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .map(|p| format!(", curves to {}", p.display()))
             .unwrap_or_default()
     );
-    if let Some(warning) = failed_to_learn(&history, test_accuracy, config.optimizer.lr) {
+    if let Some(table) = metrics.confusion_table() {
+        if prep.names.len() <= 20 {
+            println!("confusion matrix on the test set:\n{table}");
+        }
+    }
+    if let Some(warning) = failed_to_learn(&history, &metrics, config.optimizer.lr) {
         eprintln!("warning: {warning}");
     }
     Ok(())
@@ -581,39 +726,45 @@ fn available_memory() -> Option<u64> {
 
 /// What to tell the user when a run ended no better than guessing, or with its loss far above where it
 /// started: the network did not learn, and the usual cause.
-fn failed_to_learn(history: &[EpochStats], test_accuracy: f32, lr: f32) -> Option<String> {
-    let chance = 1.0 / CLASSES as f32;
+fn failed_to_learn(history: &[EpochStats], metrics: &Metrics, lr: f32) -> Option<String> {
     let (first, last) = (history.first()?, history.last()?);
-    if test_accuracy <= chance + 0.02 {
-        Some(format!(
-            "the test accuracy, {:.2}%, is no better than guessing ({:.0}%): the network did not learn. \
-             The usual cause is a learning rate too high for the optimizer (this run's is {lr}); try one \
-             ten times smaller",
-            test_accuracy * 100.0,
-            chance * 100.0
-        ))
-    } else if last.train_loss > 2.0 * first.train_loss {
-        Some(format!(
+    if let Metrics::Classes {
+        accuracy, names, ..
+    } = metrics
+    {
+        let chance = 1.0 / names.len().max(1) as f32;
+        if *accuracy <= chance + 0.02 {
+            return Some(format!(
+                "the test accuracy, {:.2}%, is no better than guessing ({:.0}%): the network did not \
+                 learn. The usual cause is a learning rate too high for the optimizer (this run's is \
+                 {lr}); try one ten times smaller",
+                accuracy * 100.0,
+                chance * 100.0
+            ));
+        }
+    }
+    (last.train_loss > 2.0 * first.train_loss).then(|| {
+        format!(
             "the training loss rose from {:.4} in epoch {} to {:.4} in epoch {}: training is diverging; \
              lower the learning rate (this run's is {lr})",
             first.train_loss, first.epoch, last.train_loss, last.epoch
-        ))
-    } else {
-        None
-    }
+        )
+    })
 }
 
 /// The per-epoch figures as CSV; `eval_name` names the split the accuracy column measures.
 fn write_metrics(path: &Path, rows: &[EpochStats], eval_name: &str) -> Result<()> {
-    let mut csv =
-        format!("epoch,train_loss,train_accuracy,{eval_name}_accuracy,seconds,samples_per_sec\n");
+    let mut csv = format!(
+        "epoch,train_loss,train_accuracy,{eval_name}_accuracy,{eval_name}_loss,seconds,samples_per_sec\n"
+    );
     for r in rows {
         csv.push_str(&format!(
-            "{},{},{},{},{:.3},{:.1}\n",
+            "{},{},{},{},{},{:.3},{:.1}\n",
             r.epoch,
             r.train_loss,
             r.train_accuracy,
             r.test_accuracy.unwrap_or(f32::NAN),
+            r.test_loss.unwrap_or(f32::NAN),
             r.seconds,
             r.samples_per_sec
         ));

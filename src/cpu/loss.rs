@@ -102,8 +102,17 @@ pub(super) fn softmax_row(z: &[f32], out: &mut [f32]) -> f32 {
     max + sum.ln()
 }
 
-/// Rows whose first maximum is at the label's column.
+/// Rows whose predicted class is the label: the first maximum's column, or for one column
+/// `[z > 0]` (a binary classifier's logit).
 fn hits(logits: &CpuTensor, labels: &[u32]) -> usize {
+    if logits.cols == 1 {
+        return logits
+            .data
+            .iter()
+            .zip(labels)
+            .filter(|(z, t)| u32::from(**z > 0.0) == **t)
+            .count();
+    }
     logits
         .data
         .chunks_exact(logits.cols.max(1))

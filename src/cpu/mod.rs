@@ -15,7 +15,7 @@ pub use loss::argmax;
 use std::sync::OnceLock;
 
 use crate::activation::Activation;
-use crate::backend::{Backend, ConvGrads, Epilogue, Shaped};
+use crate::backend::{Backend, ConvGrads, Epilogue, Samples, Shaped};
 use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
@@ -46,14 +46,15 @@ impl Shaped for CpuTensor {
     }
 }
 
-/// A training set in host memory: one byte per feature, one label per sample.
+/// A training set in host memory: bytes or floats per feature, one label and any float targets per
+/// sample.
 #[derive(Clone, Debug)]
 pub struct CpuDataset {
-    pixels: Vec<u8>,
+    features: data::Stored,
     labels: Vec<u32>,
-    features: usize,
-    scale: f32,
-    shift: f32,
+    width: usize,
+    targets: Vec<f32>,
+    target_width: usize,
 }
 
 /// The reference backend.
@@ -163,15 +164,8 @@ impl Backend for CpuBackend {
         Ok(ids.clone())
     }
 
-    fn dataset(
-        &self,
-        pixels: &[u8],
-        labels: &[u8],
-        features: usize,
-        scale: f32,
-        shift: f32,
-    ) -> Result<CpuDataset> {
-        data::dataset(pixels, labels, features, scale, shift)
+    fn dataset(&self, samples: &Samples<'_>) -> Result<CpuDataset> {
+        data::dataset(samples)
     }
 
     fn matmul(
@@ -406,5 +400,15 @@ impl Backend for CpuBackend {
         y: &mut Vec<u32>,
     ) -> Result<()> {
         data::gather(set, order, offset, x, y)
+    }
+
+    fn gather_targets(
+        &self,
+        set: &CpuDataset,
+        order: &Vec<u32>,
+        offset: usize,
+        t: &mut CpuTensor,
+    ) -> Result<()> {
+        data::gather_targets(set, order, offset, t)
     }
 }

@@ -10,6 +10,7 @@
 //! every epoch the training accuracy is measured by inference on the same 1 000 images (batch norm with
 //! its running statistics).
 
+use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -18,7 +19,7 @@ use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{MlpOptions, Model, ModelSpec};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, InputScale, TrainConfig};
+use crate::train::{DeviceSplit, TrainConfig};
 
 /// Training images.
 pub const TRAIN_IMAGES: usize = 1000;
@@ -73,7 +74,7 @@ pub fn compare<B: Backend>(b: &B, mnist: &Mnist, scale: f32, epochs: usize) -> R
     let set = DeviceSplit::upload(
         b,
         &mnist.train.clone().truncated(TRAIN_IMAGES),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )?;
     let run = |batch_norm: bool| -> Result<Curve> {
         let config = TrainConfig {

@@ -2,6 +2,7 @@
 //! and the 30 filters of its first layer before and after training (random noise becomes edge and blob
 //! detectors).
 
+use crate::data::Prep;
 use crate::backend::{Backend, Shaped};
 use crate::error::{Error, Result};
 use crate::init::Init;
@@ -9,7 +10,7 @@ use crate::mnist::Split;
 use crate::model::{Model, ModelSpec, presets};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, EpochStats, InputScale, TrainConfig, train};
+use crate::train::{DeviceSplit, EpochStats, TrainConfig, train};
 
 /// SimpleConvNet: conv 30×5×5, ReLU, 2×2 max pooling, dense 100, ReLU, dense 10.
 pub fn spec() -> ModelSpec {
@@ -32,9 +33,9 @@ pub fn train_on_mnist<B: Backend>(
     test: &Split,
     epochs: usize,
 ) -> Result<Vec<EpochStats>> {
-    let input = InputScale::mnist(true);
-    let set = DeviceSplit::upload(b, train_split, input)?;
-    let test = DeviceSplit::upload(b, test, input)?;
+    let input = Prep::mnist(true);
+    let set = DeviceSplit::upload(b, train_split, &input)?;
+    let test = DeviceSplit::upload(b, test, &input)?;
     let config = TrainConfig {
         epochs,
         batch: 100,

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 
 use crate::backend::{Backend, Shaped};
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::{Model, Truth};
 
 /// How one parameter tensor's gradient compared.
 #[derive(Clone, Debug)]
@@ -31,14 +31,15 @@ pub struct ParamCheck {
     pub total: usize,
 }
 
-/// Checks the softmax cross-entropy gradients of `model` on the batch (`x`, `labels`) with step `h`,
+/// Checks the gradients of `model`'s loss (its task's: softmax cross-entropy against labels, binary
+/// cross-entropy or squared error against targets) on the batch (`x`, `truth`) with step `h`,
 /// on up to `per_param` entries of each parameter tensor (a seeded sample; all of them when fewer).
 /// The parameters end as they began.
 pub fn check<B: Backend>(
     b: &B,
     model: &mut Model<B>,
     x: &B::Tensor,
-    labels: &B::Indices,
+    truth: Truth<'_, B>,
     h: f32,
     per_param: usize,
     seed: u64,
@@ -48,7 +49,7 @@ pub fn check<B: Backend>(
     const STEP: u64 = 1;
     let mut ws = model.workspace(b, x.rows())?;
     model.forward_train(b, x, &mut ws, seed, STEP)?;
-    model.backward(b, x, labels, &mut ws)?;
+    model.backward(b, x, truth, &mut ws)?;
     let analytic = model
         .params()
         .map(|p| b.read(&p.grad))
@@ -65,7 +66,7 @@ pub fn check<B: Backend>(
             let mut loss_at = |v: f32, model: &mut Model<B>| -> Result<f64> {
                 values[i] = v;
                 b.write(parameter(model, k), &values)?;
-                model.loss_train(b, x, labels, &mut ws, seed, STEP)?;
+                model.loss_train(b, x, truth, &mut ws, seed, STEP)?;
                 Ok(f64::from(b.read(&ws.loss)?[0]))
             };
             let up = loss_at(original + h, model)?;

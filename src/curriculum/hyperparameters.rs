@@ -8,6 +8,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::error::Result;
@@ -16,7 +17,7 @@ use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{Model, ModelSpec};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, InputScale, TrainConfig, train};
+use crate::train::{DeviceSplit, TrainConfig, train};
 
 /// Training images, the validation split included.
 pub const IMAGES: usize = 500;
@@ -58,9 +59,9 @@ pub fn search<B: Backend>(
     let validation = DeviceSplit::upload(
         b,
         &images.split_off(IMAGES - VALIDATION),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )?;
-    let training = DeviceSplit::upload(b, &images, InputScale::mnist(true))?;
+    let training = DeviceSplit::upload(b, &images, &Prep::mnist(true))?;
     let spec = ModelSpec::mlp(PIXELS, &[100; 6], CLASSES, Activation::Relu);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut results = Vec::with_capacity(trials);

@@ -8,6 +8,7 @@
 //! and on the first 1 000 test images, which keeps each epoch's evaluation short; the gap between them is
 //! the lesson's point, not a benchmark.
 
+use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::error::Result;
@@ -16,7 +17,7 @@ use crate::mnist::{CLASSES, Mnist, PIXELS};
 use crate::model::{MlpOptions, Model, ModelSpec};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
-use crate::train::{DeviceSplit, InputScale, TrainConfig};
+use crate::train::{DeviceSplit, TrainConfig};
 
 /// Training images: few enough to memorise.
 pub const TRAIN_IMAGES: usize = 300;
@@ -100,12 +101,12 @@ pub fn run<B: Backend>(b: &B, mnist: &Mnist, variant: Variant, epochs: usize) ->
     let train_set = DeviceSplit::upload(
         b,
         &mnist.train.clone().truncated(TRAIN_IMAGES),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )?;
     let test_set = DeviceSplit::upload(
         b,
         &mnist.test.clone().truncated(TEST_IMAGES),
-        InputScale::mnist(true),
+        &Prep::mnist(true),
     )?;
     let mut model = Model::new(b, spec, Init::He, 42, optimizer.state_count())?;
     let (history, train_accuracy) =

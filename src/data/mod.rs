@@ -14,7 +14,7 @@ pub mod npy;
 pub mod prep;
 pub mod source;
 
-pub use prep::{Prep, Scaling, Task};
+pub use prep::{Prep, Scaling, Schema, Task};
 pub use source::{Loaded, LoadOptions, open};
 
 use rand::SeedableRng;

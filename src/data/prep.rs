@@ -281,6 +281,27 @@ impl Prepared {
 }
 
 impl Prep {
+    /// Images of `shape` bytes in `classes` classes named `0, 1, …`, scaled to [0, 1] when
+    /// `normalise` (else kept as 0–255): MNIST's preprocessing, and any IDX set's.
+    pub fn images(shape: Shape, classes: usize, normalise: bool) -> Prep {
+        Prep {
+            task: Task::Classify,
+            shape,
+            scaling: Scaling::Bytes {
+                scale: if normalise { 1.0 / 255.0 } else { 1.0 },
+                shift: 0.0,
+            },
+            target: None,
+            names: (0..classes).map(|c| c.to_string()).collect(),
+            schema: Schema::Images,
+        }
+    }
+
+    /// MNIST's preprocessing: 1×28×28 images of 10 digits, see [`Prep::images`].
+    pub fn mnist(normalise: bool) -> Prep {
+        Prep::images(Shape::image(1, 28, 28), 10, normalise)
+    }
+
     /// Fits the preprocessing of `task` on `train`: byte images scaled to [0, 1] (kept as 0–255 when
     /// `normalise` is false); float features standardised per feature (kept as they are when
     /// `normalise` is false); regression targets standardised. `train`'s targets must already be in

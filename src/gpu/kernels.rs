@@ -31,6 +31,7 @@ const SOFTMAX_LOSS: &str = shader!("softmax_loss.wgsl", "activation_fns.wgsl");
 const BLAS: &str = shader!("blas.wgsl", "elementwise.wgsl");
 const OPTIM: &str = shader!("optim.wgsl", "elementwise.wgsl");
 const GATHER: &str = shader!("gather.wgsl", "elementwise.wgsl");
+const GATHER_FLOATS_SRC: &str = shader!("gather_floats.wgsl");
 const DROPOUT: &str = shader!("dropout.wgsl", "elementwise.wgsl");
 const BATCH_NORM: &str = shader!("batch_norm.wgsl");
 const WINDOW: &str = shader!("window.wgsl", "activation_fns.wgsl", "elementwise.wgsl");
@@ -243,6 +244,16 @@ kernel!(
     [Read, Read, Read, ReadWrite, ReadWrite],
     [],
     24
+);
+
+kernel!(
+    GATHER_FLOATS,
+    GATHER_FLOATS_SRC,
+    "gather_floats",
+    1,
+    [Read, Read, Read, ReadWrite, ReadWrite],
+    [],
+    20
 );
 
 kernel!(IM2COL, WINDOW, "im2col", 1, [Read, ReadWrite], [], 48);

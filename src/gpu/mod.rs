@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::activation::Activation;
-use crate::backend::{Backend, ConvGrads, Epilogue, Shaped};
+use crate::backend::{Backend, ConvGrads, Epilogue, Samples, Shaped};
 use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
@@ -106,14 +106,16 @@ impl GpuIndices {
     }
 }
 
-/// A training set on the device: pixels as bytes packed four to a word, labels as words.
+/// A training set on the device: byte features packed four to a word (or floats), labels as words,
+/// float targets as a tensor.
 pub struct GpuDataset {
-    pixels: GpuIndices,
+    features: data::StoredFeatures,
     labels: GpuIndices,
+    targets: Option<GpuTensor>,
+    /// Bound as the labels output where a gather writes none.
+    no_labels: GpuIndices,
     samples: usize,
-    features: usize,
-    scale: f32,
-    shift: f32,
+    width: usize,
 }
 
 /// The GPU backend.
@@ -432,15 +434,8 @@ impl Backend for GpuBackend {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
-    fn dataset(
-        &self,
-        pixels: &[u8],
-        labels: &[u8],
-        features: usize,
-        scale: f32,
-        shift: f32,
-    ) -> Result<GpuDataset> {
-        data::dataset(self, pixels, labels, features, scale, shift)
+    fn dataset(&self, samples: &Samples<'_>) -> Result<GpuDataset> {
+        data::dataset(self, samples)
     }
 
     fn matmul(
@@ -673,6 +668,16 @@ impl Backend for GpuBackend {
         y: &mut GpuIndices,
     ) -> Result<()> {
         data::gather(self, set, order, offset, x, y)
+    }
+
+    fn gather_targets(
+        &self,
+        set: &GpuDataset,
+        order: &GpuIndices,
+        offset: usize,
+        t: &mut GpuTensor,
+    ) -> Result<()> {
+        data::gather_targets(self, set, order, offset, t)
     }
 }
 

@@ -14,7 +14,8 @@ pub use spec::{LayerSpec, MlpOptions, ModelSpec};
 
 use crate::activation::Activation;
 use crate::backend::Backend;
-use crate::error::Result;
+use crate::data::Task;
+use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::{BuildAt, Draw, Layer, Param};
 use crate::optim::OptimStep;
@@ -34,10 +35,30 @@ impl<B: Backend> Workspace<B> {
     }
 }
 
+/// What a batch's loss compares the model's outputs with.
+pub enum Truth<'a, B: Backend> {
+    /// Class labels, one per row (classification).
+    Labels(&'a B::Indices),
+    /// Float targets of the outputs' shape (binary: 0 or 1; regression: values).
+    Targets(&'a B::Tensor),
+}
+
+impl<B: Backend> Clone for Truth<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B: Backend> Copy for Truth<'_, B> {}
+
 /// A sequential model.
 pub struct Model<B: Backend> {
     /// The architecture.
     pub spec: ModelSpec,
+    /// What the outputs are, and so the loss: softmax cross-entropy over class logits
+    /// ([`Task::Classify`], the default), sigmoid binary cross-entropy over one logit
+    /// ([`Task::Binary`]) or half the squared error of linear outputs ([`Task::Regress`]).
+    pub task: Task,
     /// The layers, input first.
     pub layers: Vec<Box<dyn Layer<B>>>,
     /// The (seed, step) of the last training forward pass, whose random draws its backward pass repeats.
@@ -73,6 +94,7 @@ impl<B: Backend> Model<B> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Model {
             spec,
+            task: Task::Classify,
             layers,
             draw: (0, 0),
         })
@@ -170,17 +192,11 @@ impl<B: Backend> Model<B> {
         }
     }
 
-    /// Runs the layers on `x` for inference and puts the mean softmax cross-entropy against `labels` in
+    /// Runs the layers on `x` for inference and puts the batch's mean loss against `truth` in
     /// [`Workspace::loss`], without backprop.
-    pub fn loss(
-        &self,
-        b: &B,
-        x: &B::Tensor,
-        labels: &B::Indices,
-        ws: &mut Workspace<B>,
-    ) -> Result<()> {
+    pub fn loss(&self, b: &B, x: &B::Tensor, truth: Truth<'_, B>, ws: &mut Workspace<B>) -> Result<()> {
         self.forward(b, x, ws)?;
-        self.loss_of_logits(b, labels, ws)
+        self.loss_of_outputs(b, truth, ws)
     }
 
     /// As [`Model::loss`] in training mode, with the draws of (`seed`, `step`): what a numerical
@@ -189,30 +205,46 @@ impl<B: Backend> Model<B> {
         &mut self,
         b: &B,
         x: &B::Tensor,
-        labels: &B::Indices,
+        truth: Truth<'_, B>,
         ws: &mut Workspace<B>,
         seed: u64,
         step: u64,
     ) -> Result<()> {
         self.forward_train(b, x, ws, seed, step)?;
-        self.loss_of_logits(b, labels, ws)
+        self.loss_of_outputs(b, truth, ws)
     }
 
-    fn loss_of_logits(&self, b: &B, labels: &B::Indices, ws: &mut Workspace<B>) -> Result<()> {
+    /// The task's loss of the last outputs against `truth` into `ws.loss`, and its gradient into the
+    /// last layer's output gradient.
+    fn loss_of_outputs(&self, b: &B, truth: Truth<'_, B>, ws: &mut Workspace<B>) -> Result<()> {
         let last = self.layers.len() - 1;
-        b.softmax_cross_entropy(&ws.outputs[last], labels, &mut ws.grads[last], &mut ws.loss)
+        let (out, grad, loss) = (&ws.outputs[last], &mut ws.grads[last], &mut ws.loss);
+        match (self.task, truth) {
+            (Task::Classify, Truth::Labels(labels)) => b.softmax_cross_entropy(out, labels, grad, loss),
+            (Task::Binary, Truth::Targets(t)) => b.sigmoid_binary_cross_entropy(out, t, grad, loss),
+            (Task::Regress, Truth::Targets(t)) => b.mean_squared_error(out, t, grad, loss),
+            (task, _) => Err(Error::Invalid(format!(
+                "a {} model's loss needs {}",
+                task.name(),
+                if task == Task::Classify {
+                    "class labels"
+                } else {
+                    "float targets"
+                }
+            ))),
+        }
     }
 
-    /// After [`Model::forward_train`]: the softmax cross-entropy loss against `labels` (into `ws.loss`)
-    /// and its gradient back through every layer, ending in every parameter's gradient.
+    /// After [`Model::forward_train`]: the task's loss against `truth` (into `ws.loss`) and its
+    /// gradient back through every layer, ending in every parameter's gradient.
     pub fn backward(
         &mut self,
         b: &B,
         x: &B::Tensor,
-        labels: &B::Indices,
+        truth: Truth<'_, B>,
         ws: &mut Workspace<B>,
     ) -> Result<()> {
-        self.loss_of_logits(b, labels, ws)?;
+        self.loss_of_outputs(b, truth, ws)?;
         for i in (0..self.layers.len()).rev() {
             if self.is_fused(i) {
                 continue;

@@ -6,7 +6,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::Shape;
-use crate::mnist::{CLASSES, PIXELS, SIDE};
+use crate::mnist::{CLASSES, SIDE};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::LrSchedule;
 use crate::train::TrainConfig;
@@ -50,8 +50,9 @@ pub struct Preset {
 }
 
 /// Every preset's name, the default first.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "default",
+    "table",
     "book",
     "backprop",
     "mlp",
@@ -104,6 +105,14 @@ pub fn preset(name: &str) -> Option<Preset> {
             "exp:0.8",
             100,
             8,
+        ),
+        "table" => adam(
+            "table",
+            relu_mlp(&[64, 64], MlpOptions::default()),
+            1e-3,
+            "cosine",
+            32,
+            100,
         ),
         "book" => curriculum("book", Activation::Sigmoid),
         "backprop" => curriculum("backprop", Activation::Relu),
@@ -163,13 +172,19 @@ pub fn named(name: &str) -> Result<Preset> {
 impl Preset {
     /// The model, for MNIST's 1×28×28 images and 10 classes.
     pub fn spec(&self) -> Result<ModelSpec> {
+        self.spec_for(Shape::image(1, SIDE, SIDE), CLASSES)
+    }
+
+    /// The model for samples of `input` and `outputs` outputs: an MLP preset's hidden layers between
+    /// them (a flat view of an image); a layer list as it is, for the input it names (MNIST's).
+    pub fn spec_for(&self, input: Shape, outputs: usize) -> Result<ModelSpec> {
         let spec = match self.layers {
             Layers::Mlp {
                 hidden,
                 activation,
                 options,
-            } => ModelSpec::mlp_with(PIXELS, hidden, CLASSES, activation, options),
-            Layers::List(text) => ModelSpec::parse_layers(text, Some(Shape::image(1, SIDE, SIDE)))?,
+            } => ModelSpec::mlp_with(input.len(), hidden, outputs, activation, options),
+            Layers::List(text) => ModelSpec::parse_layers(text, Some(input))?,
         };
         spec.shapes()?;
         Ok(spec)

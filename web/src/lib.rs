@@ -11,12 +11,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Promise, Uint8Array};
+use nabla::data::Prep;
 use nabla::GpuBackend;
 use nabla::checkpoint;
 use nabla::mnist::{FILES, Split};
 use nabla::model::Model;
 use nabla::model::presets::{self, Preset};
-use nabla::train::{DeviceSplit, Event, InputScale, Start, Trainer, class_probabilities};
+use nabla::train::{DeviceSplit, Event, Start, Trainer, class_probabilities};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -181,9 +182,9 @@ impl State {
             u64::from(options.seed),
             config.optimizer.state_count(),
         )?;
-        let input = InputScale::mnist(true);
-        let train = DeviceSplit::upload(&b, &mnist_train, input)?;
-        let test = DeviceSplit::upload(&b, &mnist_test, input)?;
+        let input = Prep::mnist(true);
+        let train = DeviceSplit::upload(&b, &mnist_train, &input)?;
+        let test = DeviceSplit::upload(&b, &mnist_test, &input)?;
         let trainer = Trainer::new(&b, &model, train.len, &config, Start::default())?;
         Ok(State {
             b,
