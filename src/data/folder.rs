@@ -228,3 +228,325 @@ pub fn load(dir: &Path) -> Result<(Dataset, Option<Dataset>)> {
         Some(test.into_dataset(names)?),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use png::{BitDepth, ColorType};
+
+    use super::*;
+
+    /// A directory of fixtures, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("nabla-folder-{}-{test}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        /// Writes `bytes` at `name` (folders created as needed).
+        fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+            path
+        }
+
+        /// Writes a PNG at `name`.
+        fn png(&self, name: &str, png: Png) -> PathBuf {
+            self.file(name, &png.encode())
+        }
+
+        /// The error message of loading the directory (or `sub` in it).
+        fn error(&self, sub: &str) -> String {
+            load(&self.0.join(sub)).unwrap_err().to_string()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A PNG to encode: size, colour type, depth, samples as stored (row-major, interleaved).
+    struct Png {
+        width: u32,
+        height: u32,
+        color: ColorType,
+        depth: BitDepth,
+        data: Vec<u8>,
+        palette: Option<Vec<u8>>,
+    }
+
+    impl Png {
+        fn new(width: u32, height: u32, color: ColorType, data: Vec<u8>) -> Self {
+            Png {
+                width,
+                height,
+                color,
+                depth: BitDepth::Eight,
+                data,
+                palette: None,
+            }
+        }
+
+        fn encode(self) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
+            encoder.set_color(self.color);
+            encoder.set_depth(self.depth);
+            if let Some(palette) = self.palette {
+                encoder.set_palette(palette);
+            }
+            let mut writer = encoder.write_header().unwrap();
+            writer.write_image_data(&self.data).unwrap();
+            writer.finish().unwrap();
+            out
+        }
+    }
+
+    /// Image `id`'s value at channel `c`, row `y`, column `x`.
+    fn value(id: usize, c: usize, y: usize, x: usize) -> u8 {
+        ((id * 37 + c * 11 + y * 5 + x) % 256) as u8
+    }
+
+    /// A 5-wide, 7-high RGB image `id`, interleaved as a PNG stores it.
+    fn rgb(id: usize) -> Png {
+        let mut data = Vec::new();
+        for y in 0..7 {
+            for x in 0..5 {
+                data.extend((0..3).map(|c| value(id, c, y, x)));
+            }
+        }
+        Png::new(5, 7, ColorType::Rgb, data)
+    }
+
+    /// A 4-wide, 3-high grey image of `id`.
+    fn grey(id: usize) -> Png {
+        let data = (0..3)
+            .flat_map(|y| (0..4).map(move |x| value(id, 0, y, x)))
+            .collect();
+        Png::new(4, 3, ColorType::Grayscale, data)
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn rgb_class_folders_load_channel_first_in_sorted_order() {
+        let s = Scratch::new("rgb");
+        // Written out of order: classes sort to bird, cat, dog and files by name ("10" before "9").
+        let files = [
+            ("dog/b.png", 0),
+            ("dog/a.png", 1),
+            ("cat/9.png", 2),
+            ("cat/10.png", 3),
+            ("cat/1.png", 4),
+            ("bird/x.png", 5),
+        ];
+        for (name, id) in files {
+            s.png(name, rgb(id));
+        }
+        s.file(".DS_Store", b"hidden");
+        s.file("cat/.hidden.png", b"not even a PNG");
+        let (set, test) = load(&s.0).unwrap();
+        assert!(test.is_none());
+        assert_eq!(set.shape, Shape::image(3, 7, 5));
+        let order = [5, 4, 3, 2, 1, 0];
+        let mut expected = Vec::new();
+        for id in order {
+            for c in 0..3 {
+                for y in 0..7 {
+                    expected.extend((0..5).map(|x| value(id, c, y, x)));
+                }
+            }
+        }
+        assert_eq!(set.features, Features::Bytes(expected));
+        let targets = Targets::Classes {
+            labels: vec![0, 1, 1, 1, 2, 2],
+            names: names(&["bird", "cat", "dog"]),
+        };
+        assert_eq!(set.targets, targets);
+    }
+
+    #[test]
+    fn grey_class_folders_have_one_channel() {
+        let s = Scratch::new("grey");
+        s.png("zero/a.png", grey(0));
+        s.png("one/a.png", grey(1));
+        s.png("one/b.PNG", grey(2));
+        let (set, _) = load(&s.0).unwrap();
+        assert_eq!(set.shape, Shape::image(1, 3, 4));
+        let expected: Vec<u8> = [1, 2, 0]
+            .iter()
+            .flat_map(|&id| (0..3).flat_map(move |y| (0..4).map(move |x| value(id, 0, y, x))))
+            .collect();
+        assert_eq!(set.features, Features::Bytes(expected));
+        assert_eq!(set.targets.names(), names(&["one", "zero"]));
+    }
+
+    #[test]
+    fn png_depths_alpha_and_palettes() {
+        let s = Scratch::new("kinds");
+        let mut wide = Png::new(2, 1, ColorType::Grayscale, vec![0xAB, 0x12, 0x01, 0xFF]);
+        wide.depth = BitDepth::Sixteen;
+        assert_eq!(
+            read_png(&s.png("16.png", wide)).unwrap(),
+            (Shape::image(1, 1, 2), vec![0xAB, 0x01])
+        );
+        let mut bits = Png::new(8, 1, ColorType::Grayscale, vec![0b1010_0001]);
+        bits.depth = BitDepth::One;
+        let (_, pixels) = read_png(&s.png("1.png", bits)).unwrap();
+        assert_eq!(pixels, [255, 0, 255, 0, 0, 0, 0, 255]);
+        let rgba = Png::new(2, 1, ColorType::Rgba, vec![1, 2, 3, 0, 4, 5, 6, 255]);
+        assert_eq!(
+            read_png(&s.png("rgba.png", rgba)).unwrap(),
+            (Shape::image(3, 1, 2), vec![1, 4, 2, 5, 3, 6])
+        );
+        let grey_alpha = Png::new(2, 1, ColorType::GrayscaleAlpha, vec![10, 0, 20, 99]);
+        assert_eq!(
+            read_png(&s.png("ga.png", grey_alpha)).unwrap(),
+            (Shape::image(1, 1, 2), vec![10, 20])
+        );
+        let mut indexed = Png::new(3, 1, ColorType::Indexed, vec![1, 0, 1]);
+        indexed.palette = Some(vec![10, 20, 30, 40, 50, 60]);
+        assert_eq!(
+            read_png(&s.png("palette.png", indexed)).unwrap(),
+            (
+                Shape::image(3, 1, 3),
+                vec![40, 10, 40, 50, 20, 50, 60, 30, 60]
+            )
+        );
+        let path = s.file("bad.png", b"\x89PNG\r\n\x1a\n garbage");
+        let e = read_png(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.png") && e.contains("not a readable PNG image"),
+            "{e}"
+        );
+        let mut cut = rgb(0).encode();
+        cut.truncate(cut.len() - 20);
+        let e = read_png(&s.file("cut.png", &cut)).unwrap_err().to_string();
+        assert!(e.contains("cut.png") && e.contains("corrupt PNG"), "{e}");
+    }
+
+    #[test]
+    fn train_and_test_folders_share_the_classes() {
+        let s = Scratch::new("split");
+        s.png("train/a/1.png", grey(0));
+        s.png("train/b/1.png", grey(1));
+        s.png("train/c/1.png", grey(2));
+        s.png("test/c/1.png", grey(3));
+        s.png("test/a/1.png", grey(4));
+        let (train, test) = load(&s.0).unwrap();
+        let test = test.unwrap();
+        assert_eq!(train.targets.names(), names(&["a", "b", "c"]));
+        let targets = Targets::Classes {
+            labels: vec![0, 2],
+            names: names(&["a", "b", "c"]),
+        };
+        assert_eq!(test.targets, targets);
+        assert_eq!(test.shape, train.shape);
+        s.png("test/d/1.png", grey(5));
+        let e = s.error("");
+        assert!(
+            e.contains("class `d`, which the training part lacks (it has: a, b, c)"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(s.0.join("test/d")).unwrap();
+        s.png("test/b/1.png", rgb(0));
+        let e = s.error("");
+        assert!(
+            e.contains("test/b/1.png") && e.contains("is 3x7x5") && e.contains("is 1x3x4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_layouts_are_named() {
+        let s = Scratch::new("layouts");
+        std::fs::create_dir_all(s.0.join("empty")).unwrap();
+        assert!(s.error("empty").contains("the directory is empty"));
+        s.png("one/a/1.png", grey(0));
+        assert!(s.error("one").contains("only one class folder (`a`)"));
+        s.png("beside/a/1.png", grey(0));
+        s.png("beside/b/1.png", grey(1));
+        s.file("beside/labels.txt", b"");
+        assert!(
+            s.error("beside")
+                .contains("`labels.txt` lies beside the class folders")
+        );
+        s.png("nopng/a/1.png", grey(0));
+        s.file("nopng/b/.keep", b"");
+        let e = s.error("nopng");
+        assert!(
+            e.contains("nopng/b") && e.contains("holds no PNG images"),
+            "{e}"
+        );
+        s.png("other/a/1.png", grey(0));
+        s.file("other/b/notes.txt", b"");
+        let e = s.error("other");
+        assert!(
+            e.contains("other/b/notes.txt") && e.contains("not a PNG image"),
+            "{e}"
+        );
+        s.png("nested/a/1.png", grey(0));
+        s.png("nested/b/deeper/1.png", grey(0));
+        assert!(
+            s.error("nested")
+                .contains("nested/b/deeper: not a PNG image")
+        );
+        s.png("corrupt/a/1.png", grey(0));
+        s.file("corrupt/b/1.png", b"not a png");
+        let e = s.error("corrupt");
+        assert!(
+            e.contains("corrupt/b/1.png") && e.contains("not a readable PNG"),
+            "{e}"
+        );
+        let e = load(&s.0.join("missing")).unwrap_err().to_string();
+        assert!(e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn mixed_sizes_and_channels_name_both_files() {
+        let s = Scratch::new("mixed");
+        s.png("sizes/a/1.png", grey(0));
+        s.png(
+            "sizes/b/1.png",
+            Png::new(3, 4, ColorType::Grayscale, vec![0; 12]),
+        );
+        let e = s.error("sizes");
+        assert!(
+            e.contains("sizes/b/1.png: the image is 1x4x3 (channels×height×width) but ")
+                && e.contains("sizes/a/1.png is 1x3x4"),
+            "{e}"
+        );
+        s.png("channels/a/1.png", grey(0));
+        s.png(
+            "channels/a/2.png",
+            Png::new(4, 3, ColorType::Rgb, vec![0; 36]),
+        );
+        s.png("channels/b/1.png", grey(1));
+        let e = s.error("channels");
+        assert!(
+            e.contains("channels/a/2.png: the image is 3x3x4") && e.contains("is 1x3x4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn too_many_classes_are_refused() {
+        let s = Scratch::new("many");
+        for c in 0..=MAX_CLASSES {
+            std::fs::create_dir(s.0.join(c.to_string())).unwrap();
+        }
+        assert!(
+            s.error("")
+                .contains("10001 class folders, more than the 10000 classes")
+        );
+    }
+}
