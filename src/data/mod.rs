@@ -15,7 +15,7 @@ pub mod prep;
 pub mod source;
 
 pub use prep::{Prep, Scaling, Task};
-pub use source::{LoadOptions, Loaded, open};
+pub use source::{Loaded, LoadOptions, open};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;

@@ -1071,7 +1071,7 @@ mod tests {
     fn archives_missing_arrays_are_refused() {
         let x = ("x", npy("|u1", &[1, 1], &[0]));
         let y = ("y", npy("|u1", &[1], &[0]));
-        let e = load_npz("no-y", &zip(&[x.clone()], false, false))
+        let e = load_npz("no-y", &zip(std::slice::from_ref(&x), false, false))
             .unwrap_err()
             .to_string();
         assert!(e.contains("no array `y` (it holds: x)"), "{e}");
