@@ -1,5 +1,5 @@
 //! Property tests: random and mutated bytes fed to everything that reads a user's files (the IDX
-//! checks, the checkpoint loader, the PNG reader). None may panic, and every rejection is an
+//! checks, the checkpoint loader, the PNG reader, the CSV and NumPy loaders). None may panic, and every rejection is an
 //! [`Error::Data`] naming the file; a mutation that happens to leave the file valid may load.
 
 mod common;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use common::cpu;
 use nabla::data::Prep;
 use nabla::checkpoint;
+use nabla::data::{csv, npy};
 use nabla::init::Init;
 use nabla::mnist::{self, PIXELS, SIDE};
 use nabla::model::{MlpOptions, Model, ModelSpec};
@@ -94,14 +95,127 @@ fn mutated(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
 
 /// A rejection must be a data error about `path`.
 fn refused_cleanly<T>(result: Result<T, Error>, path: &Path) -> Result<(), TestCaseError> {
+    refused_naming(result, &[path])
+}
+
+/// A rejection must be a data error about one of `paths`.
+fn refused_naming<T>(result: Result<T, Error>, paths: &[&Path]) -> Result<(), TestCaseError> {
     match result {
         Ok(_) => Ok(()),
-        Err(Error::Data { path: p, .. }) if p == path => Ok(()),
+        Err(Error::Data { path: p, .. }) if paths.contains(&p.as_path()) => Ok(()),
         Err(e) => Err(TestCaseError::fail(format!(
-            "not a data error about {}: {e}",
-            path.display()
+            "not a data error about {paths:?}: {e}"
         ))),
     }
+}
+
+/// A valid CSV table: numeric and text inputs, a whole-number target.
+fn csv_table() -> Vec<u8> {
+    b"a,b,colour,label\n1.5,2,red,0\n-3,4e2,blue,1\n0,0.25,red,2\n7,\"8\",green,1\n".to_vec()
+}
+
+/// A header, then text of a table's characters: rows, quotes, numbers and text in any order.
+fn csv_text() -> impl Strategy<Value = Vec<u8>> {
+    let alphabet: &[u8] = b"0123456789.,-e\"\n\r abx";
+    proptest::collection::vec(proptest::sample::select(alphabet), 0..200)
+        .prop_map(|text| [b"a,b,label\n".as_slice(), &text].concat())
+}
+
+/// A `.npy` file (format 1.0) with the header dict `dict`, then `data`.
+fn npy_file(dict: &str, data: &[u8]) -> Vec<u8> {
+    let header = format!("{dict}\n");
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.bytes());
+    out.extend(data);
+    out
+}
+
+/// Valid inputs (3 samples of 2 floats) and class labels.
+fn npy_pair() -> (Vec<u8>, Vec<u8>) {
+    let x: Vec<u8> = [0.5f32, 1.0, -2.0, 3.0, 0.0, 4.5]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let y: Vec<u8> = [1i64, 0, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    (
+        npy_file(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
+            &x,
+        ),
+        npy_file(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",
+            &y,
+        ),
+    )
+}
+
+/// A `.npy` file whose header is random text of a header's characters, then random data.
+fn npy_header_text() -> impl Strategy<Value = Vec<u8>> {
+    let alphabet: &[u8] = b"{}()[]:, '\"<>|=fiubc1248036descrshapefortran_orderTrueFalseL";
+    let text = proptest::collection::vec(proptest::sample::select(alphabet), 0..96);
+    (text, proptest::collection::vec(any::<u8>(), 0..48))
+        .prop_map(|(text, data)| npy_file(&String::from_utf8(text).unwrap(), &data))
+}
+
+/// A stored (uncompressed) zip archive of `members`, as `numpy.savez` writes one.
+fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let (mut out, mut dir) = (Vec::new(), Vec::new());
+    let le = |out: &mut Vec<u8>, fields: &[(u32, usize)]| {
+        for &(v, n) in fields {
+            out.extend(&v.to_le_bytes()[..n]);
+        }
+    };
+    for (name, data) in members {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let (crc, len, at) = (crc.sum(), data.len() as u32, out.len() as u32);
+        let common = [
+            (20, 2),
+            (0, 2),
+            (0, 2),
+            (0, 4),
+            (crc, 4),
+            (len, 4),
+            (len, 4),
+            (name.len() as u32, 2),
+            (0, 2),
+        ];
+        le(&mut out, &[(0x0403_4b50, 4)]);
+        le(&mut out, &common);
+        out.extend(name.bytes());
+        out.extend(*data);
+        le(&mut dir, &[(0x0201_4b50, 4), (20, 2)]);
+        le(&mut dir, &common);
+        le(&mut dir, &[(0, 2), (0, 4), (0, 4), (at, 4)]);
+        dir.extend(name.bytes());
+    }
+    let (count, dir_at, dir_len) = (members.len() as u32, out.len() as u32, dir.len() as u32);
+    out.extend(dir);
+    le(
+        &mut out,
+        &[
+            (0x0605_4b50, 4),
+            (0, 4),
+            (count, 2),
+            (count, 2),
+            (dir_len, 4),
+            (dir_at, 4),
+            (0, 2),
+        ],
+    );
+    out
+}
+
+/// A valid `.npz` archive with a test split.
+fn npz_bytes() -> Vec<u8> {
+    let (x, y) = npy_pair();
+    stored_zip(&[
+        ("x.npy", &x),
+        ("y.npy", &y),
+        ("x_test.npy", &x),
+        ("y_test.npy", &y),
+    ])
 }
 
 proptest! {
@@ -132,6 +246,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn csv_tables_never_panic(bytes in prop_oneof![mutated(csv_table()), csv_text()], two in any::<bool>()) {
+        let path = scratch().join("fuzzed.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let targets: Vec<String> = if two { vec!["a".into(), "label".into()] } else { vec!["label".into()] };
+        refused_cleanly(csv::load(&path, &targets), &path)?;
+    }
+
+    #[test]
+    fn npy_arrays_never_panic(
+        x in prop_oneof![mutated(npy_pair().0), npy_header_text()],
+        y in mutated(npy_pair().1),
+    ) {
+        let (x_path, y_path) = (scratch().join("fuzzed-x.npy"), scratch().join("fuzzed-y.npy"));
+        std::fs::write(&x_path, &x).unwrap();
+        std::fs::write(&y_path, &y).unwrap();
+        let targets = [y_path.to_string_lossy().into_owned()];
+        refused_naming(npy::load(&x_path, &targets), &[&x_path, &y_path])?;
+    }
+
+    #[test]
+    fn npz_archives_never_panic(bytes in mutated(npz_bytes())) {
+        let path = scratch().join("fuzzed.npz");
+        std::fs::write(&path, &bytes).unwrap();
+        refused_cleanly(npy::load(&path, &[]), &path)?;
+    }
+}
+
 /// The fuzzers' seeds are valid, so the mutations start from files that load.
 #[test]
 fn the_seeds_load() {
@@ -143,4 +288,17 @@ fn the_seeds_load() {
     assert!(checkpoint::load::<CpuBackend>(&cpu(), &path, 2).is_ok());
     let pixels = nabla::png_digit::decode(Path::new("p.png"), &png_bytes(), false).unwrap();
     assert_eq!(pixels[1], 3);
+    let path = scratch().join("seed.csv");
+    std::fs::write(&path, csv_table()).unwrap();
+    assert_eq!(csv::load(&path, &["label".into()]).unwrap().0.len(), 4);
+    let (x, y) = npy_pair();
+    let (x_path, y_path) = (scratch().join("seed-x.npy"), scratch().join("seed-y.npy"));
+    std::fs::write(&x_path, x).unwrap();
+    std::fs::write(&y_path, y).unwrap();
+    let targets = [y_path.to_string_lossy().into_owned()];
+    assert_eq!(npy::load(&x_path, &targets).unwrap().0.len(), 3);
+    let path = scratch().join("seed.npz");
+    std::fs::write(&path, npz_bytes()).unwrap();
+    let (train, test, _) = npy::load(&path, &[]).unwrap();
+    assert_eq!((train.len(), test.map(|t| t.len())), (3, Some(3)));
 }

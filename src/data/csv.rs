@@ -17,7 +17,8 @@ use super::{Dataset, Features, Targets};
 use crate::error::{Error, Result};
 use crate::layers::Shape;
 
-fn data_error(path: &Path, reason: impl Into<String>) -> Error {
+/// A data error about `path`.
+pub(super) fn data_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::Data {
         path: path.to_path_buf(),
         reason: reason.into(),
@@ -304,10 +305,15 @@ fn table_targets(path: &Path, table: &Table) -> Result<Targets> {
             })
         }
         [(_, Kind::Numeric)] if whole_numbers_few(&table.targets) => {
-            super::prep::Task::Classify.convert(Targets::Values {
-                values: table.targets.clone(),
-                names,
-            })
+            super::prep::Task::Classify
+                .convert(Targets::Values {
+                    values: table.targets.clone(),
+                    names,
+                })
+                .map_err(|e| match e {
+                    Error::Invalid(reason) => data_error(path, reason),
+                    e => e,
+                })
         }
         kinds => {
             if let Some((n, _)) = kinds.iter().find(|(_, k)| matches!(k, Kind::Text(_))) {
