@@ -14,11 +14,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use nabla::backend::Samples;
-use nabla::model::Truth;
 use nabla::bench::Workload;
 use nabla::layers::Shape;
 use nabla::mnist::PIXELS;
 use nabla::model::Model;
+use nabla::model::Truth;
 use nabla::window::Window;
 use nabla::{
     Activation, Backend, ConvGrads, CpuBackend, Epilogue, GpuBackend, Optimizer, OptimizerKind,
@@ -213,7 +213,9 @@ fn kernels<B: Backend>(c: &mut Criterion, label: &str, b: &B) {
                 bench.iter_custom(|n| {
                     timed(b, n, || {
                         model.forward(b, &x, &mut ws).expect("forward");
-                        model.backward(b, &x, Truth::Labels(&y), &mut ws).expect("backward");
+                        model
+                            .backward(b, &x, Truth::Labels(&y), &mut ws)
+                            .expect("backward");
                         model.update(b, &step).expect("update");
                         b.submit();
                         black_box(&ws);

@@ -6,10 +6,10 @@
 #[allow(dead_code)]
 mod support;
 
-use nabla::model::Truth;
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, Mnist, PIXELS};
+use nabla::model::Truth;
 use nabla::model::{Model, ModelSpec};
 use nabla::{Activation, Backend};
 

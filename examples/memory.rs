@@ -20,16 +20,10 @@ fn main() -> anyhow::Result<()> {
     let mnist = support::mnist()?;
     let b = GpuBackend::new()?;
     println!("GPU: {}", b.describe());
-    let train_set = DeviceSplit::upload(
-        &b,
-        &mnist.train.clone().truncated(1000),
-        &Prep::mnist(true),
-    )?;
-    let test_set = DeviceSplit::upload(
-        &b,
-        &mnist.test.clone().truncated(1000),
-        &Prep::mnist(true),
-    )?;
+    let train_set =
+        DeviceSplit::upload(&b, &mnist.train.clone().truncated(1000), &Prep::mnist(true))?;
+    let test_set =
+        DeviceSplit::upload(&b, &mnist.test.clone().truncated(1000), &Prep::mnist(true))?;
     let spec = ModelSpec::mlp(PIXELS, &[256, 256], CLASSES, Activation::Relu);
     let config = TrainConfig {
         epochs,

@@ -9,13 +9,13 @@
 #[allow(dead_code)]
 mod support;
 
-use nabla::data::Prep;
 use nabla::curriculum::mnist_curves::{self, INITS, WINDOW, optimizers};
+use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::mnist::Mnist;
 use nabla::optim::Optimizer;
 use nabla::plot::{Chart, Series, Style, write_png};
-use nabla::train::{DeviceSplit};
+use nabla::train::DeviceSplit;
 use nabla::{Backend, Error};
 
 /// Steps per run, as in the reference lessons.

@@ -8,9 +8,9 @@
 
 use std::time::Instant;
 
-use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::data::Prep;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::mnist::{CLASSES, Mnist, PIXELS};

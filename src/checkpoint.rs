@@ -17,11 +17,11 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::backend::{Backend, Shaped};
+use crate::data::Prep;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::Values;
 use crate::model::{Model, ModelSpec};
-use crate::data::Prep;
 use crate::train::{EpochStats, Start};
 
 /// The checkpoint format this version writes.

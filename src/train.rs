@@ -421,7 +421,12 @@ impl<B: Backend> Trainer<B> {
             .schedule
             .factor(t as usize, self.total_steps, self.epoch);
         model.update(b, &optimizer.step(t))?;
-        b.tally(self.ws.logits(), &self.batch.y, &self.ws.loss, &mut self.totals)?;
+        b.tally(
+            self.ws.logits(),
+            &self.batch.y,
+            &self.ws.loss,
+            &mut self.totals,
+        )?;
         b.submit();
         let steps = s + 1;
         self.step = Some(steps);
@@ -647,10 +652,12 @@ pub fn predict<B: Backend>(
     batch: usize,
 ) -> Result<Vec<usize>> {
     let out = outputs(b, model, split, batch)?;
-    Ok(crate::data::metrics::predicted_classes(&out, model.spec.outputs())
-        .into_iter()
-        .map(|c| c as usize)
-        .collect())
+    Ok(
+        crate::data::metrics::predicted_classes(&out, model.spec.outputs())
+            .into_iter()
+            .map(|c| c as usize)
+            .collect(),
+    )
 }
 
 #[cfg(test)]

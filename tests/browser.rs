@@ -12,8 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nabla::data::Prep;
 use nabla::checkpoint;
+use nabla::data::Prep;
 use nabla::model::Model;
 use nabla::model::presets;
 use nabla::train::{DeviceSplit, Event, evaluate, train};

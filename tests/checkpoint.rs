@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::{cpu, rng, uniform};
-use nabla::data::Prep;
 use nabla::checkpoint::{self, FORMAT};
+use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::{Activation, Backend, CpuBackend, Error, Shaped};

@@ -14,12 +14,12 @@
 mod common;
 
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
-use nabla::model::Truth;
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
 use nabla::layers::Layer;
 use nabla::layers::Shape;
 use nabla::layers::conv::Conv;
+use nabla::model::Truth;
 use nabla::model::{Model, ModelSpec};
 use nabla::numerical::gradient;
 use nabla::window::Window;

@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::cpu;
-use nabla::data::Prep;
 use nabla::checkpoint;
+use nabla::data::Prep;
 use nabla::data::{csv, npy};
 use nabla::init::Init;
 use nabla::mnist::{self, PIXELS, SIDE};

@@ -9,9 +9,9 @@
 mod common;
 
 use common::{assert_close, cpu, read, rng, uniform, with_gpu};
-use nabla::model::Truth;
 use nabla::curriculum::gradcheck::check;
 use nabla::init::Init;
+use nabla::model::Truth;
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::numerical::gradient;
 use nabla::{Activation, Backend, Epilogue};

@@ -7,8 +7,6 @@
 mod common;
 
 use common::{assert_close, cpu, read, real_mnist, rng, uniform, with_gpu};
-use nabla::model::Truth;
-use nabla::data::Prep;
 use nabla::curriculum::batch_norm;
 use nabla::curriculum::cnn;
 use nabla::curriculum::gradcheck::check;
@@ -21,8 +19,10 @@ use nabla::curriculum::overfitting::{self, VARIANTS};
 use nabla::curriculum::perceptron::{AND, NAND, OR, XOR_TABLE, count_separating, learn, xor};
 use nabla::curriculum::weight_init::{self, SETTINGS, saturated, spread};
 use nabla::curriculum::xor::{XorConfig, train as train_xor};
+use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS, Split, ascii_art};
+use nabla::model::Truth;
 use nabla::model::{Model, ModelSpec};
 use nabla::plot::{training_curves, write_png};
 use nabla::train::{DeviceSplit, EpochStats, evaluate, predict};

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{real_mnist, with_gpu};
-use nabla::data::Prep;
 use nabla::bench::resident_mib;
+use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::mnist::{CLASSES, PIXELS};
 use nabla::model::{Model, ModelSpec};
@@ -23,7 +23,8 @@ fn resident_memory_stays_flat_over_many_epochs_on_the_gpu() {
     with_gpu(|b| {
         let b = &*b;
         let input = Prep::mnist(true);
-        let train_set = DeviceSplit::upload(b, &data.train.clone().truncated(1000), &input).unwrap();
+        let train_set =
+            DeviceSplit::upload(b, &data.train.clone().truncated(1000), &input).unwrap();
         let test_set = DeviceSplit::upload(b, &data.test.clone().truncated(1000), &input).unwrap();
         let spec = ModelSpec::mlp(PIXELS, &[256, 256], CLASSES, Activation::Relu);
         let config = TrainConfig {

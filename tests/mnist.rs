@@ -6,8 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{cpu, real_mnist, with_gpu};
-use nabla::data::Prep;
 use nabla::bench::{self, Machine, Report, Workload};
+use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::mnist::{self, Mnist, Split};
 use nabla::model::{MlpOptions, Model, ModelSpec};
@@ -171,12 +171,8 @@ fn short_run<B: Backend>(
 ) -> (Vec<EpochStats>, f32, Model<B>) {
     let train_split =
         DeviceSplit::upload(b, &data.train.clone().truncated(n), &Prep::mnist(true)).unwrap();
-    let test_split = DeviceSplit::upload(
-        b,
-        &data.test.clone().truncated(2000),
-        &Prep::mnist(true),
-    )
-    .unwrap();
+    let test_split =
+        DeviceSplit::upload(b, &data.test.clone().truncated(2000), &Prep::mnist(true)).unwrap();
     let cfg = config(epochs);
     let mut model = Model::new(b, spec(), Init::He, 7, cfg.optimizer.state_count()).unwrap();
     let history = train(b, &mut model, &train_split, None, &cfg, |_, _| {}).unwrap();
@@ -236,18 +232,10 @@ fn short_real_mnist_run_learns_on_gpu_agrees_with_cpu_and_repeats() {
 /// accuracy, and whether a training forward pass of the trained model gives other logits than an
 /// inference one (dropout at work) while two inference passes agree.
 fn dropout_run<B: Backend>(b: &B, data: &Mnist) -> (f32, f32, bool) {
-    let train_split = DeviceSplit::upload(
-        b,
-        &data.train.clone().truncated(3000),
-        &Prep::mnist(true),
-    )
-    .unwrap();
-    let test_split = DeviceSplit::upload(
-        b,
-        &data.test.clone().truncated(2000),
-        &Prep::mnist(true),
-    )
-    .unwrap();
+    let train_split =
+        DeviceSplit::upload(b, &data.train.clone().truncated(3000), &Prep::mnist(true)).unwrap();
+    let test_split =
+        DeviceSplit::upload(b, &data.test.clone().truncated(2000), &Prep::mnist(true)).unwrap();
     let cfg = config(1);
     let spec = spec_with(0.3, false);
     let mut model = Model::new(b, spec, Init::He, 7, cfg.optimizer.state_count()).unwrap();
@@ -295,12 +283,8 @@ fn a_dropout_model_learns_and_draws_the_same_masks_on_both_backends() {
 fn the_schedule_sets_each_steps_learning_rate() {
     let data = real_mnist();
     let b = cpu();
-    let split = DeviceSplit::upload(
-        &b,
-        &data.train.clone().truncated(1000),
-        &Prep::mnist(true),
-    )
-    .unwrap();
+    let split =
+        DeviceSplit::upload(&b, &data.train.clone().truncated(1000), &Prep::mnist(true)).unwrap();
     let first_weights = |epochs: usize, schedule: &str| {
         let cfg = TrainConfig {
             epochs,
@@ -370,12 +354,8 @@ fn parameter_hash<B: Backend>(b: &B, model: &Model<B>) -> String {
 /// The parameters' hash after one epoch on 1000 images with batch norm and dropout 0.2, everything
 /// seeded by `seed`.
 fn trained_hash<B: Backend>(b: &B, data: &Mnist, seed: u64) -> String {
-    let split = DeviceSplit::upload(
-        b,
-        &data.train.clone().truncated(1000),
-        &Prep::mnist(true),
-    )
-    .unwrap();
+    let split =
+        DeviceSplit::upload(b, &data.train.clone().truncated(1000), &Prep::mnist(true)).unwrap();
     let cfg = TrainConfig { seed, ..config(1) };
     let spec = spec_with(0.2, true);
     let mut model = Model::new(b, spec, Init::He, seed, cfg.optimizer.state_count()).unwrap();

@@ -763,7 +763,9 @@ fn gather_of_floats_and_targets_copies_rows_exactly() {
             values[3] = f32::NAN;
             values[features + 1 - 1] = f32::INFINITY;
             let labels: Vec<u32> = (0..samples).map(|i| (i % 4) as u32).collect();
-            let t: Vec<f32> = (0..samples * targets).map(|i| i as f32 * 0.25 - 3.0).collect();
+            let t: Vec<f32> = (0..samples * targets)
+                .map(|i| i as f32 * 0.25 - 3.0)
+                .collect();
             let set = Samples {
                 width: features,
                 features: SampleFeatures::Floats(&values),
@@ -772,7 +774,9 @@ fn gather_of_floats_and_targets_copies_rows_exactly() {
                 targets: &t,
             };
             let (cset, gset) = (cpu.dataset(&set).unwrap(), gpu.dataset(&set).unwrap());
-            let order: Vec<u32> = (0..samples as u32).map(|i| (i * 7) % samples as u32).collect();
+            let order: Vec<u32> = (0..samples as u32)
+                .map(|i| (i * 7) % samples as u32)
+                .collect();
             let (co, go) = (cpu.indices(&order).unwrap(), gpu.indices(&order).unwrap());
             let rows = 13;
             for offset in [0, 9, samples - rows] {
@@ -790,12 +794,23 @@ fn gather_of_floats_and_targets_copies_rows_exactly() {
                     let s = s as usize;
                     let want = &values[s * features..(s + 1) * features];
                     let row = &cx.data()[r * features..(r + 1) * features];
-                    assert!(row.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()));
+                    assert!(
+                        row.iter()
+                            .zip(want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits())
+                    );
                     assert_eq!(cy[r], labels[s]);
-                    assert_eq!(&ct.data()[r * targets..(r + 1) * targets], &t[s * targets..(s + 1) * targets]);
+                    assert_eq!(
+                        &ct.data()[r * targets..(r + 1) * targets],
+                        &t[s * targets..(s + 1) * targets]
+                    );
                 }
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&read(gpu, &gx)), bits(cx.data()), "features {features}");
+                assert_eq!(
+                    bits(&read(gpu, &gx)),
+                    bits(cx.data()),
+                    "features {features}"
+                );
                 assert_eq!(gpu.read_indices(&gy).unwrap(), cy);
                 assert_eq!(bits(&read(gpu, &gt)), bits(ct.data()), "targets {targets}");
             }
@@ -816,7 +831,10 @@ fn gather_of_floats_and_targets_copies_rows_exactly() {
             };
             let mut ct = cpu.zeros(2, 1).unwrap();
             let c = cpu.dataset(&no_targets).unwrap();
-            assert!(cpu.gather_targets(&c, &cpu.indices(&[0, 1]).unwrap(), 0, &mut ct).is_err());
+            assert!(
+                cpu.gather_targets(&c, &cpu.indices(&[0, 1]).unwrap(), 0, &mut ct)
+                    .is_err()
+            );
             let g = gpu.dataset(&no_targets).unwrap();
             assert!(gpu.gather_targets(&g, &past, 0, &mut gt).is_err());
         }

@@ -13,9 +13,9 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use nabla::checkpoint;
+use nabla::data::{LoadOptions, Loaded, Prep, Task};
 use nabla::gpu::context;
 use nabla::mnist::Mnist;
-use nabla::data::{LoadOptions, Loaded, Prep, Task};
 use nabla::{Backend, CpuBackend, GpuBackend};
 
 #[derive(Parser)]
@@ -254,7 +254,9 @@ fn saved_prep<B: Backend>(saved: &checkpoint::Saved<B>, no_normalise: bool) -> P
     match &saved.prep {
         Some(recorded) => {
             if no_normalise && recorded.scaling != flag.scaling {
-                eprintln!("note: the model records how its inputs were scaled; --no-normalise is ignored");
+                eprintln!(
+                    "note: the model records how its inputs were scaled; --no-normalise is ignored"
+                );
             }
             recorded.clone()
         }

@@ -82,7 +82,10 @@ fn read_samples(path: &Path, prep: &Prep) -> Result<(Vec<String>, Features)> {
         }
         let values = csv::load_inputs(path, columns)?;
         let rows = values.len() / prep.shape.len();
-        return Ok(((1..=rows).map(|r| r.to_string()).collect(), Features::Floats(values)));
+        return Ok((
+            (1..=rows).map(|r| r.to_string()).collect(),
+            Features::Floats(values),
+        ));
     }
     if prep.schema != Schema::Images {
         bail!(
@@ -95,10 +98,7 @@ fn read_samples(path: &Path, prep: &Prep) -> Result<(Vec<String>, Features)> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("cannot list {}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-            })
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
             .collect();
         files.sort();
         if files.is_empty() {
@@ -122,7 +122,12 @@ fn read_samples(path: &Path, prep: &Prep) -> Result<(Vec<String>, Features)> {
     }
     let names = files
         .iter()
-        .map(|f| f.file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|f| {
+            f.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     Ok((names, Features::Bytes(pixels)))
 }
@@ -163,13 +168,19 @@ fn predictions_csv(prep: &Prep, names: &[String], mut out: Vec<f32>) -> String {
             Task::Regress => row.iter().for_each(|v| csv.push_str(&format!(",{v}"))),
             Task::Binary => {
                 let p = 1.0 / (1.0 + (-row[0]).exp());
-                csv.push_str(&format!(",{},{},{}", field(&prep.names[classes[i] as usize]), 1.0 - p, p));
+                csv.push_str(&format!(
+                    ",{},{},{}",
+                    field(&prep.names[classes[i] as usize]),
+                    1.0 - p,
+                    p
+                ));
             }
             Task::Classify => {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let sum: f32 = row.iter().map(|z| (z - max).exp()).sum();
                 csv.push_str(&format!(",{}", field(&prep.names[classes[i] as usize])));
-                row.iter().for_each(|z| csv.push_str(&format!(",{}", (z - max).exp() / sum)));
+                row.iter()
+                    .for_each(|z| csv.push_str(&format!(",{}", (z - max).exp() / sum)));
             }
         }
         csv.push('\n');

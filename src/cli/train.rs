@@ -318,7 +318,13 @@ fn plan(args: &TrainArgs, train_len: usize, prep: &Prep) -> Result<Plan> {
                 batch_norm: options.batch_norm || args.batch_norm,
             };
             let hidden = args.layers.clone().unwrap_or(hidden);
-            ModelSpec::mlp_with(prep.shape.len(), &hidden, prep.outputs(), activation, options)
+            ModelSpec::mlp_with(
+                prep.shape.len(),
+                &hidden,
+                prep.outputs(),
+                activation,
+                options,
+            )
         }
     };
     spec.shapes()?;
@@ -551,7 +557,9 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                 } else {
                     String::new()
                 };
-                bar.set_message(format!("loss {loss:.4}{acc} {samples_per_sec:.0} samples/s"));
+                bar.set_message(format!(
+                    "loss {loss:.4}{acc} {samples_per_sec:.0} samples/s"
+                ));
             }
             Event::Epoch(stats) => {
                 bar.finish_and_clear();
@@ -640,7 +648,13 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     } else {
         (None, String::new())
     };
-    let metrics = metrics_on(b, final_model.as_ref().unwrap_or(&model), &prep, &test_set, &test)?;
+    let metrics = metrics_on(
+        b,
+        final_model.as_ref().unwrap_or(&model),
+        &prep,
+        &test_set,
+        &test,
+    )?;
     println!(
         "test {}{kept} after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
          metrics to {}{}",

@@ -8,7 +8,11 @@ use crate::shape;
 /// A set's features as the CPU keeps them.
 #[derive(Clone, Debug)]
 pub(super) enum Stored {
-    Bytes { values: Vec<u8>, scale: f32, shift: f32 },
+    Bytes {
+        values: Vec<u8>,
+        scale: f32,
+        shift: f32,
+    },
     Floats(Vec<f32>),
 }
 
@@ -83,7 +87,9 @@ pub(super) fn gather_targets(
     let w = set.target_width;
     shape::gather(order.len(), offset, t.rows, t.cols, w, t.rows)?;
     if w == 0 {
-        return Err(Error::Invalid("the set has no float targets to gather".into()));
+        return Err(Error::Invalid(
+            "the set has no float targets to gather".into(),
+        ));
     }
     for (b, row) in t.data.chunks_exact_mut(w).enumerate() {
         let s = sample(set, order, offset + b)?;

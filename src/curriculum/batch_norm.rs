@@ -10,9 +10,9 @@
 //! every epoch the training accuracy is measured by inference on the same 1 000 images (batch norm with
 //! its running statistics).
 
-use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::data::Prep;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::mnist::{CLASSES, Mnist, PIXELS};

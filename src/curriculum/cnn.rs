@@ -2,8 +2,8 @@
 //! and the 30 filters of its first layer before and after training (random noise becomes edge and blob
 //! detectors).
 
-use crate::data::Prep;
 use crate::backend::{Backend, Shaped};
+use crate::data::Prep;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::mnist::Split;

@@ -8,9 +8,9 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::data::Prep;
 use crate::error::Result;
 use crate::init::Init;
 use crate::mnist::{CLASSES, Mnist, PIXELS};

@@ -8,9 +8,9 @@
 //! and on the first 1 000 test images, which keeps each epoch's evaluation short; the gap between them is
 //! the lesson's point, not a benchmark.
 
-use crate::data::Prep;
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::data::Prep;
 use crate::error::Result;
 use crate::init::Init;
 use crate::mnist::{CLASSES, Mnist, PIXELS};

@@ -66,10 +66,16 @@ fn header(path: &Path, r: &mut csv::Reader<Box<dyn Read>>) -> Result<Vec<String>
     }
     for (i, n) in names.iter().enumerate() {
         if n.is_empty() {
-            return Err(data_error(path, format!("column {} has no name in the header", i + 1)));
+            return Err(data_error(
+                path,
+                format!("column {} has no name in the header", i + 1),
+            ));
         }
         if names[..i].contains(n) {
-            return Err(data_error(path, format!("column `{n}` is named twice in the header")));
+            return Err(data_error(
+                path,
+                format!("column `{n}` is named twice in the header"),
+            ));
         }
     }
     Ok(names)
@@ -77,7 +83,10 @@ fn header(path: &Path, r: &mut csv::Reader<Box<dyn Read>>) -> Result<Vec<String>
 
 /// A CSV error as a data error naming the line.
 fn read_error(path: &Path, e: &csv::Error) -> Error {
-    let line = e.position().map(|p| format!("line {}: ", p.line())).unwrap_or_default();
+    let line = e
+        .position()
+        .map(|p| format!("line {}: ", p.line()))
+        .unwrap_or_default();
     let reason = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -103,7 +112,11 @@ enum Kind {
 
 impl Kind {
     fn of(first: &[u8]) -> Kind {
-        if std::str::from_utf8(first).ok().and_then(|s| s.parse::<f64>().ok()).is_some() {
+        if std::str::from_utf8(first)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .is_some()
+        {
             Kind::Numeric
         } else {
             Kind::Text(HashMap::new())
@@ -170,13 +183,19 @@ fn read_table(path: &Path, targets: &[String]) -> Result<Table> {
         let i = names.iter().position(|n| n == t).ok_or_else(|| {
             data_error(
                 path,
-                format!("no column `{t}` to predict; the columns are: {}", names.join(", ")),
+                format!(
+                    "no column `{t}` to predict; the columns are: {}",
+                    names.join(", ")
+                ),
             )
         })?;
         is_target[i] = true;
     }
     if is_target.iter().all(|&t| t) {
-        return Err(data_error(path, "every column is a target: nothing is left to learn from"));
+        return Err(data_error(
+            path,
+            "every column is a target: nothing is left to learn from",
+        ));
     }
     let mut table = Table {
         rows: 0,
@@ -261,7 +280,10 @@ fn expand_inputs(table: &mut Table) -> (Vec<Column>, Vec<f32>) {
     if ranks.iter().all(Option::is_none) {
         return (columns, std::mem::take(&mut table.inputs));
     }
-    let width: usize = columns.iter().map(|c| c.categories.as_ref().map_or(1, Vec::len)).sum();
+    let width: usize = columns
+        .iter()
+        .map(|c| c.categories.as_ref().map_or(1, Vec::len))
+        .sum();
     let mut features = Vec::with_capacity(table.rows * width);
     for row in table.inputs.chunks_exact(columns.len()) {
         for (&v, rank) in row.iter().zip(&ranks) {
@@ -304,17 +326,15 @@ fn table_targets(path: &Path, table: &Table) -> Result<Targets> {
                 names,
             })
         }
-        [(_, Kind::Numeric)] if whole_numbers_few(&table.targets) => {
-            super::prep::Task::Classify
-                .convert(Targets::Values {
-                    values: table.targets.clone(),
-                    names,
-                })
-                .map_err(|e| match e {
-                    Error::Invalid(reason) => data_error(path, reason),
-                    e => e,
-                })
-        }
+        [(_, Kind::Numeric)] if whole_numbers_few(&table.targets) => super::prep::Task::Classify
+            .convert(Targets::Values {
+                values: table.targets.clone(),
+                names,
+            })
+            .map_err(|e| match e {
+                Error::Invalid(reason) => data_error(path, reason),
+                e => e,
+            }),
         kinds => {
             if let Some((n, _)) = kinds.iter().find(|(_, k)| matches!(k, Kind::Text(_))) {
                 return Err(data_error(
@@ -358,7 +378,11 @@ pub fn load_inputs(path: &Path, columns: &[Column]) -> Result<Vec<f32>> {
                     format!(
                         "no column `{}`, which the model takes (it takes: {})",
                         c.name,
-                        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })

@@ -550,11 +550,3 @@ mod tests {
         );
     }
 }
-
-/// Decodes one PNG into channel-first bytes.
-pub fn read_png(path: &Path) -> Result<(crate::layers::Shape, Vec<u8>)> {
-    Err(Error::Data {
-        path: path.to_path_buf(),
-        reason: "not yet".into(),
-    })
-}

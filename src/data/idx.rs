@@ -38,7 +38,10 @@ fn header(path: &Path, bytes: &[u8], dims: &[usize], kind: &str) -> Result<(Vec<
     if bytes.len() < 4 {
         return Err(data_error(
             path,
-            format!("{} bytes is too short for an IDX {kind} header", bytes.len()),
+            format!(
+                "{} bytes is too short for an IDX {kind} header",
+                bytes.len()
+            ),
         ));
     }
     let magic = be_u32(bytes, 0);
@@ -55,7 +58,9 @@ fn header(path: &Path, bytes: &[u8], dims: &[usize], kind: &str) -> Result<(Vec<
     if kind_byte != 0x08 {
         return Err(data_error(
             path,
-            format!("IDX value type {kind_byte:#04x} is not unsigned bytes (0x08), which nabla reads"),
+            format!(
+                "IDX value type {kind_byte:#04x} is not unsigned bytes (0x08), which nabla reads"
+            ),
         ));
     }
     let start = 4 + 4 * ndim;
@@ -68,7 +73,9 @@ fn header(path: &Path, bytes: &[u8], dims: &[usize], kind: &str) -> Result<(Vec<
             ),
         ));
     }
-    let shape: Vec<usize> = (0..ndim).map(|d| be_u32(bytes, 4 + 4 * d) as usize).collect();
+    let shape: Vec<usize> = (0..ndim)
+        .map(|d| be_u32(bytes, 4 + 4 * d) as usize)
+        .collect();
     let values = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -106,9 +113,15 @@ pub fn check_images(path: &Path, bytes: &[u8]) -> Result<(usize, Shape, usize)> 
         _ => unreachable!("header() allows 3 or 4 dimensions"),
     };
     if shape.is_empty() {
-        return Err(data_error(path, format!("images of {shape} have no pixels")));
+        return Err(data_error(
+            path,
+            format!("images of {shape} have no pixels"),
+        ));
     }
-    if shape.checked_len().is_none_or(|n| n > crate::layers::MAX_TENSOR_VALUES) {
+    if shape
+        .checked_len()
+        .is_none_or(|n| n > crate::layers::MAX_TENSOR_VALUES)
+    {
         return Err(data_error(path, format!("images of {shape} are too large")));
     }
     Ok((dims[0], shape, start))
@@ -196,7 +209,11 @@ pub fn load_dir(dir: &Path) -> Result<(Dataset, Dataset)> {
     let [ti, tl, si, sl] = FILES.map(|f| read_maybe_gzipped(&dir.join(f)));
     let (ti, tl, si, sl) = (ti?, tl?, si?, sl?);
     let max_label = |(p, b): &(PathBuf, Vec<u8>)| -> Result<usize> {
-        Ok(check_labels(p, b)?.iter().copied().max().map_or(0, usize::from))
+        Ok(check_labels(p, b)?
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, usize::from))
     };
     let classes = max_label(&tl)?.max(max_label(&sl)?) + 1;
     let train = from_bytes(&ti.0, &ti.1, &tl.0, &tl.1, classes)?;
@@ -218,7 +235,11 @@ pub fn load_dir(dir: &Path) -> Result<(Dataset, Dataset)> {
 pub fn image_file(shape: Shape, images: &[u8]) -> Vec<u8> {
     let n = images.len() / shape.len().max(1);
     let (c, h, w) = (shape.channels, shape.height, shape.width);
-    let dims: Vec<usize> = if c == 1 { vec![n, h, w] } else { vec![n, c, h, w] };
+    let dims: Vec<usize> = if c == 1 {
+        vec![n, h, w]
+    } else {
+        vec![n, c, h, w]
+    };
     let mut out = vec![0, 0, 0x08, dims.len() as u8];
     for d in dims {
         out.extend_from_slice(&(d as u32).to_be_bytes());

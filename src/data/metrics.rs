@@ -76,7 +76,10 @@ impl Metrics {
         let mut confusion = vec![vec![0; c]; c];
         let mut hits = 0;
         for (&p, &t) in predicted.iter().zip(labels) {
-            if let Some(cell) = confusion.get_mut(t as usize).and_then(|r| r.get_mut(p as usize)) {
+            if let Some(cell) = confusion
+                .get_mut(t as usize)
+                .and_then(|r| r.get_mut(p as usize))
+            {
                 *cell += 1;
             }
             hits += usize::from(p == t);
@@ -124,7 +127,9 @@ impl Metrics {
     pub fn score(&self) -> f32 {
         match self {
             Metrics::Classes { accuracy, .. } => *accuracy,
-            Metrics::Values { rmse, .. } => -(rmse.iter().sum::<f64>() / rmse.len().max(1) as f64) as f32,
+            Metrics::Values { rmse, .. } => {
+                -(rmse.iter().sum::<f64>() / rmse.len().max(1) as f64) as f32
+            }
         }
     }
 
@@ -140,7 +145,11 @@ impl Metrics {
                 names,
             } => (0..names.len())
                 .map(|j| {
-                    let who = if names.len() > 1 { format!("{}: ", names[j]) } else { String::new() };
+                    let who = if names.len() > 1 {
+                        format!("{}: ", names[j])
+                    } else {
+                        String::new()
+                    };
                     format!("{who}RMSE {:.4} MAE {:.4} R² {:.4}", rmse[j], mae[j], r2[j])
                 })
                 .collect::<Vec<_>>()
@@ -151,7 +160,10 @@ impl Metrics {
     /// The confusion matrix as a text table (rows: true class, columns: predicted), or `None` for a
     /// regression.
     pub fn confusion_table(&self) -> Option<String> {
-        let Metrics::Classes { confusion, names, .. } = self else {
+        let Metrics::Classes {
+            confusion, names, ..
+        } = self
+        else {
             return None;
         };
         let width = names
@@ -200,19 +212,27 @@ mod tests {
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let m = Metrics::classes(&[0, 2, 2, 1], &[0, 2, 1, 1], &names);
         let Metrics::Classes {
-            accuracy, confusion, ..
+            accuracy,
+            confusion,
+            ..
         } = &m
         else {
             panic!("classes")
         };
         assert_eq!(*accuracy, 0.75);
-        assert_eq!(confusion, &vec![vec![1, 0, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            confusion,
+            &vec![vec![1, 0, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!(m.confusion_table().unwrap().contains("true"));
     }
 
     #[test]
     fn one_output_is_a_binary_classifier_at_zero() {
-        assert_eq!(predicted_classes(&[-0.1, 0.0, 0.3, f32::NAN], 1), vec![0, 0, 1, 0]);
+        assert_eq!(
+            predicted_classes(&[-0.1, 0.0, 0.3, f32::NAN], 1),
+            vec![0, 0, 1, 0]
+        );
         assert_eq!(predicted_classes(&[0.1, 0.3, 0.3, 0.2], 2), vec![1, 0]);
     }
 }

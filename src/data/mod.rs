@@ -15,7 +15,7 @@ pub mod prep;
 pub mod source;
 
 pub use prep::{Prep, Scaling, Schema, Task};
-pub use source::{Loaded, LoadOptions, open};
+pub use source::{LoadOptions, Loaded, open};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;

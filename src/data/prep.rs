@@ -142,7 +142,11 @@ fn classes_from_values(values: &[f32]) -> Result<Targets> {
     }
     let labels = values
         .iter()
-        .map(|v| distinct.binary_search_by(|d| d.total_cmp(v)).expect("present") as u32)
+        .map(|v| {
+            distinct
+                .binary_search_by(|d| d.total_cmp(v))
+                .expect("present") as u32
+        })
         .collect();
     Ok(Targets::Classes {
         labels,
@@ -431,7 +435,11 @@ impl Prep {
                     Error::Invalid("a regression's preprocessing has no target scaling".into())
                 })?;
                 standardise(&mut values, mean, std);
-                (vec![NO_LABEL; values.len() / names.len()], names.len(), values)
+                (
+                    vec![NO_LABEL; values.len() / names.len()],
+                    names.len(),
+                    values,
+                )
             }
         };
         Ok(Prepared {
@@ -483,7 +491,8 @@ impl Prep {
 
     /// Reads [`Prep::to_json`]'s text back.
     pub fn from_json(text: &str) -> Result<Prep> {
-        let bad = |what: &str| Error::Invalid(format!("the preprocessing record's {what} is invalid"));
+        let bad =
+            |what: &str| Error::Invalid(format!("the preprocessing record's {what} is invalid"));
         let v: Value = serde_json::from_str(text).map_err(|_| bad("JSON"))?;
         let floats = |v: &Value, what: &str| -> Result<Vec<f32>> {
             v.as_array()
@@ -522,7 +531,10 @@ impl Prep {
         let target = match &v["target"] {
             Value::Null => None,
             t => {
-                let (mean, std) = (floats(&t["mean"], "target mean")?, floats(&t["std"], "target std")?);
+                let (mean, std) = (
+                    floats(&t["mean"], "target mean")?,
+                    floats(&t["std"], "target std")?,
+                );
                 if mean.len() != names.len() || std.len() != names.len() {
                     return Err(bad("target scaling's length"));
                 }
@@ -536,7 +548,10 @@ impl Prep {
             Value::String(s) if s == "images" => Schema::Images,
             Value::String(s) if s == "array" => Schema::Array,
             Value::Object(o) => {
-                let columns = o.get("table").and_then(Value::as_array).ok_or_else(|| bad("schema"))?;
+                let columns = o
+                    .get("table")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| bad("schema"))?;
                 Schema::Table(
                     columns
                         .iter()

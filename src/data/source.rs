@@ -77,9 +77,10 @@ fn read(path: &Path, opts: &LoadOptions) -> Result<(Dataset, Option<Dataset>, Sc
     }
     Err(Error::Data {
         path: path.to_path_buf(),
-        reason: "nabla reads CSV tables (.csv, .csv.gz), NumPy arrays (.npy, .npz), a directory of \
+        reason:
+            "nabla reads CSV tables (.csv, .csv.gz), NumPy arrays (.npy, .npz), a directory of \
                  IDX files (MNIST's format) or a directory of class folders of PNG images"
-            .into(),
+                .into(),
     })
 }
 
@@ -96,18 +97,19 @@ fn align_classes(test: Dataset, names: &[String], path: &Path) -> Result<Dataset
     if test_names == names {
         return Ok(test);
     }
-    let map = test_names
-        .iter()
-        .map(|n| {
-            names.iter().position(|m| m == n).map(|i| i as u32).ok_or_else(|| Error::Data {
+    let map =
+        test_names
+            .iter()
+            .map(|n| {
+                names.iter().position(|m| m == n).map(|i| i as u32).ok_or_else(|| Error::Data {
                 path: path.to_path_buf(),
                 reason: format!(
                     "the test part has class `{n}`, which the training part lacks (it has: {})",
                     names.join(", ")
                 ),
             })
-        })
-        .collect::<Result<Vec<u32>>>()?;
+            })
+            .collect::<Result<Vec<u32>>>()?;
     let labels = labels.iter().map(|&l| map[l as usize]).collect();
     Dataset::new(
         test.shape,
@@ -178,7 +180,11 @@ pub fn open(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
         if a.len() != b.len() {
             return Err(Error::Data {
                 path: test_path.to_path_buf(),
-                reason: format!("{} targets where the training part has {}", b.len(), a.len()),
+                reason: format!(
+                    "{} targets where the training part has {}",
+                    b.len(),
+                    a.len()
+                ),
             });
         }
     }

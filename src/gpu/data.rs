@@ -151,7 +151,9 @@ pub(super) fn gather_targets(
     t: &mut GpuTensor,
 ) -> Result<()> {
     let Some(targets) = &set.targets else {
-        return Err(Error::Invalid("the set has no float targets to gather".into()));
+        return Err(Error::Invalid(
+            "the set has no float targets to gather".into(),
+        ));
     };
     shape::gather(order.len, offset, t.rows, t.cols, targets.cols, t.rows)?;
     gather_floats(gpu, set, targets, order, offset, t, &set.no_labels, false);

@@ -194,7 +194,13 @@ impl<B: Backend> Model<B> {
 
     /// Runs the layers on `x` for inference and puts the batch's mean loss against `truth` in
     /// [`Workspace::loss`], without backprop.
-    pub fn loss(&self, b: &B, x: &B::Tensor, truth: Truth<'_, B>, ws: &mut Workspace<B>) -> Result<()> {
+    pub fn loss(
+        &self,
+        b: &B,
+        x: &B::Tensor,
+        truth: Truth<'_, B>,
+        ws: &mut Workspace<B>,
+    ) -> Result<()> {
         self.forward(b, x, ws)?;
         self.loss_of_outputs(b, truth, ws)
     }
@@ -220,7 +226,9 @@ impl<B: Backend> Model<B> {
         let last = self.layers.len() - 1;
         let (out, grad, loss) = (&ws.outputs[last], &mut ws.grads[last], &mut ws.loss);
         match (self.task, truth) {
-            (Task::Classify, Truth::Labels(labels)) => b.softmax_cross_entropy(out, labels, grad, loss),
+            (Task::Classify, Truth::Labels(labels)) => {
+                b.softmax_cross_entropy(out, labels, grad, loss)
+            }
             (Task::Binary, Truth::Targets(t)) => b.sigmoid_binary_cross_entropy(out, t, grad, loss),
             (Task::Regress, Truth::Targets(t)) => b.mean_squared_error(out, t, grad, loss),
             (task, _) => Err(Error::Invalid(format!(
