@@ -603,7 +603,7 @@ pub fn outputs_of_inputs<B: Backend>(
     width: usize,
     batch: usize,
 ) -> Result<Vec<f32>> {
-    if width == 0 || inputs.len() % width != 0 {
+    if width == 0 || !inputs.len().is_multiple_of(width) {
         return Err(Error::shape(format!(
             "{} input values are not whole samples of {width}",
             inputs.len()

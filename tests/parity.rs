@@ -849,29 +849,16 @@ fn tally_of_one_logit_thresholds_at_zero() {
     let labels = [1u32, 0, 0, 0, 0, 1, 1];
     // Right: 0.5→1 ✓, −0.5→0 ✓, 0→0 ✓, NaN→0 ✓, 3→1 ✗, −2→0 ✗, 1e-30→1 ✓.
     let expected = 5.0;
-    let check = |b: &dyn Fn(&[f32], &[u32]) -> Vec<f32>| {
-        let totals = b(&logits, &labels);
-        assert_eq!(totals[1], expected);
-    };
-    let c = cpu();
-    check(&|z, t| {
-        let z = c.tensor(z.len(), 1, z).unwrap();
-        let t = c.indices(t).unwrap();
-        let loss = c.tensor(1, 1, &[0.25]).unwrap();
-        let mut totals = c.zeros(1, 2).unwrap();
-        c.tally(&z, &t, &loss, &mut totals).unwrap();
-        totals.data().to_vec()
-    });
-    with_gpu(|gpu| {
-        check(&|z, t| {
-            let z = gpu.tensor(z.len(), 1, z).unwrap();
-            let t = gpu.indices(t).unwrap();
-            let loss = gpu.tensor(1, 1, &[0.25]).unwrap();
-            let mut totals = gpu.zeros(1, 2).unwrap();
-            gpu.tally(&z, &t, &loss, &mut totals).unwrap();
-            read(gpu, &totals)
-        });
-    });
+    fn tally_totals<B: Backend>(b: &B, logits: &[f32], labels: &[u32]) -> Vec<f32> {
+        let z = b.tensor(logits.len(), 1, logits).unwrap();
+        let t = b.indices(labels).unwrap();
+        let loss = b.tensor(1, 1, &[0.25]).unwrap();
+        let mut totals = b.zeros(1, 2).unwrap();
+        b.tally(&z, &t, &loss, &mut totals).unwrap();
+        b.read(&totals).unwrap()
+    }
+    assert_eq!(tally_totals(&cpu(), &logits, &labels), [0.25, expected]);
+    with_gpu(|gpu| assert_eq!(tally_totals(gpu, &logits, &labels), [0.25, expected]));
 }
 
 #[test]

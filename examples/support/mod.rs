@@ -1,5 +1,7 @@
 //! What every lesson example shares: the backends to run on, and where pictures go.
 
+pub mod tables;
+
 use std::path::PathBuf;
 
 use nabla::{Backend, CpuBackend, GpuBackend};

@@ -163,7 +163,7 @@ impl Dataset {
             }
         }
         if let Targets::Values { values, names } = &targets {
-            if names.is_empty() || values.len() % names.len() != 0 {
+            if names.is_empty() || !values.len().is_multiple_of(names.len()) {
                 return Err(Error::shape(format!(
                     "{} target values are not whole rows of {} targets",
                     values.len(),

@@ -108,10 +108,16 @@ pub fn preset(name: &str) -> Option<Preset> {
         ),
         "table" => adam(
             "table",
-            relu_mlp(&[64, 64], MlpOptions::default()),
+            relu_mlp(
+                &[128, 128],
+                MlpOptions {
+                    dropout: 0.2,
+                    batch_norm: false,
+                },
+            ),
             1e-3,
             "cosine",
-            32,
+            16,
             100,
         ),
         "book" => curriculum("book", Activation::Sigmoid),

@@ -85,3 +85,7 @@ pub fn real_mnist() -> &'static Mnist {
         Mnist::load(&dir).expect("MNIST loads")
     })
 }
+
+/// The real tables the `linfa-datasets` crate ships (one file, shared with the examples).
+#[path = "../../examples/support/tables.rs"]
+pub mod tables;
