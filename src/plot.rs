@@ -129,14 +129,27 @@ pub fn write_png(path: &Path, charts: &[Chart], columns: usize, panel: (u32, u32
     check_font()?;
     let columns = columns.clamp(1, charts.len().max(1));
     let rows = charts.len().div_ceil(columns).max(1);
-    let (width, height) = (panel.0 * columns as u32, panel.1 * rows as u32);
+    let size = (panel.0 * columns as u32, panel.1 * rows as u32);
+    write_canvas(path, size, |root| {
+        for (area, chart) in root.split_evenly((rows, columns)).iter().zip(charts) {
+            draw(area, chart)?;
+        }
+        Ok(())
+    })
+}
+
+/// A white RGB canvas of `size` that `paint` draws on, written to `path` as a PNG.
+fn write_canvas(
+    path: &Path,
+    size: (u32, u32),
+    paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
+) -> Result<()> {
+    let (width, height) = size;
     let mut rgb = vec![0u8; width as usize * height as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
-        for (area, chart) in root.split_evenly((rows, columns)).iter().zip(charts) {
-            draw(area, chart)?;
-        }
+        paint(&root)?;
         root.present().map_err(plot_error)?;
     }
     let mut bytes = Vec::new();
@@ -148,6 +161,113 @@ pub fn write_png(path: &Path, charts: &[Chart], columns: usize, panel: (u32, u32
         .and_then(|mut w| w.write_image_data(&rgb))
         .map_err(plot_error)?;
     write_atomically(path, &bytes)
+}
+
+/// Draws a confusion matrix (`confusion[t][p]`: samples of true class `t` predicted as `p`) as a grid
+/// of counts, each cell shaded by its share of its true class (white 0, dark blue all), and writes the
+/// PNG to `path`. The diagonal holds the right answers.
+pub fn write_confusion(path: &Path, confusion: &[Vec<usize>], names: &[String]) -> Result<()> {
+    check_font()?;
+    let n = names.len();
+    if n == 0 || confusion.len() != n || confusion.iter().any(|r| r.len() != n) {
+        return Err(Error::Invalid(format!(
+            "a confusion matrix of {n} classes needs {n}×{n} counts"
+        )));
+    }
+    let cell = (480 / n as u32).clamp(24, 64);
+    let side = cell * n as u32;
+    let size = (side + 150, side + 130);
+    write_canvas(path, size, |root| {
+        let text = |s: &str, at: (i32, i32), anchor| -> Result<()> {
+            let style = TextStyle::from(("sans-serif", 13).into_font())
+                .color(&BLACK)
+                .pos(anchor);
+            root.draw_text(s, &style, at).map_err(plot_error)
+        };
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        let (x0, y0) = (120i32, 70i32);
+        text(
+            "Confusion matrix (rows: true class, columns: predicted)",
+            (10, 10),
+            Pos::new(HPos::Left, VPos::Top),
+        )?;
+        for (t, row) in confusion.iter().enumerate() {
+            let total = row.iter().sum::<usize>().max(1) as f64;
+            for (p, &count) in row.iter().enumerate() {
+                let share = count as f64 / total;
+                let shade = |full: f64| (255.0 - share * (255.0 - full)).round() as u8;
+                let fill = RGBColor(shade(20.0), shade(60.0), shade(140.0));
+                let (cx, cy) = (x0 + (p as u32 * cell) as i32, y0 + (t as u32 * cell) as i32);
+                root.draw(&Rectangle::new(
+                    [(cx, cy), (cx + cell as i32, cy + cell as i32)],
+                    fill.filled(),
+                ))
+                .map_err(plot_error)?;
+                root.draw(&Rectangle::new(
+                    [(cx, cy), (cx + cell as i32, cy + cell as i32)],
+                    RGBColor(200, 200, 200),
+                ))
+                .map_err(plot_error)?;
+                let ink = if share > 0.5 { WHITE } else { BLACK };
+                let style = TextStyle::from(("sans-serif", 12).into_font())
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                root.draw_text(
+                    &count.to_string(),
+                    &style,
+                    (cx + cell as i32 / 2, cy + cell as i32 / 2),
+                )
+                .map_err(plot_error)?;
+            }
+            let label: String = names[t].chars().take(14).collect();
+            text(
+                &label,
+                (x0 - 6, y0 + (t as u32 * cell + cell / 2) as i32),
+                Pos::new(HPos::Right, VPos::Center),
+            )?;
+        }
+        for (p, name) in names.iter().enumerate() {
+            let label: String = name.chars().take(6).collect();
+            text(
+                &label,
+                (x0 + (p as u32 * cell + cell / 2) as i32, y0 - 6),
+                Pos::new(HPos::Center, VPos::Bottom),
+            )?;
+        }
+        text(
+            "predicted",
+            (x0 + side as i32 / 2, y0 + side as i32 + 10),
+            Pos::new(HPos::Center, VPos::Top),
+        )?;
+        Ok(())
+    })
+}
+
+/// A regression's predictions against the truth, one dot per sample, with the line `predicted = true`
+/// as a guide: the further a dot from it, the larger that sample's error.
+pub fn regression_errors(predicted: &[f32], truth: &[f32], target: &str) -> Chart {
+    let points: Vec<(f64, f64)> = truth
+        .iter()
+        .zip(predicted)
+        .map(|(&t, &p)| (f64::from(t), f64::from(p)))
+        .collect();
+    let (lo, hi) = padded_range(points.iter().flat_map(|&(t, p)| [t, p]));
+    Chart {
+        title: format!("Predicted against true {target}"),
+        x_label: format!("true {target}"),
+        y_label: format!("predicted {target}"),
+        series: vec![
+            Series {
+                style: Style::Guide,
+                ..Series::line("predicted = true", vec![(lo, lo), (hi, hi)])
+            },
+            Series {
+                style: Style::Dots,
+                ..Series::line("samples", points)
+            },
+        ],
+        y_range: Some((lo, hi)),
+    }
 }
 
 fn draw(
@@ -221,51 +341,58 @@ fn draw(
     Ok(())
 }
 
-/// The training curves of a run: loss, and training and evaluation accuracy, per epoch; `eval_name` names
-/// the evaluation split (`test`, or `validation`).
-pub fn training_curves(history: &[EpochStats], eval_name: &str) -> [Chart; 2] {
+/// The training curves of a run, per epoch: the loss, and the training and evaluation accuracy (for a
+/// regression, which has none, the evaluation loss beside the training loss); `eval_name` names the
+/// evaluation split (`test`, or `validation`).
+pub fn training_curves(history: &[EpochStats], eval_name: &str) -> Vec<Chart> {
     let epoch = |s: &EpochStats| s.epoch as f64;
     let loss = history
         .iter()
         .map(|s| (epoch(s), f64::from(s.train_loss)))
         .collect();
-    let percent = |v: f32| f64::from(v) * 100.0;
-    let train_accuracy = history
-        .iter()
-        .map(|s| (epoch(s), percent(s.train_accuracy)))
-        .collect();
-    let test_accuracy = history
-        .iter()
-        .filter_map(|s| Some((epoch(s), percent(s.test_accuracy?))))
-        .collect();
-    [
-        Chart {
-            title: "Training loss".into(),
-            x_label: "epoch".into(),
-            y_label: "mean cross-entropy".into(),
-            series: vec![Series {
-                style: Style::LineWithDots,
-                ..Series::line("train", loss)
-            }],
-            y_range: None,
-        },
-        Chart {
+    let dotted = |label: &str, points| Series {
+        style: Style::LineWithDots,
+        ..Series::line(label, points)
+    };
+    let mut losses = vec![dotted("train", loss)];
+    let classifies = history.iter().any(|s| s.test_accuracy.is_some());
+    if !classifies {
+        // A regression has no accuracy: its evaluation loss goes beside the training loss.
+        let eval_loss = history
+            .iter()
+            .filter_map(|s| Some((epoch(s), f64::from(s.test_loss?))))
+            .collect();
+        losses.push(dotted(eval_name, eval_loss));
+    }
+    let mut charts = vec![Chart {
+        title: "Loss".into(),
+        x_label: "epoch".into(),
+        y_label: "mean loss".into(),
+        series: losses,
+        y_range: None,
+    }];
+    if classifies {
+        let percent = |v: f32| f64::from(v) * 100.0;
+        let train_accuracy = history
+            .iter()
+            .map(|s| (epoch(s), percent(s.train_accuracy)))
+            .collect();
+        let test_accuracy = history
+            .iter()
+            .filter_map(|s| Some((epoch(s), percent(s.test_accuracy?))))
+            .collect();
+        charts.push(Chart {
             title: "Accuracy".into(),
             x_label: "epoch".into(),
             y_label: "%".into(),
             series: vec![
-                Series {
-                    style: Style::LineWithDots,
-                    ..Series::line("train", train_accuracy)
-                },
-                Series {
-                    style: Style::LineWithDots,
-                    ..Series::line(eval_name, test_accuracy)
-                },
+                dotted("train", train_accuracy),
+                dotted(eval_name, test_accuracy),
             ],
             y_range: None,
-        },
-    ]
+        });
+    }
+    charts
 }
 
 /// Draws grids of small grayscale images (filters, digits) and writes the PNG to `path`: each grid in
@@ -331,4 +458,53 @@ pub fn write_tiles(
         .and_then(|mut w| w.write_image_data(&gray))
         .map_err(plot_error)?;
     write_atomically(path, &bytes)
+}
+
+/// Draws pictures (`C×H×W` bytes each, channel-first; one channel grey, three RGB) in a grid of
+/// `columns`, each twice its size with its caption under it, and writes the PNG to `path`.
+pub fn write_pictures(
+    path: &Path,
+    pictures: &[Vec<u8>],
+    shape: (usize, usize, usize),
+    captions: &[String],
+    columns: usize,
+) -> Result<()> {
+    check_font()?;
+    let (c, h, w) = shape;
+    if !(c == 1 || c == 3) || pictures.iter().any(|p| p.len() != c * h * w) || columns == 0 {
+        return Err(Error::Invalid(format!(
+            "pictures must be {c}×{h}×{w} bytes of 1 or 3 channels, in at least one column"
+        )));
+    }
+    let zoom = 2;
+    let cell = ((w * zoom).max(150) as i32 + 10, (h * zoom) as i32 + 30);
+    let rows = pictures.len().div_ceil(columns).max(1);
+    let size = (
+        (cell.0 * columns as i32 + 10) as u32,
+        (cell.1 * rows as i32 + 10) as u32,
+    );
+    write_canvas(path, size, |root| {
+        for (k, picture) in pictures.iter().enumerate() {
+            let (x0, y0) = (
+                10 + (k % columns) as i32 * cell.0,
+                10 + (k / columns) as i32 * cell.1,
+            );
+            let plane = h * w;
+            for i in 0..plane {
+                let v = |ch: usize| picture[ch.min(c - 1) * plane + i];
+                let colour = RGBColor(v(0), v(1), v(2));
+                let (px, py) = (x0 + ((i % w) * zoom) as i32, y0 + ((i / w) * zoom) as i32);
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    root.draw_pixel((px + dx, py + dy), &colour)
+                        .map_err(plot_error)?;
+                }
+            }
+            if let Some(caption) = captions.get(k) {
+                let style = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
+                root.draw_text(caption, &style, (x0, y0 + (h * zoom) as i32 + 6))
+                    .map_err(plot_error)?;
+            }
+        }
+        Ok(())
+    })
 }

@@ -293,6 +293,35 @@ fn batch_norm_network<B: Backend>(b: &B) {
     }
 }
 
+/// The two other heads a model trains with, through a whole network against central differences: one
+/// sigmoid output with binary cross-entropy (a binary task) and two linear outputs with half the
+/// squared error (a regression). Their losses are smoother than softmax's, so the bounds of
+/// `deep_networks` hold.
+fn binary_and_regression_heads<B: Backend>(b: &B) {
+    use nabla::data::Task;
+    for (task, outputs) in [(Task::Binary, 1), (Task::Regress, 2)] {
+        let spec = ModelSpec::mlp(6, &[8, 5], outputs, Activation::Tanh);
+        let mut model = Model::new(b, spec, Init::Xavier, 4, 0).unwrap();
+        model.task = task;
+        let x = b.tensor(5, 6, &uniform(&mut rng(13), 30, 1.0)).unwrap();
+        let targets = match task {
+            Task::Binary => vec![1.0, 0.0, 0.0, 1.0, 1.0],
+            _ => uniform(&mut rng(14), 10, 1.5),
+        };
+        let t = b.tensor(5, outputs, &targets).unwrap();
+        // A classifier's labels are the wrong truth for these heads: refused, not misread.
+        let labels = b.indices(&[0; 5]).unwrap();
+        assert!(check(b, &mut model, &x, Truth::Labels(&labels), 1e-2, 1, 1).is_err());
+        let report = check(b, &mut model, &x, Truth::Targets(&t), 1e-2, 30, 1).unwrap();
+        assert_eq!(report.len(), 6);
+        for c in &report {
+            let what = format!("{task:?} {}: {c:?}", c.name);
+            assert!(c.mean_abs_diff < 2e-5 && c.max_abs_diff < 1e-4, "{what}");
+            assert!(c.mean_abs_grad > 10.0 * c.mean_abs_diff, "{what}");
+        }
+    }
+}
+
 #[test]
 fn cpu_backward_passes_match_numerical_gradients() {
     let b = cpu();
@@ -303,6 +332,7 @@ fn cpu_backward_passes_match_numerical_gradients() {
     dropout_gradient(&b);
     deep_networks(&b);
     batch_norm_network(&b);
+    binary_and_regression_heads(&b);
 }
 
 #[test]
@@ -315,6 +345,7 @@ fn gpu_backward_passes_match_numerical_gradients() {
         dropout_gradient(&*b);
         deep_networks(&*b);
         batch_norm_network(&*b);
+        binary_and_regression_heads(&*b);
     });
 }
 

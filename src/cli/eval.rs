@@ -8,6 +8,7 @@ use clap::Args;
 
 use nabla::Backend;
 use nabla::checkpoint;
+use nabla::data::Schema;
 use nabla::data::metrics::Metrics;
 use nabla::train::{DeviceSplit, outputs};
 
@@ -39,7 +40,12 @@ pub fn run<B: Backend>(b: &B, args: &EvalArgs) -> Result<()> {
     let model = saved.model;
     let mut data = args.data.clone();
     data.task = Some(prep.task);
-    let test = load_data(&args.common, &data, args.seed)?.test;
+    // A table is read by the model's columns, whatever the file's order.
+    let columns = match &prep.schema {
+        Schema::Table(columns) => Some(columns.clone()),
+        _ => None,
+    };
+    let test = load_data(&args.common, &data, args.seed, columns)?.test;
     prep.check(&test)
         .with_context(|| format!("{} on {}", args.model.display(), args.common.data.display()))?;
     let device = DeviceSplit::from_dataset(b, test.clone(), &prep)?;

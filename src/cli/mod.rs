@@ -13,6 +13,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use nabla::checkpoint;
+use nabla::data::prep::Column;
 use nabla::data::{LoadOptions, Loaded, Prep, Task};
 use nabla::gpu::context;
 use nabla::mnist::Mnist;
@@ -233,7 +234,13 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
 
 /// The data set `--data` names, split into training and test parts; MNIST is fetched first when the
 /// default directory lacks it.
-pub fn load_data(common: &Common, data: &DataArgs, seed: u64) -> Result<Loaded> {
+/// A table is read by `columns` where given (a saved model's).
+pub fn load_data(
+    common: &Common,
+    data: &DataArgs,
+    seed: u64,
+    columns: Option<Vec<Column>>,
+) -> Result<Loaded> {
     if common.data == Path::new(DEFAULT_DATA) {
         nabla::fetch::ensure(&common.data, |msg| eprintln!("{msg}"))?;
     }
@@ -243,6 +250,7 @@ pub fn load_data(common: &Common, data: &DataArgs, seed: u64) -> Result<Loaded> 
         test: data.test.clone(),
         test_fraction: data.test_fraction,
         seed,
+        columns,
     };
     Ok(nabla::data::open(&common.data, &options)?)
 }

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use nabla::data::metrics::Metrics;
-use nabla::data::{Dataset, Loaded, Prep, Schema, Task};
+use nabla::data::{Dataset, Loaded, Prep, Schema, Targets, Task};
 use nabla::init::Init;
 use nabla::model::presets::{self, Layers};
 use nabla::model::{MlpOptions, Model, ModelSpec};
@@ -167,7 +167,9 @@ pub struct TrainArgs {
     #[arg(long, default_value = "runs/metrics.csv")]
     metrics: PathBuf,
     /// Also draw the loss and accuracy curves (train and test, per epoch) to this PNG, redrawn after
-    /// every epoch. A bare `--plot` writes runs/curves.png.
+    /// every epoch, and at the end the test set's confusion matrix (NAME-confusion.png) or, for a
+    /// regression, its predictions against the truth (NAME-errors.png). A bare `--plot` writes
+    /// runs/curves.png.
     #[arg(long, num_args = 0..=1, default_missing_value = "runs/curves.png")]
     plot: Option<PathBuf>,
 }
@@ -280,10 +282,18 @@ fn plan(args: &TrainArgs, train_len: usize, prep: &Prep) -> Result<Plan> {
     if matches!(kind, OptimizerKind::AdaGrad | OptimizerKind::RmsProp { .. }) {
         optimizer.eps = 1e-7;
     }
-    let batch = if args.full_batch {
-        train_len
-    } else {
-        args.batch.unwrap_or(preset.batch)
+    let batch = match (args.full_batch, args.batch) {
+        (true, _) => train_len,
+        (false, Some(batch)) => batch,
+        (false, None) if preset.batch > train_len => {
+            eprintln!(
+                "note: the preset's batch of {} is more than the {train_len} training samples: \
+                 training full-batch (--batch to choose)",
+                preset.batch
+            );
+            train_len
+        }
+        (false, None) => preset.batch,
     };
     check_batch(batch, train_len).map_err(|e| anyhow::anyhow!("--batch: {e}"))?;
     // (clap already refuses these flags beside --arch.)
@@ -428,6 +438,47 @@ fn metrics_on<B: Backend>(
     Ok(Metrics::of_outputs(prep, &out, &set.targets)?)
 }
 
+/// Draws the test set's figures beside the curves (`NAME.png` → `NAME-confusion.png` for a
+/// classifier, `NAME-errors.png` with predictions against the truth for a regression) and returns the
+/// path.
+fn write_test_picture(
+    curves: &Path,
+    prep: &Prep,
+    metrics: &Metrics,
+    mut predicted: Vec<f32>,
+    test: &Dataset,
+) -> Result<PathBuf> {
+    let stem = curves.file_stem().unwrap_or_default().to_string_lossy();
+    let named = |suffix: &str| curves.with_file_name(format!("{stem}-{suffix}.png"));
+    match (metrics, &test.targets) {
+        (
+            Metrics::Classes {
+                confusion, names, ..
+            },
+            _,
+        ) => {
+            let path = named("confusion");
+            plot::write_confusion(&path, confusion, names)?;
+            Ok(path)
+        }
+        (Metrics::Values { .. }, Targets::Values { values, names }) => {
+            prep.outputs_to_targets(&mut predicted);
+            let t = names.len();
+            let charts: Vec<plot::Chart> = (0..t)
+                .map(|j| {
+                    let column =
+                        |v: &[f32]| v.iter().skip(j).step_by(t).copied().collect::<Vec<_>>();
+                    plot::regression_errors(&column(&predicted), &column(values), &names[j])
+                })
+                .collect();
+            let path = named("errors");
+            plot::write_png(&path, &charts, t.min(3), (420, 400))?;
+            Ok(path)
+        }
+        _ => bail!("the test set's targets do not match its figures"),
+    }
+}
+
 /// Trains as the options say, evaluating and saving after every epoch.
 pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     if args.plot.is_some() {
@@ -439,7 +490,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         schema,
         task,
         test_from,
-    } = load_data(&args.common, &args.data, args.seed)?;
+    } = load_data(&args.common, &args.data, args.seed, None)?;
     let (train, validation) = parts(args, train)?;
     let prep = Prep::fit(&train, task, !args.no_normalise, schema)?;
     let Plan {
@@ -648,13 +699,19 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     } else {
         (None, String::new())
     };
-    let metrics = metrics_on(
-        b,
-        final_model.as_ref().unwrap_or(&model),
-        &prep,
-        &test_set,
-        &test,
-    )?;
+    let final_model = final_model.as_ref().unwrap_or(&model);
+    let test_outputs = outputs(b, final_model, &test_set, 1000)?;
+    let metrics = Metrics::of_outputs(&prep, &test_outputs, &test.targets)?;
+    let picture = match &args.plot {
+        Some(curves) => Some(write_test_picture(
+            curves,
+            &prep,
+            &metrics,
+            test_outputs,
+            &test,
+        )?),
+        None => None,
+    };
     println!(
         "test {}{kept} after {} epochs ({:.1}s training, {:.1}s in all); model saved to {}, \
          metrics to {}{}",
@@ -666,7 +723,8 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         args.metrics.display(),
         args.plot
             .as_ref()
-            .map(|p| format!(", curves to {}", p.display()))
+            .zip(picture)
+            .map(|(p, q)| format!(", curves to {} and {}", p.display(), q.display()))
             .unwrap_or_default()
     );
     if let Some(table) = metrics.confusion_table() {

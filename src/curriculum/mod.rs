@@ -25,13 +25,16 @@ pub mod cnn;
 pub mod gradcheck;
 pub mod gradient_descent;
 pub mod graph;
+pub mod houses;
 pub mod hyperparameters;
 pub mod im2col;
+pub mod image_folder;
 pub mod logistic_regression;
 pub mod mnist_curves;
 pub mod optimizers;
 pub mod overfitting;
 pub mod perceptron;
+pub mod tables;
 pub mod weight_init;
 pub mod xor;
 

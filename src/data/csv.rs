@@ -363,6 +363,21 @@ pub fn load(path: &Path, targets: &[String]) -> Result<(Dataset, Vec<Column>)> {
     Ok((set, columns))
 }
 
+/// Reads a table whose inputs are to be encoded by given `columns` (a model's, or the training table's
+/// for its test table): each found by name in any order, text columns one-hot over those columns'
+/// categories; `targets` as [`load`] reads them. Two passes over the file.
+pub fn load_by_columns(path: &Path, targets: &[String], columns: &[Column]) -> Result<Dataset> {
+    let table = read_table(path, targets)?;
+    let targets = table_targets(path, &table)?;
+    drop(table);
+    let features = load_inputs(path, columns)?;
+    let width = columns
+        .iter()
+        .map(|c| c.categories.as_ref().map_or(1, Vec::len))
+        .sum();
+    Dataset::new(Shape::flat(width), Features::Floats(features), targets)
+}
+
 /// The rows of a table as the model's raw features (before scaling), read by the model's `columns`:
 /// each found by its header name (other columns, the targets among them, are ignored), text columns
 /// one-hot over the model's categories. A missing column or an unseen category is an error.
@@ -376,7 +391,7 @@ pub fn load_inputs(path: &Path, columns: &[Column]) -> Result<Vec<f32>> {
                 data_error(
                     path,
                     format!(
-                        "no column `{}`, which the model takes (it takes: {})",
+                        "no column `{}`; the columns needed are: {}",
                         c.name,
                         columns
                             .iter()

@@ -60,8 +60,8 @@ impl Task {
     }
 
     /// `targets` as this task needs them: class labels read as numbers for a regression, or real values
-    /// that are whole numbers as classes (sorted by value) for a classification. Checks the class
-    /// count: at least 2, exactly 2 for a binary task, at most [`super::MAX_CLASSES`].
+    /// that are whole numbers as classes (sorted by value) for a classification. A training set's
+    /// classes are then checked with [`Task::check_classes`].
     pub fn convert(self, targets: Targets) -> Result<Targets> {
         let targets = match (self, targets) {
             (Task::Regress, Targets::Classes { labels, names }) => {
@@ -92,6 +92,12 @@ impl Task {
             }
             (_, t) => t,
         };
+        Ok(targets)
+    }
+
+    /// Checks a training set's class count for this task: at least 2, exactly 2 for a binary task, at
+    /// most [`super::MAX_CLASSES`] (a test set may hold fewer of the same classes).
+    pub fn check_classes(self, targets: &Targets) -> Result<()> {
         if let Targets::Classes { names, .. } = &targets {
             match (self, names.len()) {
                 (_, 0 | 1) => {
@@ -117,7 +123,7 @@ impl Task {
                 _ => {}
             }
         }
-        Ok(targets)
+        Ok(())
     }
 }
 
@@ -129,7 +135,9 @@ fn classes_from_values(values: &[f32]) -> Result<Targets> {
              (use --task regression)"
         )));
     }
-    let mut distinct = values.to_vec();
+    // `+ 0.0` turns −0 into 0, so the two are one class.
+    let values: Vec<f32> = values.iter().map(|v| v + 0.0).collect();
+    let mut distinct = values.clone();
     distinct.sort_by(f32::total_cmp);
     distinct.dedup();
     if distinct.len() > super::MAX_CLASSES {
@@ -306,10 +314,9 @@ impl Prep {
         Prep::images(Shape::image(1, 28, 28), 10, normalise)
     }
 
-    /// Fits the preprocessing of `task` on `train`: byte images scaled to [0, 1] (kept as 0–255 when
-    /// `normalise` is false); float features standardised per feature (kept as they are when
-    /// `normalise` is false); regression targets standardised. `train`'s targets must already be in
-    /// the task's form ([`Task::convert`]).
+    /// Fits the preprocessing of `task` on `train`: byte images scaled to [0, 1], float features and
+    /// regression targets standardised per column; with `normalise` false, all kept as they are.
+    /// `train`'s targets must already be in the task's form ([`Task::convert`]).
     pub fn fit(train: &Dataset, task: Task, normalise: bool, schema: Schema) -> Result<Prep> {
         if train.is_empty() {
             return Err(Error::Invalid("the training part has no samples".into()));
@@ -330,8 +337,11 @@ impl Prep {
             (Features::Floats(_), false) => Scaling::Identity,
         };
         let target = match (&train.targets, task) {
-            (Targets::Values { values, names }, Task::Regress) => {
+            (Targets::Values { values, names }, Task::Regress) if normalise => {
                 Some(standardise_fit(values, names.len()))
+            }
+            (Targets::Values { names, .. }, Task::Regress) => {
+                Some((vec![0.0; names.len()], vec![1.0; names.len()]))
             }
             (Targets::Values { .. }, _) | (Targets::Classes { .. }, Task::Regress) => {
                 return Err(Error::Invalid(format!(

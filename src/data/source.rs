@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::prep::{Schema, Task};
+use super::prep::{Column, Schema, Task};
 use super::{Dataset, Targets, csv, folder, idx, npy};
 use crate::error::{Error, Result};
 
@@ -21,6 +21,9 @@ pub struct LoadOptions {
     pub test_fraction: f64,
     /// Seeds the random test split.
     pub seed: u64,
+    /// Tables only: read the inputs by these columns (a saved model's), in their order and with their
+    /// categories, whatever the file's own order.
+    pub columns: Option<Vec<Column>>,
 }
 
 impl Default for LoadOptions {
@@ -31,6 +34,7 @@ impl Default for LoadOptions {
             test: None,
             test_fraction: 0.2,
             seed: 42,
+            columns: None,
         }
     }
 }
@@ -51,7 +55,12 @@ pub struct Loaded {
 }
 
 /// One file or directory read whole: the set, its schema, and its own test part if the source has one.
-fn read(path: &Path, opts: &LoadOptions) -> Result<(Dataset, Option<Dataset>, Schema)> {
+/// A table is read by `columns` where given.
+fn read(
+    path: &Path,
+    opts: &LoadOptions,
+    columns: Option<&[Column]>,
+) -> Result<(Dataset, Option<Dataset>, Schema)> {
     if path.is_dir() {
         if idx::is_idx_dir(path) {
             let (train, test) = idx::load_dir(path)?;
@@ -67,6 +76,10 @@ fn read(path: &Path, opts: &LoadOptions) -> Result<(Dataset, Option<Dataset>, Sc
         });
     }
     if csv::is_csv(path) {
+        if let Some(columns) = columns {
+            let set = csv::load_by_columns(path, &opts.targets, columns)?;
+            return Ok((set, None, Schema::Table(columns.to_vec())));
+        }
         let (set, columns) = csv::load(path, &opts.targets)?;
         return Ok((set, None, Schema::Table(columns)));
     }
@@ -123,21 +136,41 @@ fn align_classes(test: Dataset, names: &[String], path: &Path) -> Result<Dataset
 
 /// The set at `path`, split into training and test parts, with its targets in the task's form.
 pub fn open(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
-    let (set, own_test, schema) = read(path, opts)?;
+    let (set, own_test, schema) = read(path, opts, opts.columns.as_deref())?;
     let task = match opts.task {
         Some(t) => t,
         None => Task::infer(&set.targets)?,
     };
     let in_form = |s: Dataset, p: &Path| -> Result<Dataset> {
-        let targets = task.convert(s.targets).map_err(|e| Error::Data {
-            path: p.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let targets = match task.convert(s.targets) {
+            // Classes read as numbers for a regression keep the column's name.
+            Ok(Targets::Values { values, names })
+                if names.len() == 1 && opts.targets.len() == 1 =>
+            {
+                let names = match schema {
+                    Schema::Table(_) => opts.targets.clone(),
+                    _ => names,
+                };
+                Targets::Values { values, names }
+            }
+            Ok(t) => t,
+            Err(e) => {
+                return Err(Error::Data {
+                    path: p.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+        };
         Dataset::new(s.shape, s.features, targets)
     };
     let (train, test, test_from) = match (&opts.test, own_test) {
         (Some(test_path), _) => {
-            let (test, _, test_schema) = read(test_path, opts)?;
+            // A test table is encoded by the training table's columns.
+            let columns = match &schema {
+                Schema::Table(columns) => Some(columns.as_slice()),
+                _ => None,
+            };
+            let (test, _, test_schema) = read(test_path, opts, columns)?;
             if test_schema != schema {
                 return Err(Error::Data {
                     path: test_path.clone(),
@@ -163,6 +196,11 @@ pub fn open(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
         }
     };
     let train = in_form(train, path)?;
+    task.check_classes(&train.targets)
+        .map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     let test_path = opts.test.as_deref().unwrap_or(path);
     let test = align_classes(in_form(test, test_path)?, train.targets.names(), test_path)?;
     if test.shape != train.shape {
