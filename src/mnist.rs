@@ -1,14 +1,13 @@
-//! MNIST: validating and loading the IDX files.
-//!
-//! Each file is checked before it is read (magic number, counts, 28×28 shape, exact size, labels
-//! 0–9), so a truncated or corrupt file is a clear [`Error::Data`], never a panic; the checked files are
-//! then read through the `mnist` crate.
+//! MNIST, one source among the data sets of [`crate::data`]: its four IDX files (fetched by
+//! [`crate::fetch`]), checked as MNIST's (28×28 images, digits 0–9, 60 000 and 10 000 of them) on top of
+//! [`crate::data::idx`]'s checks of any IDX file, so a truncated or corrupt file is a clear
+//! [`Error::Data`], never a panic; the checked files are then read through the `mnist` crate.
 
 use std::path::{Path, PathBuf};
 
+use crate::data::idx;
 use crate::error::{Error, Result};
 use crate::layers::Shape;
-use crate::model::ModelSpec;
 
 /// Image side length.
 pub const SIDE: usize = 28;
@@ -22,32 +21,7 @@ pub const TRAIN_LEN: usize = 60_000;
 pub const TEST_LEN: usize = 10_000;
 
 /// The four files, as the data directory holds them.
-pub const FILES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
-
-/// Refuses a model that cannot classify MNIST: its input must be the 784 pixels, flat or as one
-/// 1×28×28 image, and its output the 10 classes' logits.
-pub fn check_model(spec: &ModelSpec) -> Result<()> {
-    let takes_images =
-        spec.input == Shape::flat(PIXELS) || spec.input == Shape::image(1, SIDE, SIDE);
-    let outputs = spec.outputs();
-    if !takes_images || outputs != CLASSES {
-        return Err(Error::Invalid(format!(
-            "MNIST needs a model that takes {PIXELS} pixels (`input {PIXELS}` or `input 1x{SIDE}x{SIDE}`) \
-             and gives {CLASSES} outputs; `{}` takes {} and gives {outputs} (end with dense {CLASSES})",
-            spec.describe(),
-            spec.input
-        )));
-    }
-    Ok(())
-}
-
-const IMAGES_MAGIC: u32 = 0x0000_0803;
-const LABELS_MAGIC: u32 = 0x0000_0801;
+pub const FILES: [&str; 4] = idx::FILES;
 
 /// One split of MNIST: `len` images of [`PIXELS`] bytes (0 = background, 255 = ink) and their labels.
 #[derive(Clone, Debug)]
@@ -181,85 +155,33 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-fn be_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
-/// Checks that `bytes` start with an IDX header of `header` bytes carrying `magic`.
-fn check_header(path: &Path, bytes: &[u8], header: usize, magic: u32, kind: &str) -> Result<()> {
-    if bytes.len() < header {
-        return Err(data_error(
-            path,
-            format!(
-                "{} bytes is too short for an IDX {kind} header ({header})",
-                bytes.len()
-            ),
-        ));
-    }
-    let found = be_u32(bytes, 0);
-    if found != magic {
-        return Err(data_error(
-            path,
-            format!("magic number {found:#010x} is not an IDX {kind} file's {magic:#010x}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks an IDX image file's bytes: magic 0x803, 28×28 images, size exactly 16 + n·784.
-/// Returns the image count n.
+/// Checks an IDX image file's bytes as MNIST's ([`idx::check_images`], and 28×28 single-channel
+/// images). Returns the image count.
 pub fn check_images(path: &Path, bytes: &[u8]) -> Result<usize> {
-    check_header(path, bytes, 16, IMAGES_MAGIC, "image")?;
-    let (n, rows, cols) = (
-        be_u32(bytes, 4) as usize,
-        be_u32(bytes, 8) as usize,
-        be_u32(bytes, 12) as usize,
-    );
-    if rows != SIDE || cols != SIDE {
-        return Err(data_error(
-            path,
-            format!("images are {rows}×{cols}, expected {SIDE}×{SIDE}"),
-        ));
-    }
-    let expected = 16 + n * PIXELS;
-    if bytes.len() != expected {
+    let (n, shape, _) = idx::check_images(path, bytes)?;
+    if shape != Shape::image(1, SIDE, SIDE) {
         return Err(data_error(
             path,
             format!(
-                "{} bytes, but a header promising {n} images needs {expected}: the file is {}",
-                bytes.len(),
-                if bytes.len() < expected {
-                    "truncated"
-                } else {
-                    "too long"
-                }
+                "images are {}×{} (of {} channel(s)), expected {SIDE}×{SIDE}",
+                shape.height, shape.width, shape.channels
             ),
         ));
     }
     Ok(n)
 }
 
-/// Checks an IDX label file's bytes: magic 0x801, size exactly 8 + n, every label 0–9. Returns n.
+/// Checks an IDX label file's bytes as MNIST's ([`idx::check_labels`], every label a digit 0–9).
+/// Returns the label count.
 pub fn check_labels(path: &Path, bytes: &[u8]) -> Result<usize> {
-    check_header(path, bytes, 8, LABELS_MAGIC, "label")?;
-    let n = be_u32(bytes, 4) as usize;
-    if bytes.len() != 8 + n {
+    let labels = idx::check_labels(path, bytes)?;
+    if let Some(i) = labels.iter().position(|&l| usize::from(l) >= CLASSES) {
         return Err(data_error(
             path,
-            format!(
-                "{} bytes, but a header promising {n} labels needs {}",
-                bytes.len(),
-                8 + n
-            ),
+            format!("label {i} is {}, not a digit 0–9", labels[i]),
         ));
     }
-    if let Some(i) = bytes[8..].iter().position(|&l| usize::from(l) >= CLASSES) {
-        return Err(data_error(
-            path,
-            format!("label {i} is {}, not a digit 0–9", bytes[8 + i]),
-        ));
-    }
-    Ok(n)
+    Ok(labels.len())
 }
 
 /// Checks a pair of image and label files and that they agree in count; returns the count.

@@ -79,14 +79,18 @@ fn only_models_that_read_mnist_images_are_accepted() {
         "input 784, dense 10",
         "input 1x28x28, conv 4x3x3, relu, dense 10",
     ] {
-        mnist::check_model(&ModelSpec::parse(good).unwrap()).expect(good);
+        Prep::mnist(true)
+            .check_model(&ModelSpec::parse(good).unwrap())
+            .expect(good);
     }
     for (bad, says) in [
         ("input 4x14x14, conv 4x3x3, relu, dense 10", "takes 4x14x14"),
         ("input 1x14x56, dense 10", "takes 1x14x56"),
         ("input 784, dense 9", "gives 9"),
     ] {
-        let err = mnist::check_model(&ModelSpec::parse(bad).unwrap()).expect_err(bad);
+        let err = Prep::mnist(true)
+            .check_model(&ModelSpec::parse(bad).unwrap())
+            .expect_err(bad);
         assert!(err.to_string().contains(says), "{bad}: {err}");
     }
 }

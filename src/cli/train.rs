@@ -197,24 +197,6 @@ fn preset_name(args: &TrainArgs, prep: &Prep) -> String {
     }
 }
 
-/// A model that cannot take the data's samples or give the task's outputs, as an error.
-fn check_model(spec: &ModelSpec, prep: &Prep) -> Result<()> {
-    let outputs = prep.outputs();
-    if spec.input.len() != prep.shape.len() || spec.outputs() != outputs {
-        bail!(
-            "the data's samples are {} and the {} task needs {outputs} output{}, but `{}` takes {} \
-             and gives {} (end with dense {outputs})",
-            prep.shape,
-            prep.task.name(),
-            if outputs == 1 { "" } else { "s" },
-            spec.describe(),
-            spec.input,
-            spec.outputs()
-        );
-    }
-    Ok(())
-}
-
 fn plan(args: &TrainArgs, train_len: usize, prep: &Prep) -> Result<Plan> {
     let preset = presets::named(&preset_name(args, prep))?;
     let (hidden, act, options, arch) = match preset.layers {
@@ -338,7 +320,7 @@ fn plan(args: &TrainArgs, train_len: usize, prep: &Prep) -> Result<Plan> {
         }
     };
     spec.shapes()?;
-    check_model(&spec, prep).context("--arch")?;
+    prep.check_model(&spec).context("--arch")?;
     let schedule = match (args.schedule.as_deref(), args.lr_decay) {
         (_, Some(decay)) => LrSchedule::parse(&format!("exp:{decay}"), args.warmup),
         (text, None) => LrSchedule::parse(text.unwrap_or(preset.schedule), args.warmup),

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::{Dataset, Features, NO_LABEL, Targets};
 use crate::error::{Error, Result};
 use crate::layers::Shape;
+use crate::model::ModelSpec;
 
 /// What a model learns from a set's targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,6 +365,27 @@ impl Prep {
     /// The model's outputs.
     pub fn outputs(&self) -> usize {
         self.task.outputs(self.names.len())
+    }
+
+    /// Refuses a model that cannot take these samples or give the task's outputs. A model takes the
+    /// samples as they are (`input 1x28x28` for MNIST's images) or flat (`input 784`); any other
+    /// layout of the same values would scramble them.
+    pub fn check_model(&self, spec: &ModelSpec) -> Result<()> {
+        let (shape, outputs) = (self.shape, self.outputs());
+        let takes = spec.input == shape || spec.input == Shape::flat(shape.len());
+        if !takes || spec.outputs() != outputs {
+            return Err(Error::Invalid(format!(
+                "the samples are {shape} (`input {shape}`, or flat `input {}`) and a {} model gives \
+                 {outputs} output{}; `{}` takes {} and gives {} (end with dense {outputs})",
+                shape.len(),
+                self.task.name(),
+                if outputs == 1 { "" } else { "s" },
+                spec.describe(),
+                spec.input,
+                spec.outputs()
+            )));
+        }
+        Ok(())
     }
 
     /// The byte scaling the device applies when gathering (identity for float sets, which are scaled

@@ -124,7 +124,7 @@ struct State {
     trainer: Trainer<GpuBackend>,
     train: DeviceSplit<GpuBackend>,
     test: DeviceSplit<GpuBackend>,
-    input: InputScale,
+    input: Prep,
     preset: Preset,
 }
 
@@ -185,7 +185,7 @@ impl State {
         let input = Prep::mnist(true);
         let train = DeviceSplit::upload(&b, &mnist_train, &input)?;
         let test = DeviceSplit::upload(&b, &mnist_test, &input)?;
-        let trainer = Trainer::new(&b, &model, train.len, &config, Start::default())?;
+        let trainer = Trainer::new(&b, &model, &train, &config, Start::default())?;
         Ok(State {
             b,
             model,
@@ -285,7 +285,7 @@ impl Session {
     /// The ten class probabilities for one 28×28 image of pixel bytes (ink 255 on 0, as MNIST).
     pub fn classify(&self, pixels: Vec<u8>) -> Promise {
         with_state(&self.slot, async move |s: &mut State| {
-            let probs = class_probabilities(&s.b, &s.model, s.input, &pixels).await?;
+            let probs = class_probabilities(&s.b, &s.model, &s.input, &pixels).await?;
             Ok(js_sys::Float32Array::from(probs.as_slice()).into())
         })
     }
@@ -293,7 +293,7 @@ impl Session {
     /// The model as a nabla checkpoint (safetensors), the file `nabla eval --model` reads.
     pub fn checkpoint(&self) -> Promise {
         with_state(&self.slot, async |s: &mut State| {
-            let bytes = checkpoint::to_bytes(&s.b, &s.model, s.input).await?;
+            let bytes = checkpoint::to_bytes(&s.b, &s.model, &s.input).await?;
             Ok(Uint8Array::from(bytes.as_slice()).into())
         })
     }
