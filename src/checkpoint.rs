@@ -100,6 +100,7 @@ pub fn save<B: Backend>(b: &B, model: &Model<B>, prep: &Prep, path: &Path) -> Re
 
 /// The file [`save`] writes, as bytes (a browser offers them as a download).
 pub async fn to_bytes<B: Backend>(b: &B, model: &Model<B>, prep: &Prep) -> Result<Vec<u8>> {
+    prep.check_model(&model.spec)?;
     let tensors = model_tensors(b, model).await?;
     serialize(Path::new("model"), tensors, model_metadata(model, prep))
 }
@@ -180,6 +181,7 @@ pub fn save_resumable<B: Backend>(
     resume: &Resume,
     path: &Path,
 ) -> Result<()> {
+    prep.check_model(&model.spec)?;
     let mut tensors = pollster::block_on(model_tensors(b, model))?;
     for (k, p) in model.params().enumerate() {
         for (j, t) in p.state().iter().enumerate() {
@@ -338,6 +340,20 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
             }
         },
     };
+    // The file's own size bounds what its architecture may allocate: a corrupt header cannot ask for
+    // more memory than the file holds values.
+    let parameters = spec
+        .parameter_count()
+        .map_err(|e| data_error(path, e.to_string()))?;
+    let stored = bytes.len() as u64 / 4;
+    if parameters > stored {
+        return Err(data_error(
+            path,
+            format!(
+                "`{arch}` has {parameters} parameters, but the file holds at most {stored} values"
+            ),
+        ));
+    }
     let number = |key: &str| -> Result<Option<f32>> {
         meta.get(key)
             .map(|v| {
@@ -350,22 +366,26 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
             })
             .transpose()
     };
-    let prep = match (meta.get(DATA), number(INPUT_SCALE)?, number(INPUT_SHIFT)?) {
-        (Some(text), _, _) => {
+    let prep = match (number(INPUT_SCALE)?, number(INPUT_SHIFT)?, meta.get(DATA)) {
+        (Some(scale), Some(shift), Some(text)) => {
             let prep = Prep::from_json(text).map_err(|e| data_error(path, e.to_string()))?;
-            if prep.shape.len() != spec.input.len() || prep.outputs() != spec.outputs() {
+            prep.check_model(&spec).map_err(|e| {
+                data_error(path, format!("its data record does not fit its model: {e}"))
+            })?;
+            if prep.byte_scale() != (scale, shift) {
                 return Err(data_error(
                     path,
                     format!(
-                        "its data record (samples of {}, {} outputs) does not fit its model `{arch}`",
-                        prep.shape,
-                        prep.outputs()
+                        "`{INPUT_SCALE}`/`{INPUT_SHIFT}` ({scale}, {shift}) contradict its data \
+                         record's {:?}",
+                        prep.byte_scale()
                     ),
                 ));
             }
             Some(prep)
         }
-        (None, Some(scale), Some(shift)) => {
+        // Written before checkpoints carried the whole record: an image classifier.
+        (Some(scale), Some(shift), None) => {
             let mut prep = Prep::images(spec.input, spec.outputs(), true);
             prep.scaling = crate::data::Scaling::Bytes { scale, shift };
             Some(prep)
@@ -414,20 +434,6 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
             _ => Err(wrong()),
         }
     };
-    // The file's own size bounds what its architecture may allocate: a corrupt header cannot ask for
-    // more memory than the file holds values.
-    let parameters = spec
-        .parameter_count()
-        .map_err(|e| data_error(path, e.to_string()))?;
-    let stored = bytes.len() as u64 / 4;
-    if parameters > stored {
-        return Err(data_error(
-            path,
-            format!(
-                "`{arch}` has {parameters} parameters, but the file holds at most {stored} values"
-            ),
-        ));
-    }
     let mut model = Model::new(b, spec, Init::Normal(0.0), 0, optimizer_states)?;
     if let Some(prep) = &prep {
         model.task = prep.task;

@@ -52,7 +52,26 @@ fn a_saved_model_loads_back_to_the_same_outputs_and_input_scaling() {
     let model = trained_model(&b);
     let dir = scratch("roundtrip");
     let path = dir.join("m.safetensors");
-    for input in [&Prep::mnist(true), &Prep::mnist(false)] {
+    // Images of the model's input shape, scaled to [0, 1] or kept as bytes; and a regression on a
+    // table, whose record carries the feature and target scaling.
+    let images = |normalise| Prep::images(model.spec.input, model.spec.outputs(), normalise);
+    let mut table = Prep::images(model.spec.input, model.spec.outputs(), true);
+    table.task = nabla::data::Task::Regress;
+    table.names = (0..5).map(|t| format!("t{t}")).collect();
+    table.scaling = nabla::data::Scaling::Standard {
+        mean: (0..12).map(|j| j as f32 * 0.5).collect(),
+        std: vec![2.0; 12],
+    };
+    table.target = Some((vec![1.0; 5], vec![3.0; 5]));
+    table.schema = nabla::data::Schema::Table(
+        (0..12)
+            .map(|j| nabla::data::prep::Column {
+                name: format!("c{j}"),
+                categories: None,
+            })
+            .collect(),
+    );
+    for input in [&images(true), &images(false), &table] {
         checkpoint::save(&b, &model, input, &path).unwrap();
         let saved = checkpoint::load(&b, &path, 0).unwrap();
         assert_eq!(saved.model.spec, model.spec);
@@ -71,7 +90,8 @@ fn the_file_holds_pytorch_layouts_and_names() {
     let model = trained_model(&b);
     let dir = scratch("layout");
     let path = dir.join("m.safetensors");
-    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
+    let prep = Prep::images(model.spec.input, model.spec.outputs(), true);
+    checkpoint::save(&b, &model, &prep, &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut names: Vec<String> = file.names().into_iter().map(String::from).collect();
@@ -208,7 +228,8 @@ fn bad_files_are_refused_with_the_tensor_named() {
     let model = trained_model(&b);
     let dir = scratch("bad");
     let path = dir.join("m.safetensors");
-    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
+    let prep = Prep::images(model.spec.input, model.spec.outputs(), true);
+    checkpoint::save(&b, &model, &prep, &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
@@ -324,7 +345,8 @@ fn a_cnn_checkpoint_holds_conv2d_layouts_and_loads_back() {
     }
     let dir = scratch("cnn");
     let path = dir.join("cnn.safetensors");
-    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
+    let prep = Prep::images(model.spec.input, model.spec.outputs(), true);
+    checkpoint::save(&b, &model, &prep, &path).unwrap();
     let saved = checkpoint::load(&b, &path, 0).unwrap();
     assert_eq!(saved.model.spec, model.spec);
     let x = b.tensor(3, 144, &uniform(&mut rng(4), 432, 1.0)).unwrap();

@@ -69,7 +69,7 @@ fn impossible_inputs_are_refused_with_the_flag_and_the_range() {
     );
     refused(
         &["train", "--train-images", "0"],
-        &["--train-images 0", "at least 1 image"],
+        &["--train-images 0", "at least 1 sample"],
     );
     refused(&["train", "--dropout", "1"], &["--dropout 1", "below 1"]);
     refused(
@@ -262,7 +262,7 @@ fn a_layer_list_trains_and_evaluates() {
     );
     refused(
         &["train", "--arch", "dense 32, relu, dense 9"],
-        &["MNIST needs a model that takes 784 pixels", "gives 9"],
+        &["the samples are 1x28x28", "gives 9", "end with dense 10"],
     );
     // 784 values, but not MNIST's one 28×28 channel: the rows would be read as four 14×14 channels.
     refused(
@@ -271,11 +271,7 @@ fn a_layer_list_trains_and_evaluates() {
             "--arch",
             "input 4x14x14, conv 8x3x3, relu, dense 10",
         ],
-        &[
-            "--arch",
-            "MNIST needs a model that takes 784 pixels",
-            "takes 4x14x14",
-        ],
+        &["--arch", "the samples are 1x28x28", "takes 4x14x14"],
     );
     refused(
         &["train", "--arch", "dense 32, relu, pool 2, dense 10"],

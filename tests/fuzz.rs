@@ -44,7 +44,8 @@ fn checkpoint_bytes() -> Vec<u8> {
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = scratch().join(format!("seed-{call}.safetensors"));
-    checkpoint::save(&b, &model, &Prep::mnist(true), &path).unwrap();
+    let prep = Prep::images(model.spec.input, model.spec.outputs(), true);
+    checkpoint::save(&b, &model, &prep, &path).unwrap();
     std::fs::read(&path).unwrap()
 }
 

@@ -1,19 +1,32 @@
 #!/usr/bin/env python3
-"""Evaluates a nabla checkpoint on the MNIST test set with NumPy alone: no nabla code, no PyTorch.
+"""Evaluates a nabla checkpoint with NumPy alone: no nabla code, no PyTorch. On the MNIST test set:
 
     python3 examples/python/evaluate.py --model runs/model.safetensors [--data data/mnist]
 
+or, for a model trained on a CSV table, on any table with the same columns:
+
+    python3 examples/python/evaluate.py --model wine.safetensors --table wine.csv.gz --target quality \
+        [--predictions out.csv]
+
 A nabla checkpoint is a safetensors file. Its metadata says how to rebuild the model
 (`nabla.architecture`, e.g. "input 784, dense 256, batch_norm, relu, dense 10") and how to turn pixel
-bytes into inputs (`nabla.input_scale`, `nabla.input_shift`). Its tensors are named as a
+bytes into inputs (`nabla.input_scale`, `nabla.input_shift`); a model of a table also records, in
+`nabla.data`, its task, its columns (text columns one-hot over their categories), the standardisation of
+its inputs and of its regression targets, and its class or target names. Its tensors are named as a
 `torch.nn.Sequential` of the same layers names them: `{layer index}.{name}`, so layer 0's weights are
-`0.weight`. This script reads both, runs the forward pass in float32 and counts correct predictions.
+`0.weight`. This script reads both and runs the forward pass in float32; it then counts correct
+predictions, or for a table computes the accuracy or RMSE, MAE and R², and writes the per-row
+predictions `nabla predict` writes.
 """
 
 import argparse
+import csv
 import gzip
+import json
 import math
+import re
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +138,9 @@ def parse_architecture(text):
     return parse_shape(str(widths[0])), layers + [("dense", widths[-1])]
 
 
-def load_checkpoint(path, no_normalise):
-    """The input shape, layers, tensors and input scaling of the checkpoint at `path`."""
+def load_checkpoint(path, no_normalise, table=False):
+    """The input shape, layers, tensors, input scaling and metadata of the checkpoint at `path`; with
+    `table`, it must be a model of a table (have a `nabla.data` record)."""
     try:
         with safe_open(path, framework="np") as f:
             meta = f.metadata() or {}
@@ -138,6 +152,8 @@ def load_checkpoint(path, no_normalise):
     fmt = meta.get("nabla.format", "1")  # format 1 files did not say
     if fmt not in [str(v) for v in range(1, FORMAT + 1)]:
         fail(f"{path} is checkpoint format `{fmt}`, newer than this script reads ({FORMAT})")
+    if table and "nabla.data" not in meta:
+        fail(f"{path} has no `nabla.data` record: it is not a model of a table (for MNIST, omit --table)")
     try:
         shape, layers = parse_architecture(meta["nabla.architecture"])
     except ValueError as e:
@@ -167,7 +183,7 @@ def load_checkpoint(path, no_normalise):
         print(f"note: {path} does not record its input scaling: multiplying pixels by {scale:.6g}{hint}",
               file=sys.stderr)
     check_tensors(path, shape, layers, tensors, meta.get("nabla.classes"))
-    return shape, layers, tensors, np.float32(scale), np.float32(shift)
+    return shape, layers, tensors, np.float32(scale), np.float32(shift), meta
 
 
 def check_tensors(path, shape, layers, tensors, classes):
@@ -284,21 +300,325 @@ def read_idx(directory, name, magic):
     return np.frombuffer(data, dtype=np.uint8, offset=4 * words).reshape(header[1:])
 
 
-def main():
-    parser = argparse.ArgumentParser(description="A nabla checkpoint's MNIST test accuracy, in NumPy.")
-    parser.add_argument("--model", required=True, help="the .safetensors checkpoint")
-    parser.add_argument("--data", default="data/mnist", help="directory with the MNIST test files")
-    parser.add_argument("--batch", type=int, default=1000, help="images per forward pass")
-    parser.add_argument(
-        "--no-normalise",
-        action="store_true",
-        help="feed pixels as 0-255: for format 1 checkpoints only (newer ones record their scaling)",
-    )
-    args = parser.parse_args()
-    if args.batch < 1:
-        fail("--batch must be at least 1")
+# ---- Tables -------------------------------------------------------------------------------------------
+#
+# A model trained on a CSV table records in `nabla.data` (JSON) how nabla read it, fitted on the training
+# part: the task, the input columns in order (a numeric column is one feature; a text column is one
+# feature per category, one-hot, over its sorted categories), the standardisation of those features
+# (x = (v - mean[j]) / std[j]), for a regression the targets' mean and std (the model learns
+# (t - mean) / std, so a prediction is out * std + mean), and the class or target names.
 
-    shape, layers, tensors, scale, shift = load_checkpoint(args.model, args.no_normalise)
+TASKS = {"classification", "binary", "regression"}
+# A number as nabla (Rust's f32 parser) reads one: ASCII digits, an optional point and exponent. Python's
+# float() would also take `1_000` or non-ASCII digits, which nabla refuses.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+CSV_SPACE = " \t\n\r\x0c"  # what nabla's CSV reader trims from each field: ASCII whitespace
+
+
+def number(text):
+    """`text` as a float32 if it is a finite number as nabla reads one, else None (and why not)."""
+    if NOT_FINITE.fullmatch(text):
+        return None, "is not a finite number"
+    if not NUMBER.fullmatch(text):
+        return None, "is not a number"
+    with np.errstate(over="ignore"):
+        value = np.float32(float(text))  # decimal -> float64 -> float32; nabla rounds straight to f32
+    if not np.isfinite(value):
+        return None, "is not a finite number"  # beyond float32's range
+    return value, None
+
+
+def read_prep(path, meta, shape):
+    """The checkpoint's `nabla.data` record as a dict, checked against the model's input `shape`:
+    task, names, columns [(name, categories or None)], width, mean/std of the inputs (or None) and of
+    the targets (regression; else None), outputs."""
+
+    def bad(what):
+        fail(f"{path}: the nabla.data record's {what} is invalid")
+
+    def floats(v, what, n):
+        if not isinstance(v, list) or len(v) != n or not all(isinstance(x, (int, float)) for x in v):
+            bad(what)
+        return np.array(v, dtype=np.float32)  # the record holds float32 values written as decimals
+
+    def strings(v, what):
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            bad(what)
+        return v
+
+    try:
+        record = json.loads(meta["nabla.data"])
+    except ValueError:
+        bad("JSON")
+    if not isinstance(record, dict):
+        bad("JSON")
+    task = record.get("task")
+    if task not in TASKS:
+        bad("task")
+    names = strings(record.get("names"), "names")
+    schema = record.get("schema")
+    if not isinstance(schema, dict) or "table" not in schema:
+        kind = schema if isinstance(schema, str) else "something other than a table"
+        fail(f"{path} was trained on {kind}, not a CSV table: --table reads models of tables")
+    if not isinstance(schema["table"], list):
+        bad("schema")
+    columns = []
+    for c in schema["table"]:
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+            bad("column name")
+        categories = c.get("categories")
+        if categories is not None:
+            categories = strings(categories, f"categories of column `{c['name']}`")
+        columns.append((c["name"], categories))
+    width = sum(1 if cats is None else len(cats) for _, cats in columns)
+    if record.get("shape") != str(width) or math.prod(shape) != width:
+        fail(f"{path}: the table's columns make {width} features, but the model takes {shape[0]} "
+             f"(nabla.data shape `{record.get('shape')}`)")
+    scaling = record.get("scaling")
+    if scaling == "identity":
+        mean = std = None
+    elif isinstance(scaling, dict) and isinstance(scaling.get("standard"), dict):
+        mean = floats(scaling["standard"].get("mean"), "input mean", width)
+        std = floats(scaling["standard"].get("std"), "input std", width)
+    else:
+        bad("scaling (a table's is `identity` or `standard`)")
+    target = record.get("target")
+    if (task == "regression") != (target is not None) or not isinstance(target, (dict, type(None))):
+        bad("target scaling")
+    if target is not None:
+        target = (floats(target.get("mean"), "target mean", len(names)),
+                  floats(target.get("std"), "target std", len(names)))
+    outputs = 1 if task == "binary" else len(names)
+    if task == "binary" and len(names) != 2 or task == "classification" and len(names) < 2:
+        bad("names (classes)")
+    return {"task": task, "names": names, "columns": columns, "width": width, "mean": mean, "std": std,
+            "target": target, "outputs": outputs}
+
+
+def read_table(path):
+    """The header and rows of the CSV table at `path` (gunzipped when it ends in .gz), each field trimmed
+    of ASCII whitespace, as nabla reads it. Rows are (line number, fields); empty lines are skipped."""
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    header, rows = None, []
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            for record in reader:
+                if not record:
+                    continue  # an empty line
+                record = [field.strip(CSV_SPACE) for field in record]
+                if header is None:
+                    header = record
+                    continue
+                if len(record) != len(header):
+                    fail(f"{path}: line {reader.line_num}: the row has {len(record)} fields where the "
+                         f"header has {len(header)}")
+                rows.append((reader.line_num, record))
+    except UnicodeDecodeError:
+        fail(f"{path}: the text is not valid UTF-8")
+    except (OSError, EOFError, zlib.error, csv.Error) as e:  # missing, unreadable, a broken .gz
+        fail(f"cannot read {path}: {e}")
+    if header is None or all(name == "" for name in header):
+        fail(f"{path}: the file is empty: a CSV table needs a header row naming its columns")
+    for i, name in enumerate(header):
+        if name == "":
+            fail(f"{path}: column {i + 1} has no name in the header")
+        if name in header[:i]:
+            fail(f"{path}: column `{name}` is named twice in the header")
+    if not rows:
+        fail(f"{path}: the table has a header but no rows")
+    return header, rows
+
+
+def column_index(path, header, name, needed=None):
+    """Where column `name` is in the header; `needed` lists the model's input columns (None for a
+    --target column)."""
+    if name not in header:
+        if needed is None:
+            fail(f"{path}: no column `{name}` (--target); the columns are: {', '.join(header)}")
+        fail(f"{path}: no column `{name}`; the columns needed are: {', '.join(needed)}")
+    return header.index(name)
+
+
+def numbers(path, rows, i, name):
+    """Column `i` (named `name`) of every row as float32 numbers."""
+    out = np.empty(len(rows), dtype=np.float32)
+    for r, (line, record) in enumerate(rows):
+        if record[i] == "":
+            fail(f"{path}: row {r + 1} (line {line}), column `{name}`: the value is missing")
+        out[r], why = number(record[i])
+        if why:
+            fail(f"{path}: row {r + 1} (line {line}), column `{name}`: `{record[i]}` {why}")
+    return out
+
+
+def encode_inputs(path, header, rows, prep):
+    """The rows' raw features [rows, width] float32, by the model's columns: each found by its header
+    name (other columns are ignored), in the model's order; a numeric column as its value, a text
+    column one-hot over the model's categories (a category the model has not seen is an error)."""
+    needed = [name for name, _ in prep["columns"]]
+    x = np.zeros((len(rows), prep["width"]), dtype=np.float32)
+    j = 0  # the next feature
+    for name, categories in prep["columns"]:
+        i = column_index(path, header, name, needed)
+        if categories is None:
+            x[:, j] = numbers(path, rows, i, name)
+            j += 1
+            continue
+        position = {c: k for k, c in enumerate(categories)}
+        for r, (line, record) in enumerate(rows):
+            k = position.get(record[i])
+            if k is None:
+                fail(f"{path}: row {r + 1} (line {line}), column `{name}`: `{record[i]}` is not one of "
+                     f"the categories the model was trained on ({', '.join(categories)})")
+            x[r, j + k] = 1
+        j += len(categories)
+    return x
+
+
+def read_truth(path, header, rows, prep, targets):
+    """The `targets` columns as the model's truth: [rows, targets] float32 values for a regression, else
+    class indices [rows] (a value matches a class name exactly, or as the same number: `5.0` is class
+    `5`)."""
+    if prep["task"] == "regression":
+        if len(targets) != len(prep["names"]):
+            fail(f"the model predicts {len(prep['names'])} target(s) ({', '.join(prep['names'])}); "
+                 f"--target names {len(targets)}")
+        return np.stack([numbers(path, rows, column_index(path, header, t), t) for t in targets], axis=1)
+    if len(targets) != 1:
+        fail(f"a {prep['task']} model has one target column; --target names {len(targets)}")
+    i = column_index(path, header, targets[0])
+    exact = {name: c for c, name in enumerate(prep["names"])}
+    by_value = {}
+    for c, name in enumerate(prep["names"]):
+        value, _ = number(name)
+        if value is not None:
+            by_value.setdefault(float(value), c)  # float: -0.0 and 0.0 are one key
+    labels = np.empty(len(rows), dtype=np.int64)
+    for r, (line, record) in enumerate(rows):
+        value, _ = number(record[i])
+        c = exact.get(record[i], by_value.get(float(value)) if value is not None else None)
+        if c is None:
+            fail(f"{path}: row {r + 1} (line {line}), column `{targets[0]}`: `{record[i]}` is not one of "
+                 f"the model's classes ({', '.join(prep['names'])})")
+        labels[r] = c
+    return labels
+
+
+def predicted_classes(logits):
+    """Each row's class: for one output, 1 when the logit is positive (sigmoid > 1/2); else the arg-max
+    of the logits (the first, on a tie)."""
+    return (logits[:, 0] > 0).astype(np.int64) if logits.shape[1] == 1 else logits.argmax(axis=1)
+
+
+def to_targets(logits, prep):
+    """A regression's outputs in the targets' units: out * std + mean (float32, as nabla)."""
+    mean, std = prep["target"]
+    return logits * std + mean
+
+
+def probabilities(logits):
+    """Each class's probability: sigmoid(z) for the second class and 1 - it for the first (one output),
+    else the softmax of the logits. Float32, as nabla computes them."""
+    if logits.shape[1] == 1:
+        p = sigmoid(logits[:, :1])
+        return np.concatenate([np.float32(1) - p, p], axis=1)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def figures(prep, logits, truth):
+    """The line nabla eval prints for a table: `accuracy 97.50%`, or `RMSE 0.6374 MAE 0.5007 R² 0.3767`
+    in the targets' units (per target where there are several), computed in float64."""
+    n = len(truth)
+    if prep["task"] != "regression":
+        return f"accuracy {100 * (predicted_classes(logits) == truth).sum() / n:.2f}%"
+    error = to_targets(logits, prep).astype(np.float64) - truth.astype(np.float64)
+    rmse = np.sqrt((error**2).mean(axis=0))
+    mae = np.abs(error).mean(axis=0)
+    ss_tot = ((truth.astype(np.float64) - truth.astype(np.float64).mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1 - (error**2).sum(axis=0) / ss_tot, np.nan)
+    names = prep["names"]
+
+    def fmt(v):
+        return "NaN" if np.isnan(v) else f"{v:.4f}"
+
+    return "; ".join(
+        (f"{names[j]}: " if len(names) > 1 else "")
+        + f"RMSE {fmt(rmse[j])} MAE {fmt(mae[j])} R² {fmt(r2[j])}"
+        for j in range(len(names))
+    )
+
+
+def rust_float(v):
+    """A float32 as Rust's `{}` writes it (and so nabla predict): the shortest decimal that reads back
+    as the same float32, never in exponent form (1, 0.5, 5.2192335, 0.0000001)."""
+    v = np.float32(v)
+    if np.isnan(v):
+        return "NaN"
+    if np.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return np.format_float_positional(v, unique=True, trim="-")
+
+
+def csv_field(text):
+    """A CSV field, quoted where it holds a comma, a quote or a line break (as nabla writes them)."""
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def predictions_csv(prep, logits):
+    """The CSV nabla predict writes: a header `sample,class,p_<name>...` (classes) or `sample,<target
+    names>` (regression), then per row its number from 1, its class and probabilities, or its values."""
+    names = prep["names"]
+    if prep["task"] == "regression":
+        header = ["sample"] + names
+        body = [[rust_float(v) for v in row] for row in to_targets(logits, prep)]
+    else:
+        header = ["sample", "class"] + [f"p_{n}" for n in names]
+        body = [
+            [names[c]] + [rust_float(p) for p in row]
+            for c, row in zip(predicted_classes(logits), probabilities(logits))
+        ]
+    lines = [",".join(csv_field(h) for h in header)]
+    lines += [",".join([str(r + 1)] + [csv_field(f) for f in row]) for r, row in enumerate(body)]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_table(args):
+    """--table: the model's figures on the table (with --target) and its predictions (--predictions)."""
+    if not args.target and not args.predictions:
+        fail("say what to do with the table: --target COLUMN for the figures, --predictions OUT.csv "
+             "for each row's prediction, or both")
+    shape, layers, tensors, _, _, meta = load_checkpoint(args.model, False, table=True)
+    prep = read_prep(args.model, meta, shape)
+    header, rows = read_table(args.table)
+    x = encode_inputs(args.table, header, rows, prep)
+    truth = read_truth(args.table, header, rows, prep, args.target) if args.target else None
+    if prep["mean"] is not None:
+        x = (x - prep["mean"]) / prep["std"]  # standardised as in training, in float32
+    logits = np.concatenate([forward(x[s : s + args.batch], shape, layers, tensors)
+                             for s in range(0, len(x), args.batch)])
+    if logits.shape[1] != prep["outputs"]:
+        fail(f"{args.model}: a {prep['task']} model of {len(prep['names'])} names should give "
+             f"{prep['outputs']} output(s), but its last layer gives {logits.shape[1]}")
+    if truth is not None:
+        print(f"{figures(prep, logits, truth)} on {len(rows)} samples")
+    if args.predictions:
+        try:
+            with open(args.predictions, "w", encoding="utf-8", newline="") as f:
+                f.write(predictions_csv(prep, logits))
+        except OSError as e:
+            fail(f"cannot write {args.predictions}: {e}")
+        print(f"{len(rows)} predictions written to {args.predictions}", file=sys.stderr)
+
+
+def evaluate_mnist(args):
+    """The model's accuracy on MNIST's 10 000 test images."""
+    shape, layers, tensors, scale, shift, _ = load_checkpoint(args.model, args.no_normalise)
     images = read_idx(args.data, "t10k-images-idx3-ubyte", 0x0803)
     labels = read_idx(args.data, "t10k-labels-idx1-ubyte", 0x0801)
     images = images.reshape(len(images), -1)  # each 28x28 image as 784 pixels, row by row
@@ -313,6 +633,51 @@ def main():
         # The prediction is the class with the largest logit (the first one, on a tie).
         correct += int((logits.argmax(axis=1) == labels[start : start + args.batch]).sum())
     print(f"test accuracy {100 * correct / len(labels):.2f}% on {len(labels)} images")
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="A nabla checkpoint's MNIST test accuracy, or its figures and predictions on a CSV "
+        "table, in NumPy."
+    )
+    parser.add_argument("--model", required=True, help="the .safetensors checkpoint")
+    parser.add_argument("--data", help="directory with the MNIST test files (default data/mnist)")
+    parser.add_argument("--batch", type=int, default=1000, help="images (rows) per forward pass")
+    parser.add_argument(
+        "--no-normalise",
+        action="store_true",
+        help="feed pixels as 0-255: for format 1 checkpoints only (newer ones record their scaling)",
+    )
+    parser.add_argument(
+        "--table",
+        metavar="FILE.csv[.gz]",
+        help="evaluate a model trained on a table on this CSV table instead of MNIST: its columns are "
+        "found by the header names the model was trained on",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="COLUMN",
+        help="with --table: the column holding the truth, for the accuracy or RMSE, MAE and R² (repeat "
+        "for several regression targets)",
+    )
+    parser.add_argument(
+        "--predictions",
+        metavar="OUT.csv",
+        help="with --table: write each row's prediction there, as `nabla predict --output` does",
+    )
+    args = parser.parse_args()
+    if args.batch < 1:
+        fail("--batch must be at least 1")
+    if args.table is not None:
+        if args.data is not None or args.no_normalise:
+            fail("--data and --no-normalise are for MNIST; --table evaluates a model of a table")
+        evaluate_table(args)
+    else:
+        if args.target or args.predictions:
+            fail("--target and --predictions go with --table FILE.csv")
+        args.data = args.data or "data/mnist"
+        evaluate_mnist(args)
 
 
 if __name__ == "__main__":
