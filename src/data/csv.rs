@@ -45,7 +45,6 @@ fn reader(path: &Path) -> Result<csv::Reader<Box<dyn Read>>> {
     };
     Ok(csv::ReaderBuilder::new()
         .has_headers(true)
-        .trim(csv::Trim::All)
         .from_reader(input))
 }
 
@@ -55,7 +54,7 @@ fn header(path: &Path, r: &mut csv::Reader<Box<dyn Read>>) -> Result<Vec<String>
         .headers()
         .map_err(|e| read_error(path, &e))?
         .iter()
-        .map(str::to_string)
+        .map(|n| n.trim().to_string())
         .collect();
     if names.is_empty() || names.iter().all(String::is_empty) {
         return Err(data_error(
@@ -97,8 +96,17 @@ fn read_error(path: &Path, e: &csv::Error) -> Error {
     data_error(path, format!("{line}{reason}"))
 }
 
-/// A finite number, or `None`.
+/// The size of a table that is not gzipped.
+fn uncompressed_size(path: &Path) -> Option<u64> {
+    let gz = path.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
+    (!gz)
+        .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+        .flatten()
+}
+
+/// A finite number (surrounding spaces allowed), or `None`.
 fn number(field: &[u8]) -> Option<f32> {
+    let field = field.trim_ascii();
     let v: f32 = std::str::from_utf8(field).ok()?.parse().ok()?;
     v.is_finite().then_some(v)
 }
@@ -112,7 +120,7 @@ enum Kind {
 
 impl Kind {
     fn of(first: &[u8]) -> Kind {
-        if std::str::from_utf8(first)
+        if std::str::from_utf8(first.trim_ascii())
             .ok()
             .and_then(|s| s.parse::<f64>().ok())
             .is_some()
@@ -133,7 +141,11 @@ fn field(
     line: u64,
     name: &str,
 ) -> Result<f32> {
+    if let (Kind::Numeric, Some(v)) = (&kind, number(value)) {
+        return Ok(v);
+    }
     let at = || format!("row {row} (line {line}), column `{name}`");
+    let value = value.trim_ascii();
     if value.is_empty() {
         return Err(data_error(path, format!("{}: the value is missing", at())));
     }
@@ -214,6 +226,15 @@ fn read_table(path: &Path, targets: &[String]) -> Result<Table> {
         let line = record.position().map_or(0, |p| p.line());
         table.rows += 1;
         if table.rows == 1 {
+            // Room for the whole table at the first row's size, so the matrix is not copied as it grows
+            // (a gzipped file's size says nothing of its rows).
+            if let Some(bytes) = uncompressed_size(path) {
+                let row_bytes = record.as_slice().len() + record.len();
+                let rows = (bytes as usize / row_bytes.max(1)) * 21 / 20;
+                let targets = is_target.iter().filter(|&&t| t).count();
+                table.inputs.reserve(rows * (names.len() - targets));
+                table.targets.reserve(rows * targets);
+            }
             for (i, (name, value)) in names.iter().zip(record.iter()).enumerate() {
                 let column = (name.clone(), Kind::of(value));
                 if is_target[i] {
@@ -239,6 +260,8 @@ fn read_table(path: &Path, targets: &[String]) -> Result<Table> {
     if table.rows == 0 {
         return Err(data_error(path, "the table has a header but no rows"));
     }
+    table.inputs.shrink_to_fit();
+    table.targets.shrink_to_fit();
     Ok(table)
 }
 
@@ -419,7 +442,7 @@ pub fn load_inputs(path: &Path, columns: &[Column]) -> Result<Vec<f32>> {
             match &c.categories {
                 None => features.push(field(path, &mut Kind::Numeric, value, row, line, &c.name)?),
                 Some(categories) => {
-                    let text = String::from_utf8_lossy(value);
+                    let text = String::from_utf8_lossy(value.trim_ascii());
                     let hot = categories.iter().position(|k| *k == text).ok_or_else(|| {
                         data_error(
                             path,
