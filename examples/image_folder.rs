@@ -108,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         .map(|&i| {
             let p = |k: usize| 100.0 / (1.0 + (-answers[k][i]).exp());
             format!(
-                "{}: {:.0} {:.0} {:.0}%",
+                "{}: {:.0}%, {:.0}%, {:.0}%",
                 CLASSES[labels[i] as usize],
                 p(0),
                 p(1),

@@ -477,7 +477,7 @@ pub fn write_pictures(
         )));
     }
     let zoom = 2;
-    let cell = ((w * zoom).max(150) as i32 + 10, (h * zoom) as i32 + 30);
+    let cell = ((w * zoom).max(180) as i32 + 10, (h * zoom) as i32 + 30);
     let rows = pictures.len().div_ceil(columns).max(1);
     let size = (
         (cell.0 * columns as i32 + 10) as u32,

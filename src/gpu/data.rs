@@ -22,6 +22,20 @@ pub(super) enum StoredFeatures {
 pub(super) fn dataset(gpu: &GpuBackend, samples: &Samples<'_>) -> Result<GpuDataset> {
     samples.check()?;
     let n = samples.labels.len();
+    let bytes = match samples.features {
+        SampleFeatures::Bytes { values, .. } => values.len() as u64,
+        SampleFeatures::Floats(values) => 4 * values.len() as u64,
+    };
+    let limit = gpu.max_tensor_bytes().unwrap_or(u64::MAX);
+    if bytes.max(4 * samples.targets.len() as u64) > limit {
+        return Err(Error::Device(format!(
+            "the set's {n} samples of {} features take {:.1} MB, over this device's {:.1} MB per \
+             buffer: train on the CPU backend (--device cpu), or on fewer samples or features",
+            samples.width,
+            bytes as f64 / 1e6,
+            limit as f64 / 1e6
+        )));
+    }
     let features = match samples.features {
         SampleFeatures::Bytes {
             values,
