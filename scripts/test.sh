@@ -66,8 +66,18 @@ fi
 # lavapipe's window-system code complains when this is unset; compute needs no display.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
-# Library, binary and integration tests (the crate has no doc-tests).
-cargo test --release --lib --bins --tests "$@"
+# Library, binary and integration tests (the crate has no doc-tests). Skipped GPU tests are
+# logged and named at the end, loudly: a skip is not a pass.
+skipped_log="$(mktemp)"
+trap 'rm -f "$skipped_log"' EXIT
+NABLA_SKIPPED_LOG="$skipped_log" cargo test --release --lib --bins --tests "$@"
+if [ -s "$skipped_log" ]; then
+    echo "=================================================================================" >&2
+    echo "SKIPPED: $(sort -u "$skipped_log" | wc -l) GPU tests did NOT run (NABLA_GPU_TESTS=off):" >&2
+    sort -u "$skipped_log" | sed 's/^/  /' >&2
+    echo "=================================================================================" >&2
+fi
+$browser_tests || echo "SKIPPED: the browser test did NOT run (NABLA_BROWSER_TESTS=off)" >&2
 
 # The NumPy client (examples/python/) must agree with `nabla eval` on checkpoints it has never seen
 # nabla's code for (skipped only with NABLA_PYTHON_TESTS=off).

@@ -1,5 +1,6 @@
 //! A digit drawn in a PNG, read as MNIST's 28×28 grayscale bytes: colour averaged, alpha composited on
-//! black (MNIST's background), optionally inverted for dark ink on a light background.
+//! the drawing's background (black for light ink, as MNIST's; white for dark ink, `invert`), then
+//! inverted for dark ink so the digit is light on black.
 
 use std::path::Path;
 
@@ -46,7 +47,10 @@ pub fn decode(path: &Path, bytes: &[u8], invert: bool) -> Result<Vec<u8>> {
                     u32::from(px[3]),
                 ),
             };
-            let v = (color * alpha / 255) as u8;
+            // A transparent pixel is the background the digit was drawn on: white under dark ink
+            // (which inverts to MNIST's black), black under light ink.
+            let background = if invert { 255 } else { 0 };
+            let v = ((color * alpha + background * (255 - alpha) + 127) / 255) as u8;
             if invert { 255 - v } else { v }
         })
         .collect();

@@ -300,11 +300,15 @@ fn bad_files_are_refused_with_the_tensor_named() {
 
     rewrite(
         &|_, _| {},
-        Some(("nabla.architecture", "input 12, dense 9, dense 6")),
+        Some((
+            "nabla.architecture",
+            "input 12, dense 8, batch_norm, relu, dropout 0.2, dense 7, batch_norm, relu, \
+             dropout 0.2, dense 5",
+        )),
     );
     let err = load().err().expect("a mismatched architecture loaded");
     assert!(
-        err.to_string().contains("0.weight") || err.to_string().contains("tensor"),
+        err.to_string().contains("tensor 0.weight") && err.to_string().contains("expected [8, 12]"),
         "{err}"
     );
 

@@ -190,6 +190,7 @@ fn no_driver_noise_without_xdg_runtime_dir() {
         .env_remove("XDG_RUNTIME_DIR")
         .output()
         .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
     let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert!(!all.contains("XDG_RUNTIME_DIR"), "{all}");
 }

@@ -123,10 +123,14 @@ fn gpu_implicit_convolution_matches_the_cpu() {
     with_gpu(|gpu| {
         let before = gpu.matmul_kernel();
         let kernels = [MatmulKernel::Tiled, MatmulKernel::Subgroup8];
+        let mut ran = Vec::new();
         for kernel in kernels {
+            // The subgroup kernel needs subgroups of 8; the tiled kernel runs on every adapter.
             if gpu.set_matmul_kernel(kernel).is_err() {
+                assert_ne!(kernel, MatmulKernel::Tiled, "the tiled kernel was refused");
                 continue;
             }
+            ran.push(kernel);
             let c = cpu();
             for (k, (n, w)) in windows().into_iter().enumerate() {
                 for filters in [3, 37] {
@@ -158,6 +162,8 @@ fn gpu_implicit_convolution_matches_the_cpu() {
             }
         }
         gpu.set_matmul_kernel(before).unwrap();
+        eprintln!("implicit convolution checked with {ran:?}");
+        assert!(ran.contains(&MatmulKernel::Tiled));
     });
 }
 

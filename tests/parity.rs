@@ -38,7 +38,7 @@ const SHAPES: [(usize, usize, usize); 8] = [
 ];
 
 /// Runs `f` with every matmul kernel this adapter can run, each forced in turn, and the rule-based
-/// choice; then restores the kernel that was set (the thread's backend is shared between tests).
+/// choice; then restores the kernel that was set (other checks in the same test use the same backend).
 fn for_each_matmul_kernel(gpu: &mut GpuBackend, mut f: impl FnMut(&GpuBackend)) {
     let before = gpu.matmul_kernel();
     let subgroups = gpu.context().subgroups_of(8);
@@ -882,4 +882,23 @@ fn shape_mismatches_are_errors_not_panics() {
         );
         assert_eq!(y.rows(), 3);
     });
+}
+
+/// The tolerance helper itself: an infinite reference accepts only the same infinity (a finite value,
+/// however large, and the other infinity fail), NaN only NaN, and a finite one its tolerance.
+#[test]
+fn assert_close_holds_non_finite_references_exactly() {
+    let fails = |got: f32, want: f32| {
+        std::panic::catch_unwind(|| assert_close("x", &[got], &[want], 1e-3, 1e-3)).is_err()
+    };
+    assert!(fails(f32::MAX, f32::INFINITY));
+    assert!(fails(0.0, f32::INFINITY));
+    assert!(fails(f32::NEG_INFINITY, f32::INFINITY));
+    assert!(fails(f32::MIN, f32::NEG_INFINITY));
+    assert!(fails(1.0, f32::NAN));
+    assert!(fails(f32::NAN, 1.0));
+    assert!(fails(1.01, 1.0));
+    assert!(!fails(f32::INFINITY, f32::INFINITY));
+    assert!(!fails(f32::NAN, f32::NAN));
+    assert!(!fails(1.0015, 1.0));
 }

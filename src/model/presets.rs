@@ -233,17 +233,70 @@ pub const DEEP_CNN: &str = "input 1x28x28, conv 16x3x3 pad 1, relu, conv 16x3x3 
 mod tests {
     use super::{NAMES, named, preset};
 
+    /// Each preset as the README documents it: its model's size, epochs, batch and learning rate,
+    /// written out here rather than read back from the preset.
     #[test]
-    fn every_preset_builds_its_model_and_configuration() {
-        for name in NAMES {
+    fn every_preset_builds_the_model_and_training_the_readme_documents() {
+        let documented: [(&str, usize, usize, usize, f32); 8] = [
+            // name, parameters of the MNIST model, epochs, batch, learning rate
+            (
+                "default",
+                784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10,
+                8,
+                100,
+                1e-3,
+            ),
+            (
+                "table",
+                784 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10,
+                100,
+                16,
+                1e-3,
+            ),
+            ("book", 784 * 50 + 50 + 50 * 10 + 10, 17, 100, 0.1),
+            ("backprop", 784 * 50 + 50 + 50 * 10 + 10, 17, 100, 0.1),
+            (
+                "mlp",
+                784 * 1024 + 1024 + 2 * (1024 * 1024 + 1024) + 3 * 2 * 1024 + 1024 * 10 + 10,
+                20,
+                100,
+                1e-3,
+            ),
+            (
+                "cnn",
+                16 * 25 + 16 + 32 * 16 * 25 + 32 + 32 * 4 * 4 * 100 + 100 + 100 * 10 + 10,
+                3,
+                64,
+                2e-3,
+            ),
+            (
+                "simple_cnn",
+                30 * 25 + 30 + 30 * 12 * 12 * 100 + 100 + 100 * 10 + 10,
+                12,
+                100,
+                1e-3,
+            ),
+            ("deep_cnn", 0, 8, 100, 1e-3),
+        ];
+        assert_eq!(documented.map(|d| d.0), NAMES);
+        for (name, parameters, epochs, batch, lr) in documented {
             let p = named(name).unwrap();
             assert_eq!(p.name, name);
             let spec = p.spec().unwrap();
             assert_eq!((spec.input.len(), spec.outputs()), (784, 10), "{name}");
+            if parameters > 0 {
+                assert_eq!(spec.parameter_count().unwrap(), parameters as u64, "{name}");
+            }
             let config = p.config(3).unwrap();
             assert_eq!(
-                (config.epochs, config.batch, config.seed),
-                (p.epochs, p.batch, 3)
+                (
+                    config.epochs,
+                    config.batch,
+                    config.seed,
+                    config.optimizer.lr
+                ),
+                (epochs, batch, 3, lr),
+                "{name}"
             );
         }
         assert_eq!(preset("simple-cnn").unwrap().name, "simple_cnn");

@@ -1,7 +1,6 @@
 //! Helpers shared by the integration tests: the GPU under test, seeded random data and tolerances.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -13,27 +12,33 @@ use rand::{Rng, SeedableRng};
 /// Set to `off` to skip GPU tests explicitly (CI never sets it). Without it, a missing adapter fails.
 pub const GPU_TESTS_ENV: &str = "NABLA_GPU_TESTS";
 
-thread_local! {
-    // Leaked on purpose: dropping a wgpu device during thread-local teardown aborts the test process.
-    static GPU: RefCell<Option<&'static RefCell<GpuBackend>>> = const { RefCell::new(None) };
-}
+/// When set, [`with_gpu`] appends the name of every test it skips to this file, so that the test
+/// script can say which GPU tests did not run.
+pub const SKIPPED_LOG_ENV: &str = "NABLA_SKIPPED_LOG";
 
-/// Runs `f` with this thread's GPU backend, created on first use. Panics when there is no adapter, unless
-/// `NABLA_GPU_TESTS=off`, in which case it says so and returns `None`.
+/// Runs `f` with a GPU backend opened for the call and closed after it (each test runs on a thread of
+/// its own, so nothing is shared between tests, and nothing is left open). Panics when there is no
+/// adapter, unless `NABLA_GPU_TESTS=off`, in which case it records the skip and returns `None`.
 pub fn with_gpu<R>(f: impl FnOnce(&mut GpuBackend) -> R) -> Option<R> {
     if std::env::var(GPU_TESTS_ENV).as_deref() == Ok("off") {
+        let test = std::thread::current().name().unwrap_or("?").to_string();
         eprintln!("GPU test skipped: {GPU_TESTS_ENV}=off");
+        if let Some(log) = std::env::var_os(SKIPPED_LOG_ENV) {
+            use std::io::Write;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log);
+            if let Ok(mut file) = file {
+                let _ = writeln!(file, "{test}");
+            }
+        }
         return None;
     }
-    let gpu = GPU.with(|cell| {
-        *cell.borrow_mut().get_or_insert_with(|| {
-            let gpu = GpuBackend::new().unwrap_or_else(|e| {
-                panic!("GPU tests need an adapter ({e}); set {GPU_TESTS_ENV}=off to skip them explicitly")
-            });
-            Box::leak(Box::new(RefCell::new(gpu)))
-        })
+    let mut gpu = GpuBackend::new().unwrap_or_else(|e| {
+        panic!("GPU tests need an adapter ({e}); set {GPU_TESTS_ENV}=off to skip them explicitly")
     });
-    Some(f(&mut gpu.borrow_mut()))
+    Some(f(&mut gpu))
 }
 
 pub fn cpu() -> CpuBackend {
@@ -49,13 +54,19 @@ pub fn uniform(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-scale..=scale)).collect()
 }
 
-/// Asserts `|got - want| ≤ atol + rtol·|want|` element-wise, and that `got` is finite wherever `want` is.
+/// Asserts `|got - want| ≤ atol + rtol·|want|` element-wise where `want` is finite, and exact
+/// agreement where it is not (NaN for NaN, the same infinity for ±∞: the relative tolerance of an
+/// infinity would be infinite and pass anything).
 #[track_caller]
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         if w.is_nan() {
             assert!(g.is_nan(), "{what}[{i}]: got {g}, want NaN");
+            continue;
+        }
+        if w.is_infinite() {
+            assert_eq!(g, w, "{what}[{i}]: got {g}, want {w}");
             continue;
         }
         if g == w {
