@@ -11,9 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 vulkan_driver_present() {
-    # (`ls` fails when one of the two directories has no driver; pipefail must not count that.)
-    ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' &&
-        { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null || true; } | grep -q .
+    # Under pipefail, `grep -q` quitting early would fail the writer with SIGPIPE, and `ls` fails when
+    # one of the two directories holds no driver: read everything, and count only grep's verdict.
+    ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null &&
+        { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null || true; } |
+        grep . >/dev/null
 }
 
 font_present() {
