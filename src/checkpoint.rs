@@ -53,6 +53,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then renamed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(path, bytes, |from, to| std::fs::rename(from, to))
+}
+
+/// [`write_atomically`] with the final rename done by `rename` (a test makes it fail). On any failure
+/// the temporary file is removed and whatever was at `path` is left as it was.
+fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    rename: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
@@ -66,7 +76,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         file.write_all(bytes).map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))
+        rename(&tmp, path).map_err(io(path))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -486,4 +496,33 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
         version: meta.get(VERSION).cloned(),
         format,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{write_atomically, write_atomically_with};
+
+    /// A save that fails at the rename leaves the old file as it was and no temporary file beside it;
+    /// one that succeeds replaces the file whole.
+    #[test]
+    fn a_failed_save_keeps_the_old_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("nabla-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("model.safetensors");
+        write_atomically(&path, b"old model").unwrap();
+        let failing = |_: &std::path::Path, _: &std::path::Path| {
+            Err(std::io::Error::other("the disk is full"))
+        };
+        let err = write_atomically_with(&path, b"new model", failing).unwrap_err();
+        assert!(err.to_string().contains("the disk is full"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old model");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["model.safetensors"], "no temporary file is left");
+        write_atomically(&path, b"new model").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new model");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -196,14 +196,13 @@ fn diabetes_progression_is_predicted() {
 }
 
 /// A run on a table stopped after 2 of 4 epochs, saved with its training state, loaded back and
-/// continued ends with the same parameters, bit for bit, as the run that never stopped (CPU; dropout
-/// included, so the masks' step count must carry over; Adam's moments go through the file).
-#[test]
-fn a_run_on_a_table_resumes_bit_for_bit() {
-    let b = cpu();
+/// continued ends with the same parameters, bit for bit, as the run that never stopped, on each
+/// backend (compared with its own uninterrupted run: the same kernels in the same order). Dropout is
+/// included, so the masks' step count must carry over; Adam's moments go through the file.
+fn resumes_bit_for_bit<B: Backend>(b: &B) {
     let data = load(&tables::wine(), "quality", Task::Regress);
     let prep = Prep::fit(&data.train, data.task, true, data.schema.clone()).unwrap();
-    let set = DeviceSplit::from_dataset(&b, data.train.clone(), &prep).unwrap();
+    let set = DeviceSplit::from_dataset(b, data.train.clone(), &prep).unwrap();
     let spec = nabla::model::ModelSpec::parse_layers(
         "dense 32, relu, dropout 0.2, dense 1",
         Some(prep.shape),
@@ -211,11 +210,11 @@ fn a_run_on_a_table_resumes_bit_for_bit() {
     .unwrap();
     let cfg = config(4, 64, 1e-3);
     let model = || {
-        let mut m = Model::new(&b, spec.clone(), Init::He, 3, 2).unwrap();
+        let mut m = Model::new(b, spec.clone(), Init::He, 3, 2).unwrap();
         m.task = prep.task;
         m
     };
-    let params = |m: &Model<nabla::CpuBackend>| -> Vec<u32> {
+    let params = |m: &Model<B>| -> Vec<u32> {
         m.params()
             .flat_map(|p| b.read(&p.value).unwrap())
             .map(f32::to_bits)
@@ -223,7 +222,7 @@ fn a_run_on_a_table_resumes_bit_for_bit() {
     };
     let mut straight = model();
     train_from(
-        &b,
+        b,
         &mut straight,
         &set,
         None,
@@ -238,7 +237,7 @@ fn a_run_on_a_table_resumes_bit_for_bit() {
         ..cfg.clone()
     };
     let history = train_from(
-        &b,
+        b,
         &mut first,
         &set,
         None,
@@ -247,6 +246,7 @@ fn a_run_on_a_table_resumes_bit_for_bit() {
         |_, _| {},
     )
     .unwrap();
+    assert_ne!(params(&first), params(&straight), "two epochs are not four");
     let resume = checkpoint::Resume {
         args: Vec::new(),
         start: Start {
@@ -256,25 +256,23 @@ fn a_run_on_a_table_resumes_bit_for_bit() {
         },
     };
     let path = std::env::temp_dir().join(format!(
-        "nabla-table-resume-{}.safetensors",
-        std::process::id()
+        "nabla-table-resume-{}-{}.safetensors",
+        std::process::id(),
+        b.describe().len()
     ));
-    checkpoint::save_resumable(&b, &first, &prep, &resume, &path).unwrap();
+    checkpoint::save_resumable(b, &first, &prep, &resume, &path).unwrap();
     drop(first);
-    let (saved, resume) = checkpoint::load_resumable(&b, &path, 2).unwrap();
+    let (saved, resume) = checkpoint::load_resumable(b, &path, 2).unwrap();
     assert_eq!(saved.prep.as_ref(), Some(&prep));
     let mut continued = saved.model;
     assert_eq!(continued.task, Task::Regress);
-    train_from(
-        &b,
-        &mut continued,
-        &set,
-        None,
-        &cfg,
-        resume.start,
-        |_, _| {},
-    )
-    .unwrap();
+    train_from(b, &mut continued, &set, None, &cfg, resume.start, |_, _| {}).unwrap();
     assert_eq!(params(&continued), params(&straight));
     std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_run_on_a_table_resumes_bit_for_bit_on_both_backends() {
+    resumes_bit_for_bit(&cpu());
+    with_gpu(|gpu| resumes_bit_for_bit(&*gpu));
 }

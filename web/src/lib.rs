@@ -11,9 +11,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Promise, Uint8Array};
-use nabla::data::Prep;
 use nabla::GpuBackend;
 use nabla::checkpoint;
+use nabla::data::Prep;
 use nabla::mnist::{FILES, Split};
 use nabla::model::Model;
 use nabla::model::presets::{self, Preset};
