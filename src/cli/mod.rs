@@ -3,6 +3,7 @@
 
 mod bench;
 mod eval;
+mod fetch;
 mod info;
 mod predict;
 mod train;
@@ -43,6 +44,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// List the GPU adapters and their limits.
     Info,
+    /// Fetch MNIST where it is missing and check every file's SHA-256.
+    Fetch(fetch::FetchArgs),
     /// Time the benchmark workloads on the CPU and GPU backends and print one table.
     Bench(bench::BenchArgs),
 }
@@ -155,6 +158,7 @@ fn run(command: Command) -> Result<()> {
             with_backend!(backend, b => predict::run(&b, &args))
         }
         Command::Info => info::run(),
+        Command::Fetch(args) => fetch::run(&args),
         Command::Bench(args) => bench::run(&args),
     }
 }

