@@ -65,11 +65,11 @@ fn main() -> anyhow::Result<()> {
          the last pass;",
         p.weights, p.bias
     );
-    let step = 0.05;
-    let (and_count, tried) = count_separating([0.0, 0.0, 0.0, 1.0], step);
-    let (xor_count, _) = count_separating(XOR_TABLE, step);
+    let divisions = 20;
+    let (and_count, tried) = count_separating([0.0, 0.0, 0.0, 1.0], divisions);
+    let (xor_count, _) = count_separating(XOR_TABLE, divisions);
     println!(
-        "- of the {tried} perceptrons with w1, w2, b on a {step} grid over [-1, 1], {and_count} \
+        "- of the {tried} perceptrons with w1, w2, b in {{k/{divisions}}} over [-1, 1], {and_count} \
          compute AND and {xor_count} compute XOR."
     );
     println!("No line separates {{(1,0), (0,1)}} from {{(0,0), (1,1)}}: XOR needs a hidden layer.");

@@ -56,9 +56,17 @@ fn no_single_perceptron_computes_xor() {
     assert_eq!(errors, 0, "the learning rule finds AND");
     let (p, errors) = learn(XOR_TABLE, 1000, 0.1);
     assert!(errors > 0, "XOR learned by one perceptron: {p:?}");
-    // The figures the lesson prints: 41³ perceptrons tried, 1 498 compute AND, none XOR.
-    assert_eq!(count_separating([0.0, 0.0, 0.0, 1.0], 0.05), (1498, 68_921));
-    assert_eq!(count_separating(XOR_TABLE, 0.05), (0, 68_921));
+    // The figures the lesson prints: 41³ perceptrons tried on the grid {k/20}, none XOR, and for AND
+    // the count derived here another way: a perceptron computes AND exactly when, with b = −k_b ≥ 0,
+    // k₁ ≤ b, k₂ ≤ b and k₁ + k₂ > b; for each b and k₁ that leaves k₂ in (b − k₁, b].
+    let n = 20i32;
+    let derived: usize = (0..=n)
+        .flat_map(|b| (-n..=b).map(move |k1| (b, k1)))
+        .map(|(b, k1)| (b - (b - k1 + 1).max(-n) + 1).max(0) as usize)
+        .sum();
+    assert_eq!(derived, 1540);
+    assert_eq!(count_separating([0.0, 0.0, 0.0, 1.0], n), (derived, 68_921));
+    assert_eq!(count_separating(XOR_TABLE, n), (0, 68_921));
 }
 
 fn xor_by_backprop<B: Backend>(b: &B) -> Vec<(usize, f32)> {

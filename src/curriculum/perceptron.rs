@@ -104,26 +104,25 @@ pub fn learn(targets: [f32; 4], epochs: usize, lr: f32) -> (Perceptron, usize) {
     (p, errors)
 }
 
-/// Tries every perceptron with w₁, w₂, b on a grid over [-1, 1] in steps of `step` and returns how
-/// many compute `targets` exactly, and how many were tried. For XOR the first is 0 at any step: no line
-/// separates (1,0) and (0,1) from (0,0) and (1,1).
-pub fn count_separating(targets: [f32; 4], step: f32) -> (usize, usize) {
-    let n = (2.0 / step).round() as i32;
-    let grid = || (0..=n).map(move |i| -1.0 + i as f32 * step);
+/// Tries every perceptron with w₁, w₂, b on the grid `{k/divisions : −divisions ≤ k ≤ divisions}` over
+/// [-1, 1] and returns how many compute `targets` exactly, and how many were tried. The grid is built
+/// from integers and each perceptron fires when `k₁·x₁ + k₂·x₂ + k_b > 0`, exactly (the inputs are 0
+/// or 1), so no rounding decides a perceptron on the boundary. For XOR the first is 0 at any grid: no
+/// line separates (1,0) and (0,1) from (0,0) and (1,1).
+pub fn count_separating(targets: [f32; 4], divisions: i32) -> (usize, usize) {
+    let grid = || -divisions..=divisions;
     let mut count = 0;
-    for w1 in grid() {
-        for w2 in grid() {
-            for bias in grid() {
-                let p = Perceptron {
-                    weights: [w1, w2],
-                    bias,
-                };
-                if INPUTS.iter().zip(targets).all(|(x, t)| p.fire(*x) == t) {
-                    count += 1;
-                }
+    for k1 in grid() {
+        for k2 in grid() {
+            for kb in grid() {
+                let computes = INPUTS.iter().zip(targets).all(|(x, t)| {
+                    let z = k1 * x[0] as i32 + k2 * x[1] as i32 + kb;
+                    f32::from(u8::from(z > 0)) == t
+                });
+                count += usize::from(computes);
             }
         }
     }
-    let side = n as usize + 1;
+    let side = (2 * divisions + 1) as usize;
     (count, side * side * side)
 }
