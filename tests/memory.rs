@@ -1,6 +1,8 @@
 //! Long runs keep their memory flat on the GPU backend: buffers a run allocates per epoch (the
 //! evaluation's batches, each epoch's shuffled order) are freed, not kept alive by cached bind groups.
-//! Its own test binary, so that no other test's allocations move the process's resident memory.
+//! Two measures: the count of live GPU tensors and index vectors (`nabla::gpu::live_buffers`), which
+//! sees a device-memory leak on a discrete GPU as well as on lavapipe, and the host's resident memory.
+//! Its own test binary, so that no other test's buffers or allocations move either.
 
 mod common;
 
@@ -39,6 +41,7 @@ fn resident_memory_stays_flat_over_many_epochs_on_the_gpu() {
         };
         let mut model = Model::new(b, spec, Init::He, 1, 2).unwrap();
         let mut resident = Vec::new();
+        let mut live = Vec::new();
         train(
             b,
             &mut model,
@@ -47,6 +50,7 @@ fn resident_memory_stays_flat_over_many_epochs_on_the_gpu() {
             &config,
             |event, _| {
                 if let Event::Epoch(stats) = event {
+                    live.push(nabla::gpu::live_buffers());
                     if stats.epoch == 10 || stats.epoch == 30 {
                         resident.push(resident_mib().expect("/proc/self/statm"));
                     }
@@ -54,6 +58,13 @@ fn resident_memory_stays_flat_over_many_epochs_on_the_gpu() {
             },
         )
         .unwrap();
+        // After the first epoch every buffer a run keeps exists; each later epoch frees what it
+        // allocates, so the count returns to the same number at every epoch's end.
+        assert_eq!(live.len(), 30);
+        assert!(
+            live[1..].iter().all(|&n| n == live[1]),
+            "live GPU buffers per epoch: {live:?}"
+        );
         let growth = resident[1] - resident[0];
         assert!(
             growth < 16.0,

@@ -37,8 +37,19 @@ const ELEMENTWISE_BLOCK: usize = 512;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Tensors and index vectors alive on every GPU backend of this process (created less dropped).
+static LIVE_BUFFERS: AtomicU64 = AtomicU64::new(0);
+
+/// A new buffer's id; the buffer counts as alive until its owner is dropped.
 fn next_id() -> u64 {
+    LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How many GPU tensors and index vectors are alive in this process, on every GPU backend: what a test
+/// watches to see device memory leak, which the host's resident memory does not show on a discrete GPU.
+pub fn live_buffers() -> u64 {
+    LIVE_BUFFERS.load(Ordering::Relaxed)
 }
 
 /// A device-resident row-major `f32` matrix.
@@ -53,6 +64,7 @@ pub struct GpuTensor {
 
 impl Drop for GpuTensor {
     fn drop(&mut self) {
+        LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
         recorder::retire(&self.retired, self.id);
     }
 }
@@ -85,6 +97,7 @@ pub struct GpuIndices {
 
 impl Drop for GpuIndices {
     fn drop(&mut self) {
+        LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
         recorder::retire(&self.retired, self.id);
     }
 }
