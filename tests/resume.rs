@@ -143,3 +143,59 @@ fn a_run_killed_and_resumed_ends_where_the_uninterrupted_run_ends() {
     std::fs::remove_dir_all(whole).unwrap();
     std::fs::remove_dir_all(cut).unwrap();
 }
+
+/// Killed at many moments around epoch ends (a run on a small table saves both files after every one
+/// of its many short epochs, so kills land before, during and after saves): whatever is on disk after
+/// each kill loads, the model as a model and the training state as a run to resume, because each is
+/// written whole to a temporary file and renamed into place.
+#[test]
+fn files_on_disk_load_whenever_a_run_is_killed() {
+    let out = dir("kills");
+    let wine = common::tables::wine();
+    let mut loaded = 0;
+    for kill in 0..12u64 {
+        let mut child = nabla()
+            .args(["train", "--device", "cpu", "--data"])
+            .arg(&wine)
+            .args([
+                "--target",
+                "quality",
+                "--task",
+                "regression",
+                "--epochs",
+                "100000",
+                "--batch",
+                "256",
+                "--layers",
+                "8",
+                "--out",
+            ])
+            .arg(out.join("model.safetensors"))
+            .arg("--metrics")
+            .arg(out.join("metrics.csv"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Staggered: 150 ms and then 7 ms more each time, against epochs of a few milliseconds.
+        std::thread::sleep(Duration::from_millis(150 + 7 * kill));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let model = out.join("model.safetensors");
+        let state = out.join("model.resume.safetensors");
+        // The model is saved before the training state, so a kill between the two leaves the state
+        // of the epoch before (or none yet, after the first epoch).
+        let b = nabla::CpuBackend::new();
+        if model.exists() {
+            checkpoint::load(&b, &model, 0).expect("the model on disk loads");
+            loaded += 1;
+        }
+        if state.exists() {
+            checkpoint::load_resumable(&b, &state, 2).expect("the training state on disk loads");
+        }
+    }
+    assert!(
+        loaded >= 6,
+        "only {loaded} of 12 kills came after a first save"
+    );
+    std::fs::remove_dir_all(out).unwrap();
+}
