@@ -21,6 +21,12 @@ cd "$(dirname "$0")/.."
 # Allowing 2 such images in MNIST's 10 000 is 0.02%; a real disagreement (a transposed weight, a wrong
 # constant or input scale) costs far more.
 TOLERANCE=0.02
+# And every test image's ten probabilities. Measured here (float32 logits summed in another order): at
+# most 1.8e-6 for the default model, 8.7e-7 with batch norm, 2e-7 for the CNN and 3.6e-5 for the model
+# fed raw 0-255 pixels (its logits' terms are 255 times larger, and so is their rounding). 1e-4 leaves a
+# margin of about 3 over the worst, while a constant that moves the logits by 1e-3 moves an uncertain
+# image's probabilities by up to 2.5e-4, and MNIST's test set has such images.
+MNIST_PROBABILITY_TOLERANCE=1e-4
 
 if [ "${NABLA_PYTHON_TESTS:-}" = off ]; then
     echo "python-check: skipped (NABLA_PYTHON_TESTS=off)."
@@ -133,8 +139,45 @@ compare() {
         echo "FAIL $model: nabla eval ${nabla_acc}% on $nabla_n images, evaluate.py ${numpy_acc}% on" \
             "$numpy_n images: more than $TOLERANCE points apart" >&2
         failures=$((failures + 1))
+        return
+    fi
+    # Every test image's ten probabilities, not just the accuracy: `nabla predict` on the IDX directory
+    # against evaluate.py's, to MNIST_PROBABILITY_TOLERANCE.
+    if ! "$nabla" predict --device cpu --model "$model" --input data/mnist --output "$tmp/mnist-nabla.csv" \
+        2>"$tmp/stderr" ||
+        ! "$python" examples/python/evaluate.py --model "$model" --predictions "$tmp/mnist-numpy.csv" \
+            >/dev/null; then
+        cat "$tmp/stderr" >&2
+        echo "FAIL $model: the per-image predictions could not be written (messages above)" >&2
+        failures=$((failures + 1))
+        return
+    fi
+    if ! "$python" "$tmp/compare_mnist.py" "$model" "$tmp/mnist-nabla.csv" "$tmp/mnist-numpy.csv" \
+        "$MNIST_PROBABILITY_TOLERANCE"; then
+        failures=$((failures + 1))
     fi
 }
+
+# The per-image comparison: the same header and rows, every probability within the tolerance, and the
+# same class except where evaluate.py's top two probabilities are within the tolerance (a near tie).
+cat >"$tmp/compare_mnist.py" <<'EOF'
+import csv, sys
+model, ours, theirs, tolerance = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+a, b = list(csv.reader(open(ours))), list(csv.reader(open(theirs)))
+if a[0] != b[0] or len(a) != len(b):
+    sys.exit(f"FAIL {model}: the prediction files differ in shape: {a[0]} x {len(a)}, {b[0]} x {len(b)}")
+worst, flipped = 0.0, 0
+for r, s in zip(a[1:], b[1:]):
+    p, q = [float(v) for v in r[2:]], [float(v) for v in s[2:]]
+    worst = max(worst, max(abs(x - y) for x, y in zip(p, q)))
+    top = sorted(q)[-2:]
+    if r[1] != s[1] and top[1] - top[0] > tolerance:
+        flipped += 1
+if worst > tolerance or flipped:
+    sys.exit(f"FAIL {model}: probabilities differ by up to {worst:.2g} (tolerance {tolerance}), "
+             f"{flipped} class(es) differ beyond near ties")
+print(f"ok   {model}: {len(a) - 1} images' probabilities agree (max |diff| {worst:.2g})")
+EOF
 
 train() {
     local out="$1"

@@ -626,13 +626,29 @@ def evaluate_mnist(args):
         fail(f"{images.shape} images, {len(labels)} labels: not MNIST for an input of {shape}")
 
     correct = 0
+    all_logits = []
     for start in range(0, len(images), args.batch):
         # Pixel bytes become inputs as in training: x = byte * input_scale + input_shift.
         x = images[start : start + args.batch].astype(np.float32) * scale + shift
         logits = forward(x, shape, layers, tensors)
+        all_logits.append(logits)
         # The prediction is the class with the largest logit (the first one, on a tie).
         correct += int((logits.argmax(axis=1) == labels[start : start + args.batch]).sum())
     print(f"test accuracy {100 * correct / len(labels):.2f}% on {len(labels)} images")
+    if args.predictions:
+        # As `nabla predict --input DIR` writes it for a directory of IDX files: images named by their
+        # index from 0, each with its class and the ten probabilities.
+        logits = np.concatenate(all_logits)
+        names = [str(c) for c in range(logits.shape[1])]
+        header = ["sample", "class"] + [f"p_{n}" for n in names]
+        lines = [",".join(header)]
+        for i, (c, row) in enumerate(zip(predicted_classes(logits), probabilities(logits))):
+            lines.append(",".join([str(i), names[c]] + [rust_float(p) for p in row]))
+        try:
+            with open(args.predictions, "w", encoding="utf-8", newline="") as f:
+                f.write("\n".join(lines) + "\n")
+        except OSError as e:
+            fail(f"cannot write {args.predictions}: {e}")
 
 
 def main():
@@ -664,7 +680,8 @@ def main():
     parser.add_argument(
         "--predictions",
         metavar="OUT.csv",
-        help="with --table: write each row's prediction there, as `nabla predict --output` does",
+        help="write each row's (or MNIST test image's) prediction there, as `nabla predict --output` "
+        "does",
     )
     args = parser.parse_args()
     if args.batch < 1:
@@ -674,8 +691,8 @@ def main():
             fail("--data and --no-normalise are for MNIST; --table evaluates a model of a table")
         evaluate_table(args)
     else:
-        if args.target or args.predictions:
-            fail("--target and --predictions go with --table FILE.csv")
+        if args.target:
+            fail("--target goes with --table FILE.csv")
         args.data = args.data or "data/mnist"
         evaluate_mnist(args)
 

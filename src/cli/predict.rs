@@ -11,7 +11,7 @@ use nabla::Backend;
 use nabla::checkpoint;
 use nabla::data::metrics::predicted_classes;
 use nabla::data::prep::Schema;
-use nabla::data::{Features, Prep, Task, csv, folder};
+use nabla::data::{Features, Prep, Task, csv, folder, idx};
 use nabla::mnist::PIXELS;
 use nabla::model::Model;
 use nabla::train::{class_probabilities, outputs_of_inputs};
@@ -27,7 +27,7 @@ pub struct PredictArgs {
     #[arg(long, default_value = "runs/model.safetensors")]
     model: PathBuf,
     /// New samples: a CSV table (read by the columns the model was trained on; others are ignored), a
-    /// PNG image or a directory of PNGs. The predictions are written as CSV: per sample its class and
+    /// PNG image, a directory of PNGs, or a directory of IDX files (its test images, named 0, 1, …). The predictions are written as CSV: per sample its class and
     /// the class probabilities, or its predicted values.
     #[arg(long, conflicts_with_all = ["index", "image"])]
     input: Option<PathBuf>,
@@ -85,6 +85,22 @@ fn read_samples(path: &Path, prep: &Prep) -> Result<(Vec<String>, Features)> {
         return Ok((
             (1..=rows).map(|r| r.to_string()).collect(),
             Features::Floats(values),
+        ));
+    }
+    if path.is_dir() && idx::is_idx_dir(path) {
+        // A directory of IDX files: its test images, named by their index from 0.
+        let (_, test) = idx::load_dir(path)?;
+        if test.shape.len() != prep.shape.len() {
+            bail!(
+                "{}: the images are {}, but the model takes {}",
+                path.display(),
+                test.shape,
+                prep.shape
+            );
+        }
+        return Ok((
+            (0..test.len()).map(|i| i.to_string()).collect(),
+            test.features,
         ));
     }
     if prep.schema != Schema::Images {
