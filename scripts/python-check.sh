@@ -155,8 +155,25 @@ compare() {
     if ! "$python" "$tmp/compare_mnist.py" "$model" "$tmp/mnist-nabla.csv" "$tmp/mnist-numpy.csv" \
         "$MNIST_PROBABILITY_TOLERANCE"; then
         failures=$((failures + 1))
+        return
+    fi
+    # PyTorch loads the same file with load_state_dict(strict=True) and must agree as closely.
+    [ -n "$torch_python" ] || return 0
+    if ! "$torch_python" examples/python/torch_load.py --model "$model" \
+        --predictions "$tmp/mnist-torch.csv" 2>"$tmp/stderr" ||
+        ! "$python" "$tmp/compare_mnist.py" "$model (PyTorch)" "$tmp/mnist-nabla.csv" \
+            "$tmp/mnist-torch.csv" "$MNIST_PROBABILITY_TOLERANCE"; then
+        cat "$tmp/stderr" >&2
+        failures=$((failures + 1))
     fi
 }
+
+# PyTorch is optional (its wheels are gigabytes): NABLA_TORCH_PYTHON names a Python that has torch,
+# numpy and safetensors, or the check's own environment may have it. Without it, the check says so.
+torch_python="${NABLA_TORCH_PYTHON:-}"
+if [ -z "$torch_python" ] && "$python" -c 'import torch' 2>/dev/null; then
+    torch_python="$python"
+fi
 
 # The per-image comparison: the same header and rows, every probability within the tolerance, and the
 # same class except where evaluate.py's top two probabilities are within the tolerance (a near tie).
@@ -351,3 +368,9 @@ if [ "$failures" -gt 0 ]; then
     exit 1
 fi
 echo "python-check: evaluate.py agrees with nabla eval and nabla predict."
+if [ -n "$torch_python" ]; then
+    echo "python-check: PyTorch loads the MNIST checkpoints with load_state_dict(strict=True) and agrees."
+else
+    echo "python-check: SKIPPED the PyTorch check: no torch (set NABLA_TORCH_PYTHON to a Python with" \
+        "torch, numpy and safetensors)." >&2
+fi
