@@ -3,6 +3,17 @@
 //!
 //! Tolerances: the lessons' worked values are exact in f64 up to rounding (1e-9); values that pass
 //! through f32 kernels get 1e-6 absolute (a few ulp of numbers of order 1).
+//!
+//! Two kinds of pin. **Derived**: the number follows from its definition and the test derives it
+//! independently: the perceptron counts (an integer grid, the AND count derived a second way), the
+//! numerical derivatives, gradient descent's closed form (−3·0.8¹⁰⁰, 4·0.8¹⁰⁰), the computational
+//! graph's prices and gradients, the optimizer paths (an f64 re-implementation, every step), im2col's
+//! rows, softmax's and the activations' facts, the house neuron's least-squares line. **Regression**:
+//! the number is what a training run measured here, with its bound set from that measurement (said
+//! beside each): the XOR losses, logistic regression's costs and accuracy, the overfitting gaps, the
+//! weight-initialisation spreads, batch norm's and the MNIST curves' losses, the hyper-parameter
+//! search's ranking, the CNN's accuracy and filter change, the house table and stripes accuracies. A
+//! regression pin catches a change in behaviour; a derived pin catches a wrong formula.
 
 mod common;
 
