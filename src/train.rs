@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::backend::{Backend, Samples};
+use crate::backend::Backend;
 use crate::data::{Prep, Task};
 use crate::error::{Error, Result};
 use crate::model::{Model, Truth, Workspace};
@@ -38,27 +38,6 @@ impl ToSamples for crate::data::prep::Prepared {
 
     fn store<B: Backend>(&self, b: &B, prep: &Prep) -> Result<B::Dataset> {
         b.dataset(&self.samples(prep))
-    }
-}
-
-impl crate::data::prep::Prepared {
-    /// The samples as [`Backend::dataset`] takes them.
-    pub fn samples(&self, prep: &Prep) -> Samples<'_> {
-        let (scale, shift) = prep.byte_scale();
-        Samples {
-            width: self.width,
-            features: match &self.features {
-                crate::data::Features::Bytes(v) => crate::backend::SampleFeatures::Bytes {
-                    values: v,
-                    scale,
-                    shift,
-                },
-                crate::data::Features::Floats(v) => crate::backend::SampleFeatures::Floats(v),
-            },
-            labels: &self.labels,
-            target_width: self.target_width,
-            targets: &self.targets,
-        }
     }
 }
 

@@ -122,17 +122,6 @@ impl Metrics {
         }
     }
 
-    /// One number where higher is better, for choosing the best epoch: the accuracy, or minus the
-    /// RMSE averaged over targets.
-    pub fn score(&self) -> f32 {
-        match self {
-            Metrics::Classes { accuracy, .. } => *accuracy,
-            Metrics::Values { rmse, .. } => {
-                -(rmse.iter().sum::<f64>() / rmse.len().max(1) as f64) as f32
-            }
-        }
-    }
-
     /// The figures on one line: `accuracy 97.50%`, or `RMSE 0.612 MAE 0.471 R² 0.402` (per target
     /// where there are several).
     pub fn summary(&self) -> String {

@@ -55,7 +55,7 @@ impl Features {
         self.len() == 0
     }
 
-    /// Values `range` (sample-major) as a new set of the same kind.
+    /// The samples at `rows` (of `width` values each), in that order, as a new set of the same kind.
     fn rows(&self, width: usize, rows: &[usize]) -> Features {
         fn pick<T: Copy>(v: &[T], width: usize, rows: &[usize]) -> Vec<T> {
             let mut out = Vec::with_capacity(rows.len() * width);

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Dataset, Features, NO_LABEL, Targets};
+use crate::backend::{SampleFeatures, Samples};
 use crate::error::{Error, Result};
 use crate::layers::Shape;
 use crate::model::ModelSpec;
@@ -282,14 +283,23 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// True when there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+    /// The samples as [`crate::Backend::dataset`] takes them, byte features scaled as `prep` says.
+    pub fn samples(&self, prep: &Prep) -> Samples<'_> {
+        let (scale, shift) = prep.byte_scale();
+        Samples {
+            width: self.width,
+            features: match &self.features {
+                Features::Bytes(v) => SampleFeatures::Bytes {
+                    values: v,
+                    scale,
+                    shift,
+                },
+                Features::Floats(v) => SampleFeatures::Floats(v),
+            },
+            labels: &self.labels,
+            target_width: self.target_width,
+            targets: &self.targets,
+        }
     }
 }
 
