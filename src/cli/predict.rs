@@ -9,7 +9,7 @@ use clap::Args;
 
 use nabla::Backend;
 use nabla::checkpoint;
-use nabla::data::metrics::predicted_classes;
+use nabla::data::metrics::{predicted_classes, probabilities};
 use nabla::data::prep::Schema;
 use nabla::data::{Features, Prep, Task, csv, folder, idx};
 use nabla::mnist::PIXELS;
@@ -177,27 +177,18 @@ fn predictions_csv(prep: &Prep, names: &[String], mut out: Vec<f32>) -> String {
     }
     csv.push('\n');
     let classes = predicted_classes(&out, width);
+    let probabilities = probabilities(&out, width);
     prep.outputs_to_targets(&mut out);
+    let per_row = width.max(2);
     for (i, (name, row)) in names.iter().zip(out.chunks_exact(width)).enumerate() {
         csv.push_str(&field(name));
-        match prep.task {
-            Task::Regress => row.iter().for_each(|v| csv.push_str(&format!(",{v}"))),
-            Task::Binary => {
-                let p = 1.0 / (1.0 + (-row[0]).exp());
-                csv.push_str(&format!(
-                    ",{},{},{}",
-                    field(&prep.names[classes[i] as usize]),
-                    1.0 - p,
-                    p
-                ));
-            }
-            Task::Classify => {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = row.iter().map(|z| (z - max).exp()).sum();
-                csv.push_str(&format!(",{}", field(&prep.names[classes[i] as usize])));
-                row.iter()
-                    .for_each(|z| csv.push_str(&format!(",{}", (z - max).exp() / sum)));
-            }
+        if prep.task == Task::Regress {
+            row.iter().for_each(|v| csv.push_str(&format!(",{v}")));
+        } else {
+            csv.push_str(&format!(",{}", field(&prep.names[classes[i] as usize])));
+            probabilities[i * per_row..(i + 1) * per_row]
+                .iter()
+                .for_each(|p| csv.push_str(&format!(",{p}")));
         }
         csv.push('\n');
     }

@@ -91,7 +91,7 @@ fn scalar_out(loss: &mut CpuTensor) -> Result<()> {
 }
 
 /// Writes the softmax of `z` into `out` and returns `log Σ exp(z)` (computed max-subtracted).
-pub(super) fn softmax_row(z: &[f32], out: &mut [f32]) -> f32 {
+pub(crate) fn softmax_row(z: &[f32], out: &mut [f32]) -> f32 {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f32;
     for (o, &v) in out.iter_mut().zip(z) {

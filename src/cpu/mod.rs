@@ -11,6 +11,7 @@ mod optim;
 mod pool;
 
 pub use loss::argmax;
+pub(crate) use loss::softmax_row;
 
 use std::sync::OnceLock;
 

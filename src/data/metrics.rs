@@ -42,6 +42,28 @@ pub fn predicted_classes(outputs: &[f32], width: usize) -> Vec<u32> {
         .collect()
 }
 
+/// Each row's class probabilities from model `outputs` (`[N, width]`): the softmax of the logits, or
+/// for one output `[1 − σ(z), σ(z)]` (the second class is the positive one). `[N, max(width, 2)]`.
+pub fn probabilities(outputs: &[f32], width: usize) -> Vec<f32> {
+    if width == 1 {
+        return outputs
+            .iter()
+            .flat_map(|&z| {
+                let p = crate::Activation::Sigmoid.forward(z);
+                [1.0 - p, p]
+            })
+            .collect();
+    }
+    let mut p = vec![0.0; outputs.len()];
+    for (z, row) in outputs
+        .chunks_exact(width.max(1))
+        .zip(p.chunks_exact_mut(width.max(1)))
+    {
+        crate::cpu::softmax_row(z, row);
+    }
+    p
+}
+
 impl Metrics {
     /// Scores raw model `outputs` (`[N, prep.outputs()]`, regression outputs still standardised) against
     /// `targets` in their own units.
@@ -214,6 +236,24 @@ mod tests {
             &vec![vec![1, 0, 0], vec![0, 1, 1], vec![0, 0, 1]]
         );
         assert!(m.confusion_table().unwrap().contains("true"));
+    }
+
+    #[test]
+    fn probabilities_are_the_softmax_or_the_sigmoid_and_its_complement() {
+        let p = probabilities(&[0.0, 2.0_f32.ln()], 2);
+        assert!(
+            (p[0] - 1.0 / 3.0).abs() < 1e-7 && (p[1] - 2.0 / 3.0).abs() < 1e-7,
+            "{p:?}"
+        );
+        let q = probabilities(&[0.0, 3.0_f32.ln()], 1);
+        assert!(
+            (q[0] - 0.5).abs() < 1e-7 && (q[1] - 0.5).abs() < 1e-7,
+            "{q:?}"
+        );
+        assert!(
+            (q[3] - 0.75).abs() < 1e-6 && (q[2] - 0.25).abs() < 1e-6,
+            "{q:?}"
+        );
     }
 
     #[test]
