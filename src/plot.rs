@@ -12,6 +12,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::checkpoint::write_atomically;
+use crate::data::folder::encode_png;
 use crate::error::{Error, Result};
 use crate::train::EpochStats;
 
@@ -152,15 +153,7 @@ fn write_canvas(
         paint(&root)?;
         root.present().map_err(plot_error)?;
     }
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder
-        .write_header()
-        .and_then(|mut w| w.write_image_data(&rgb))
-        .map_err(plot_error)?;
-    write_atomically(path, &bytes)
+    write_atomically(path, &encode_png(width, height, png::ColorType::Rgb, &rgb)?)
 }
 
 /// Draws a confusion matrix (`confusion[t][p]`: samples of true class `t` predicted as `p`) as a grid
@@ -449,15 +442,11 @@ pub fn write_tiles(
         }
         top += rows_of(grid) * cell.1 + 2 * gap;
     }
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder
-        .write_header()
-        .and_then(|mut w| w.write_image_data(&gray))
-        .map_err(plot_error)?;
-    write_atomically(path, &bytes)
+    let size = (width as u32, height as u32);
+    write_atomically(
+        path,
+        &encode_png(size.0, size.1, png::ColorType::Grayscale, &gray)?,
+    )
 }
 
 /// Draws pictures (`C×H×W` bytes each, channel-first; one channel grey, three RGB) in a grid of

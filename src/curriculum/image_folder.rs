@@ -10,6 +10,7 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::data::folder::encode_png;
 use crate::error::{Error, Result};
 
 /// The picture's side, in pixels.
@@ -58,22 +59,10 @@ pub fn write_folder(dir: &Path, train: usize, test: usize, seed: u64) -> Result<
             for i in 0..count {
                 let rgb = paint(&mut rng, k == 1);
                 let path = folder.join(format!("{i:03}.png"));
-                crate::checkpoint::write_atomically(&path, &png_bytes(&rgb)?)?;
+                let png = encode_png(SIDE as u32, SIDE as u32, png::ColorType::Rgb, &rgb)?;
+                crate::checkpoint::write_atomically(&path, &png)?;
             }
         }
     }
     Ok(())
-}
-
-/// A `SIDE`×`SIDE` RGB picture encoded as PNG.
-fn png_bytes(rgb: &[u8]) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, SIDE as u32, SIDE as u32);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder
-        .write_header()
-        .and_then(|mut w| w.write_image_data(rgb))
-        .map_err(|e| Error::Invalid(format!("encoding a PNG failed: {e}")))?;
-    Ok(bytes)
 }

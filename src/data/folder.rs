@@ -18,6 +18,25 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     move |cause| Error::Io { path, cause }
 }
 
+/// Encodes `width × height` pixels of 8-bit samples, row-major and interleaved as `color` lays them out
+/// (one byte per pixel for grey, three for RGB), as a PNG file's bytes.
+pub fn encode_png(
+    width: u32,
+    height: u32,
+    color: png::ColorType,
+    samples: &[u8],
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(color);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(samples))
+        .map_err(|e| Error::Invalid(format!("encoding a PNG failed: {e}")))?;
+    Ok(bytes)
+}
+
 /// Decodes the PNG at `path` into channel-first bytes (`C×H×W`): grey and grey+alpha images give 1
 /// channel, RGB, RGBA and palette images 3. Alpha is dropped (not composited): the colour channels are
 /// kept as stored. 16-bit samples keep their high byte; 1-, 2- and 4-bit samples are scaled to 0–255.
