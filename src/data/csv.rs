@@ -31,6 +31,11 @@ pub fn is_csv(path: &Path) -> bool {
     name.ends_with(".csv") || name.ends_with(".csv.gz")
 }
 
+/// True for a gzipped file (`.gz`, any case).
+fn gzipped(path: &Path) -> bool {
+    path.to_string_lossy().to_ascii_lowercase().ends_with(".gz")
+}
+
 /// A CSV reader over `path`, gunzipping a `.gz` file.
 fn reader(path: &Path) -> Result<csv::Reader<Box<dyn Read>>> {
     let file = std::fs::File::open(path).map_err(|cause| Error::Io {
@@ -38,7 +43,7 @@ fn reader(path: &Path) -> Result<csv::Reader<Box<dyn Read>>> {
         cause,
     })?;
     let file = std::io::BufReader::with_capacity(1 << 20, file);
-    let input: Box<dyn Read> = if path.to_string_lossy().to_ascii_lowercase().ends_with(".gz") {
+    let input: Box<dyn Read> = if gzipped(path) {
         Box::new(flate2::read::GzDecoder::new(file))
     } else {
         Box::new(file)
