@@ -3,8 +3,10 @@
 //   axpy         y += α·x
 //   scale        x *= α
 //   column_sums  db[j] = Σ_i dy[i, j]   (the gradient of a bias added to every row)
+//   sum_squares  total[0] += Σ_i x[i]²   (one tensor's share of a squared global norm)
+//   clip         x *= min(1, α/√total[0])   (clipping by global norm α; NaN stays NaN)
 //
-// axpy and scale run in blocks (see elementwise.wgsl); column_sums in a fixed order without atomics, so
+// axpy, scale and clip run in blocks (see elementwise.wgsl); column_sums in a fixed order without atomics, so
 // results repeat bit for bit.
 
 struct Params {
@@ -85,5 +87,47 @@ fn column_sums(
     }
     if (lid.y == 0u && j < p.cols) {
         cs_db[j] = cs_partial[lid.x];
+    }
+}
+
+@group(0) @binding(6) var<storage, read> ss_x: array<f32>;
+@group(0) @binding(7) var<storage, read_write> ss_total: array<f32>;
+const SS_WG: u32 = 256u;
+var<workgroup> ss_partial: array<f32, SS_WG>;
+
+// One workgroup: invocation i adds x[i], x[i + 256], … in order, then a fixed tree adds the partials.
+@compute @workgroup_size(SS_WG)
+fn sum_squares(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var i = lid; i < p.n; i += SS_WG) {
+        s += ss_x[i] * ss_x[i];
+    }
+    ss_partial[lid] = s;
+    workgroupBarrier();
+    for (var half = SS_WG / 2u; half > 0u; half >>= 1u) {
+        if (lid < half) {
+            ss_partial[lid] += ss_partial[lid + half];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        ss_total[0] += ss_partial[0];
+    }
+}
+
+@group(0) @binding(8) var<storage, read> cl_total: array<f32>;
+@group(0) @binding(9) var<storage, read_write> cl_x: array<vec4<f32>>;
+
+@compute @workgroup_size(LANES)
+fn clip(at: Invocation) {
+    let norm = sqrt(cl_total[0]);
+    // `norm > α` is false for NaN: the factor stays 1 and the NaN reaches the loss.
+    let factor = select(1.0, p.alpha / norm, norm > p.alpha);
+    for (var k = 0u; k < PER_LANE; k++) {
+        let i = element(at, k);
+        if (i >= vec4_count(p.n)) {
+            return;
+        }
+        cl_x[i] *= factor;
     }
 }

@@ -9,6 +9,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
+use crate::recurrent::{Cell, Sequence, SequenceGrads};
 use crate::window::Window;
 
 /// A tensor's shape.
@@ -373,10 +374,37 @@ pub trait Backend: 'static {
         before: Epilogue<'_, Self::Tensor>,
         dx: &mut Self::Tensor,
     ) -> Result<()>;
-    /// `y = x` (same shape): what a layer that only reshapes does.
-    fn copy(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()> {
-        self.dropout(0.0, 0, x, y)
-    }
+    /// `y = x` value for value, in row-major order: the same number of values, any shape (what a layer
+    /// that only reshapes does, and how a recurrent layer reads `[N, T·F]` sequences as `[N·T, F]` rows).
+    fn copy(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+
+    /// One forward step `t` of a recurrent layer with cell `cell` (math in [`crate::recurrent`]): for
+    /// every unit `(n, j)`, the gates from `s.xp` (row `n·T + t`) and `s.r` (row `n`), then `h_t` into
+    /// `s.h` and `s.states`, and `h_{t−1}`, the saved gates and the LSTM's `c_t` into row `n·T + t` of
+    /// `s.hprev`, `s.gates` and `s.cells`. At `t = 0`, `h_{−1} = c_{−1} = 0` whatever `s.h` holds.
+    fn recurrent_step(&self, cell: Cell, t: usize, s: &mut Sequence<Self::Tensor>) -> Result<()>;
+
+    /// The backward pass of [`Backend::recurrent_step`] at step `t`, steps taken from last to first:
+    /// `dL/dh_t` is `dy`'s (block `t` of a `[N, T·H]` `dy`; a `[N, H]` `dy` at the last step only) plus,
+    /// except at the last step, `g.dh` (the product `dr_{t+1}·W_hh`) and the GRU's `g.carry`. Writes the
+    /// pre-activations' gradients into `g.dxp` (row `n·T + t`) and `g.dr` (and `g.dr_all` for the GRU),
+    /// and the LSTM's `dL/dc_{t−1}` or the GRU's `z⊙dL/dh_t` into `g.carry`.
+    fn recurrent_step_backward(
+        &self,
+        cell: Cell,
+        t: usize,
+        s: &Sequence<Self::Tensor>,
+        dy: &Self::Tensor,
+        g: &mut SequenceGrads<Self::Tensor>,
+    ) -> Result<()>;
+
+    /// `total[0] += Σ x²` (`total` is `[1, 1]`): one parameter's share of the squared global norm
+    /// that gradient clipping measures.
+    fn sum_squares(&self, x: &Self::Tensor, total: &mut Self::Tensor) -> Result<()>;
+
+    /// Clipping by global norm: `x *= min(1, max_norm/√total[0])` ([`crate::optim::clip_factor`]),
+    /// without reading `total` back to the host.
+    fn clip(&self, max_norm: f32, total: &Self::Tensor, x: &mut Self::Tensor) -> Result<()>;
 
     /// Row-wise softmax, max-subtracted: `y[i, j] = exp(x[i, j] - mᵢ) / Σ_k exp(x[i, k] - mᵢ)`.
     fn softmax(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;

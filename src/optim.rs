@@ -234,3 +234,14 @@ impl OptimStep {
         }
     }
 }
+
+/// The factor clipping by global norm multiplies every gradient by: `min(1, max_norm/‖g‖)` with
+/// `‖g‖ = √squares`, the norm over every parameter's gradient (NaN stays NaN, for the trainer to catch).
+pub fn clip_factor(max_norm: f32, squares: f32) -> f32 {
+    let norm = squares.sqrt();
+    if norm > max_norm {
+        max_norm / norm
+    } else {
+        1.0
+    }
+}

@@ -72,6 +72,21 @@ pub fn same<T: Shaped>(what: &str, a: &T, b: &T) -> Result<()> {
     }
 }
 
+/// Checks that `a` and `b` hold the same number of values, whatever their shapes.
+pub fn same_len<T: Shaped>(what: &str, a: &T, b: &T) -> Result<()> {
+    if a.len() == b.len() {
+        Ok(())
+    } else {
+        Err(Error::shape(format!(
+            "{what}: {}×{} vs {}×{} hold different numbers of values",
+            a.rows(),
+            a.cols(),
+            b.rows(),
+            b.cols()
+        )))
+    }
+}
+
 /// Checks that `t` is `rows × cols`.
 pub fn exact<T: Shaped>(what: &str, t: &T, rows: usize, cols: usize) -> Result<()> {
     if t.rows() == rows && t.cols() == cols {

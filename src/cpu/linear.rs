@@ -1,4 +1,5 @@
-//! The CPU's matrix product (`matrixmultiply`'s sgemm), bias gradient and vector updates.
+//! The CPU's matrix product (`matrixmultiply`'s sgemm), bias gradient, vector updates and gradient
+//! clipping.
 
 use super::{CpuTensor, chunk_len, in_parallel};
 use crate::activation::Activation;
@@ -84,5 +85,22 @@ pub(super) fn axpy(alpha: f32, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
 
 pub(super) fn scale(alpha: f32, x: &mut CpuTensor) -> Result<()> {
     x.data.iter_mut().for_each(|v| *v *= alpha);
+    Ok(())
+}
+
+/// `total[0] += Σ x²`, summed in order.
+pub(super) fn sum_squares(x: &CpuTensor, total: &mut CpuTensor) -> Result<()> {
+    shape::exact("a sum of squares' total", total, 1, 1)?;
+    total.data[0] += x.data.iter().map(|v| v * v).sum::<f32>();
+    Ok(())
+}
+
+/// `x *= min(1, max_norm/√total[0])`: clipping by a global norm whose squares `total` holds.
+pub(super) fn clip(max_norm: f32, total: &CpuTensor, x: &mut CpuTensor) -> Result<()> {
+    shape::exact("a clip's total", total, 1, 1)?;
+    let factor = crate::optim::clip_factor(max_norm, total.data[0]);
+    if factor != 1.0 {
+        x.data.iter_mut().for_each(|v| *v *= factor);
+    }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod loss;
 mod norm;
 mod optim;
 mod pool;
+mod recurrent;
 
 pub use loss::argmax;
 pub(crate) use loss::softmax_row;
@@ -20,6 +21,7 @@ use crate::backend::{Backend, ConvGrads, Epilogue, Samples, Shaped};
 use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
+use crate::recurrent::{Cell, Sequence, SequenceGrads};
 use crate::shape;
 use crate::window::Window;
 
@@ -332,9 +334,32 @@ impl Backend for CpuBackend {
     }
 
     fn copy(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
-        shape::same("copy", x, y)?;
+        shape::same_len("copy", x, y)?;
         y.data.copy_from_slice(&x.data);
         Ok(())
+    }
+
+    fn recurrent_step(&self, cell: Cell, t: usize, s: &mut Sequence<CpuTensor>) -> Result<()> {
+        recurrent::step(cell, t, s)
+    }
+
+    fn recurrent_step_backward(
+        &self,
+        cell: Cell,
+        t: usize,
+        s: &Sequence<CpuTensor>,
+        dy: &CpuTensor,
+        g: &mut SequenceGrads<CpuTensor>,
+    ) -> Result<()> {
+        recurrent::step_backward(cell, t, s, dy, g)
+    }
+
+    fn sum_squares(&self, x: &CpuTensor, total: &mut CpuTensor) -> Result<()> {
+        linear::sum_squares(x, total)
+    }
+
+    fn clip(&self, max_norm: f32, total: &CpuTensor, x: &mut CpuTensor) -> Result<()> {
+        linear::clip(max_norm, total, x)
     }
 
     fn softmax(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {

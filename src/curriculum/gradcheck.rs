@@ -101,7 +101,8 @@ fn parameter<B: Backend>(model: &mut Model<B>, k: usize) -> &mut B::Tensor {
 }
 
 /// The curriculum's names for the parameters: `W1`, `b1`, `W2`, … for dense and convolution layers in
-/// order (the book's SimpleConvNet names), `γβ1`, … for batch normalisations (γ and β together).
+/// order (the book's SimpleConvNet names), `W_ih2`, `W_hh2`, `b_ih2`, `b_hh2` for a recurrent layer (in
+/// the same count), `γβ1`, … for batch normalisations (γ and β together).
 fn parameter_names<B: Backend>(model: &Model<B>) -> Vec<String> {
     let (mut dense, mut norm) = (0, 0);
     let mut names = Vec::new();
@@ -110,6 +111,10 @@ fn parameter_names<B: Backend>(model: &Model<B>) -> Vec<String> {
             "dense" | "conv" => {
                 dense += 1;
                 names.extend([format!("W{dense}"), format!("b{dense}")]);
+            }
+            "rnn" | "lstm" | "gru" => {
+                dense += 1;
+                names.extend(["W_ih", "W_hh", "b_ih", "b_hh"].map(|p| format!("{p}{dense}")));
             }
             "batch_norm" => {
                 norm += 1;

@@ -33,6 +33,18 @@ pub(super) fn dropout(
 ) -> Result<()> {
     shape::same("dropout", x, y)?;
     dropout::check(p)?;
+    dropout_unchecked(gpu, p, key, x, y);
+    Ok(())
+}
+
+/// [`dropout`] on tensors of equal length (any shapes) with `p` already checked.
+pub(super) fn dropout_unchecked(
+    gpu: &GpuBackend,
+    p: f32,
+    key: u64,
+    x: &GpuTensor,
+    y: &mut GpuTensor,
+) {
     gpu.run(
         &kernels::DROPOUT_MASK,
         &[],
@@ -46,7 +58,6 @@ pub(super) fn dropout(
         &[x.binding(), y.binding()],
         gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
     );
-    Ok(())
 }
 
 pub(super) fn activation_backward(
@@ -65,5 +76,11 @@ pub(super) fn activation_backward(
         &[x.binding(), dy.binding(), dx.binding()],
         gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
     );
+    Ok(())
+}
+
+pub(super) fn copy(gpu: &GpuBackend, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+    shape::same_len("copy", x, y)?;
+    dropout_unchecked(gpu, 0.0, 0, x, y);
     Ok(())
 }

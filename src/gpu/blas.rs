@@ -41,3 +41,32 @@ pub(super) fn scale(gpu: &GpuBackend, alpha: f32, x: &mut GpuTensor) -> Result<(
     );
     Ok(())
 }
+
+pub(super) fn sum_squares(gpu: &GpuBackend, x: &GpuTensor, total: &mut GpuTensor) -> Result<()> {
+    shape::exact("a sum of squares' total", total, 1, 1)?;
+    gpu.run(
+        &kernels::SUM_SQUARES,
+        &[],
+        &[u(x.len()), 0, 0, 0],
+        &[x.binding(), total.binding()],
+        [1, 1, 1],
+    );
+    Ok(())
+}
+
+pub(super) fn clip(
+    gpu: &GpuBackend,
+    max_norm: f32,
+    total: &GpuTensor,
+    x: &mut GpuTensor,
+) -> Result<()> {
+    shape::exact("a clip's total", total, 1, 1)?;
+    gpu.run(
+        &kernels::CLIP,
+        &[],
+        &[u(x.len()), 0, 0, f(max_norm)],
+        &[total.binding(), x.binding()],
+        gpu.grid(x.len().div_ceil(4), ELEMENTWISE_BLOCK),
+    );
+    Ok(())
+}

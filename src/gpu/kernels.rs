@@ -34,6 +34,7 @@ const GATHER: &str = shader!("gather.wgsl", "elementwise.wgsl");
 const GATHER_FLOATS_SRC: &str = shader!("gather_floats.wgsl");
 const DROPOUT: &str = shader!("dropout.wgsl", "elementwise.wgsl");
 const BATCH_NORM: &str = shader!("batch_norm.wgsl");
+const RECURRENT: &str = shader!("recurrent.wgsl");
 const WINDOW: &str = shader!("window.wgsl", "activation_fns.wgsl", "elementwise.wgsl");
 
 /// How a kernel uses a storage buffer.
@@ -173,6 +174,56 @@ kernel!(
 );
 kernel!(AXPY, BLAS, "axpy", 1, [Read, ReadWrite], [], 16);
 kernel!(SCALE, BLAS, "scale", 3, [ReadWrite], [], 16);
+kernel!(
+    SUM_SQUARES,
+    BLAS,
+    "sum_squares",
+    6,
+    [Read, ReadWrite],
+    [],
+    16
+);
+kernel!(CLIP, BLAS, "clip", 8, [Read, ReadWrite], [], 16);
+kernel!(
+    RECURRENT_FORWARD,
+    RECURRENT,
+    "forward",
+    1,
+    [
+        Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite
+    ],
+    ["CELL"],
+    32
+);
+kernel!(
+    RNN_BACKWARD,
+    RECURRENT,
+    "rnn_backward",
+    1,
+    [Read, Read, Read, ReadWrite, ReadWrite],
+    [],
+    32
+);
+kernel!(
+    LSTM_BACKWARD,
+    RECURRENT,
+    "lstm_backward",
+    1,
+    [Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite],
+    [],
+    32
+);
+kernel!(
+    GRU_BACKWARD,
+    RECURRENT,
+    "gru_backward",
+    1,
+    [
+        Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite
+    ],
+    [],
+    32
+);
 kernel!(
     COLUMN_SUMS,
     BLAS,

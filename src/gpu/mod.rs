@@ -15,6 +15,7 @@ mod data;
 mod loss;
 mod norm;
 mod optim;
+mod recurrent;
 mod window;
 
 use std::cell::RefCell;
@@ -25,6 +26,7 @@ use crate::backend::{Backend, ConvGrads, Epilogue, Samples, Shaped};
 use crate::error::{Error, Result};
 use crate::layers::{BuildAt, Layer, LayerKind};
 use crate::optim::OptimStep;
+use crate::recurrent::{Cell, Sequence, SequenceGrads};
 use crate::shape;
 use crate::window::Window;
 pub use context::GpuContext;
@@ -481,6 +483,33 @@ impl Backend for GpuBackend {
 
     fn dropout(&self, p: f32, key: u64, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
         activation::dropout(self, p, key, x, y)
+    }
+
+    fn copy(&self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        activation::copy(self, x, y)
+    }
+
+    fn recurrent_step(&self, cell: Cell, t: usize, s: &mut Sequence<GpuTensor>) -> Result<()> {
+        recurrent::step(self, cell, t, s)
+    }
+
+    fn recurrent_step_backward(
+        &self,
+        cell: Cell,
+        t: usize,
+        s: &Sequence<GpuTensor>,
+        dy: &GpuTensor,
+        g: &mut SequenceGrads<GpuTensor>,
+    ) -> Result<()> {
+        recurrent::step_backward(self, cell, t, s, dy, g)
+    }
+
+    fn sum_squares(&self, x: &GpuTensor, total: &mut GpuTensor) -> Result<()> {
+        blas::sum_squares(self, x, total)
+    }
+
+    fn clip(&self, max_norm: f32, total: &GpuTensor, x: &mut GpuTensor) -> Result<()> {
+        blas::clip(self, max_norm, total, x)
     }
 
     fn activation_backward(

@@ -14,6 +14,7 @@ pub mod dense;
 pub mod dropout;
 pub mod flatten;
 pub mod pool;
+pub mod recurrent;
 
 use std::fmt;
 
@@ -100,19 +101,23 @@ impl Shape {
         self.spatial() == 1
     }
 
-    /// Reads `784` (flat) or `1x28x28` (channels × height × width).
+    /// Reads `784` (flat), `28x28` (a sequence of 28 steps of 28 features, one channel) or `1x28x28`
+    /// (channels × height × width).
     pub fn parse(s: &str) -> Result<Self> {
         let dims: Vec<usize> = s
             .split('x')
             .map(|d| d.trim().parse::<usize>())
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::Invalid(format!("shape `{s}` is not `784` or `1x28x28`")))?;
+            .map_err(|_| {
+                Error::Invalid(format!("shape `{s}` is not `784`, `28x28` or `1x28x28`"))
+            })?;
         let shape = match dims[..] {
             [f] => Shape::flat(f),
+            [h, w] => Shape::image(1, h, w),
             [c, h, w] => Shape::image(c, h, w),
             _ => {
                 return Err(Error::Invalid(format!(
-                    "shape `{s}` is not `784` or `1x28x28`"
+                    "shape `{s}` is not `784`, `28x28` or `1x28x28`"
                 )));
             }
         };

@@ -16,7 +16,7 @@ use crate::layers::dense::{self, DenseKind};
 use crate::layers::dropout::{self, DropoutKind};
 use crate::layers::flatten::{self, FlattenKind};
 use crate::layers::{LayerKind, Shape, check_values};
-use crate::layers::{conv, pool};
+use crate::layers::{conv, pool, recurrent};
 
 /// Reads one spec item's arguments (the words after its name) into its kind.
 type Parser = fn(&str, &[&str]) -> Result<Box<dyn LayerKind>>;
@@ -31,6 +31,9 @@ const KINDS: &[(&str, Parser)] = &[
     ("max_pool", pool::parse_max),
     ("avg_pool", pool::parse_avg),
     ("flatten", flatten::parse),
+    ("rnn", recurrent::parse_rnn),
+    ("lstm", recurrent::parse_lstm),
+    ("gru", recurrent::parse_gru),
 ];
 
 /// One layer of an architecture: its [`LayerKind`], compared and printed as the spec writes it.

@@ -1,0 +1,328 @@
+//! Recurrent layers (RNN, LSTM, GRU) on both backends: against an f64 reference written here from the
+//! cells' equations, GPU against CPU on random inputs at odd sizes (with saturating and NaN inputs),
+//! backpropagation through time against central differences, gradient clipping, and bad input.
+//!
+//! Tolerances: the reference is f64, the layers f32 over at most 9 steps of products of length ≤ 13,
+//! so a forward value is off by a few float roundings per step (≈ 1e-6 here); 2e-5 absolute leaves a
+//! margin. GPU against CPU: both f32, different summation orders and FMA contraction, 1e-4 absolute
+//! plus 1e-3 relative for outputs and gradients (values of order 1, gradients summed over ≤ 100
+//! terms). Central differences with h = 1e-2 in f32: as `tests/gradcheck.rs`.
+
+mod common;
+
+use common::{assert_close, cpu, read, rng, uniform, with_gpu};
+use nabla::curriculum::gradcheck::check;
+use nabla::init::Init;
+use nabla::model::{Model, ModelSpec, Truth};
+use nabla::recurrent::{Cell, Sequence, SequenceGrads};
+use nabla::{Backend, Shaped};
+
+/// Parameters in PyTorch's layout: `W_ih` `[G·H, F]`, `W_hh` `[G·H, H]`, `b_ih`, `b_hh` `[G·H]`.
+struct Weights {
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    b_ih: Vec<f32>,
+    b_hh: Vec<f32>,
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The cell over one sequence (`x` `[T, F]`) in f64, from the equations in PyTorch's documentation;
+/// returns every step's state, `[T, H]`.
+fn reference(cell: Cell, w: &Weights, x: &[f32], t: usize, f: usize, h: usize) -> Vec<f64> {
+    let g = cell.gates();
+    let affine = |m: &[f32], b: &[f32], v: &[f64], width: usize| -> Vec<f64> {
+        (0..g * h)
+            .map(|row| {
+                let dot: f64 = (0..width)
+                    .map(|k| f64::from(m[row * width + k]) * v[k])
+                    .sum();
+                dot + f64::from(b[row])
+            })
+            .collect()
+    };
+    let (mut state, mut c) = (vec![0.0f64; h], vec![0.0f64; h]);
+    let mut out = Vec::new();
+    for step in 0..t {
+        let input: Vec<f64> = x[step * f..(step + 1) * f]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let xp = affine(&w.w_ih, &w.b_ih, &input, f);
+        let rp = affine(&w.w_hh, &w.b_hh, &state, h);
+        let next: Vec<f64> = (0..h)
+            .map(|j| match cell {
+                Cell::Rnn => (xp[j] + rp[j]).tanh(),
+                Cell::Lstm => {
+                    let i = sigmoid(xp[j] + rp[j]);
+                    let fg = sigmoid(xp[h + j] + rp[h + j]);
+                    let gg = (xp[2 * h + j] + rp[2 * h + j]).tanh();
+                    let o = sigmoid(xp[3 * h + j] + rp[3 * h + j]);
+                    c[j] = fg * c[j] + i * gg;
+                    o * c[j].tanh()
+                }
+                Cell::Gru => {
+                    let r = sigmoid(xp[j] + rp[j]);
+                    let z = sigmoid(xp[h + j] + rp[h + j]);
+                    let n = (xp[2 * h + j] + r * rp[2 * h + j]).tanh();
+                    (1.0 - z) * n + z * state[j]
+                }
+            })
+            .collect();
+        state = next;
+        out.extend_from_slice(&state);
+    }
+    out
+}
+
+fn weights<B: Backend>(b: &B, model: &Model<B>, layer: usize) -> Weights {
+    let p: Vec<Vec<f32>> = model.layers[layer]
+        .params()
+        .iter()
+        .map(|p| read(b, &p.value))
+        .collect();
+    Weights {
+        w_ih: p[0].clone(),
+        w_hh: p[1].clone(),
+        b_ih: p[2].clone(),
+        b_hh: p[3].clone(),
+    }
+}
+
+/// One layer's outputs, every step's (`seq`) and the last, against the f64 reference.
+fn matches_reference<B: Backend>(b: &B) {
+    let (n, t, f, h) = (3, 7, 5, 6);
+    let mut r = rng(11);
+    let x = uniform(&mut r, n * t * f, 1.5);
+    for cell in Cell::ALL {
+        for seq in [true, false] {
+            let name = cell.name();
+            let spec = format!(
+                "input {t}x{f}, {name} {h}{}, flatten",
+                if seq { " seq" } else { "" }
+            );
+            let model = Model::new(b, ModelSpec::parse(&spec).unwrap(), Init::He, 5, 0).unwrap();
+            let w = weights(b, &model, 0);
+            let mut ws = model.workspace(b, n).unwrap();
+            model
+                .forward(b, &b.tensor(n, t * f, &x).unwrap(), &mut ws)
+                .unwrap();
+            let got = read(b, ws.logits());
+            let mut want = Vec::new();
+            for s in 0..n {
+                let all = reference(cell, &w, &x[s * t * f..(s + 1) * t * f], t, f, h);
+                let keep = if seq { &all[..] } else { &all[(t - 1) * h..] };
+                want.extend(keep.iter().map(|&v| v as f32));
+            }
+            assert_close(&format!("{spec} forward"), &got, &want, 2e-5, 0.0);
+        }
+    }
+}
+
+#[test]
+fn cpu_recurrent_layers_match_the_f64_equations() {
+    matches_reference(&cpu());
+}
+
+#[test]
+fn gpu_recurrent_layers_match_the_f64_equations() {
+    with_gpu(|gpu| matches_reference(gpu));
+}
+
+/// Backpropagation through time against central differences, through 6 steps, every parameter of a
+/// stack (a `seq` layer feeding another, so the input gradient is checked too).
+fn bptt<B: Backend>(b: &B) {
+    for cell in Cell::ALL {
+        let name = cell.name();
+        let spec = format!("input 6x4, {name} 5 seq, {name} 3, dense 3");
+        let mut model = Model::new(b, ModelSpec::parse(&spec).unwrap(), Init::He, 2, 0).unwrap();
+        let n = 4;
+        let mut r = rng(3);
+        let x = b.tensor(n, 24, &uniform(&mut r, n * 24, 1.0)).unwrap();
+        let labels = b.indices(&[0, 2, 1, 2]).unwrap();
+        let report = check(b, &mut model, &x, Truth::Labels(&labels), 1e-2, 30, 1).unwrap();
+        assert_eq!(report.len(), 10, "{spec}");
+        for c in &report {
+            let what = format!("{spec} {}", c.name);
+            assert!(
+                c.mean_abs_diff < 2e-5 && c.max_abs_diff < 1e-4,
+                "{what}: {} {}",
+                c.mean_abs_diff,
+                c.max_abs_diff
+            );
+            assert!(c.mean_abs_grad > 10.0 * c.mean_abs_diff, "{what}");
+        }
+    }
+}
+
+#[test]
+fn cpu_backprop_through_time_matches_central_differences() {
+    bptt(&cpu());
+}
+
+#[test]
+fn gpu_backprop_through_time_matches_central_differences() {
+    with_gpu(|gpu| bptt(gpu));
+}
+
+/// The buffers of a sequence of `t` steps over `n` samples, `h` units, filled from `values`.
+fn sequence<B: Backend>(
+    b: &B,
+    cell: Cell,
+    (n, t, h): (usize, usize, usize),
+    values: &mut impl FnMut(usize) -> Vec<f32>,
+) -> Sequence<B::Tensor> {
+    let g = cell.gates() * h;
+    let mut tensor = |rows: usize, cols: usize| b.tensor(rows, cols, &values(rows * cols)).unwrap();
+    Sequence {
+        steps: t,
+        xp: tensor(n * t, g),
+        r: tensor(n, g),
+        gates: tensor(n * t, cell.saved() * h),
+        cells: if cell == Cell::Lstm {
+            tensor(n * t, h)
+        } else {
+            tensor(1, 1)
+        },
+        hprev: tensor(n * t, h),
+        h: tensor(n, h),
+        states: tensor(n * t, h),
+    }
+}
+
+fn read_sequence<B: Backend>(b: &B, s: &Sequence<B::Tensor>) -> Vec<Vec<f32>> {
+    [&s.gates, &s.cells, &s.hprev, &s.h, &s.states]
+        .iter()
+        .map(|t| read(b, t))
+        .collect()
+}
+
+/// The fused step kernels, GPU against CPU, op by op: every step forward then backward on random
+/// buffers of odd sizes (more units than a workgroup, a batch of 3), with large pre-activations that
+/// saturate the gates and a NaN that must reach the state it feeds and no other.
+#[test]
+fn gpu_recurrent_steps_match_the_cpu() {
+    with_gpu(|gpu| {
+        let c = cpu();
+        let (n, t, h) = (3, 5, 67);
+        for cell in Cell::ALL {
+            for every_step in [false, true] {
+                let mut r = rng(cell.code() as u64 + 10);
+                let mut values = |len: usize| {
+                    let mut v = uniform(&mut r, len, 3.0);
+                    if len > 40 {
+                        v[7] = 40.0;
+                        v[8] = -40.0;
+                    }
+                    v
+                };
+                let mut on_cpu = sequence(&c, cell, (n, t, h), &mut values);
+                // The same starting values on the GPU.
+                let copy = |from: &nabla::CpuTensor| {
+                    gpu.tensor(from.rows(), from.cols(), from.data()).unwrap()
+                };
+                let mut on_gpu = Sequence {
+                    steps: t,
+                    xp: copy(&on_cpu.xp),
+                    r: copy(&on_cpu.r),
+                    gates: copy(&on_cpu.gates),
+                    cells: copy(&on_cpu.cells),
+                    hprev: copy(&on_cpu.hprev),
+                    h: copy(&on_cpu.h),
+                    states: copy(&on_cpu.states),
+                };
+                let mut xp = on_cpu.xp.data().to_vec();
+                xp[(n * t - 1) * cell.gates() * h + 3] = f32::NAN;
+                c.write(&mut on_cpu.xp, &xp).unwrap();
+                gpu.write(&mut on_gpu.xp, &xp).unwrap();
+                for step in 0..t {
+                    c.recurrent_step(cell, step, &mut on_cpu).unwrap();
+                    gpu.recurrent_step(cell, step, &mut on_gpu).unwrap();
+                }
+                let (want, got) = (read_sequence(&c, &on_cpu), read_sequence(gpu, &on_gpu));
+                for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_close(
+                        &format!("{} forward buffer {k}", cell.name()),
+                        g,
+                        w,
+                        1e-5,
+                        1e-4,
+                    );
+                }
+                let states = &want[4];
+                assert!(
+                    states[(n * t - 1) * h + 3].is_nan(),
+                    "{}: NaN reaches its unit",
+                    cell.name()
+                );
+                assert_eq!(
+                    states.iter().filter(|v| v.is_nan()).count(),
+                    1,
+                    "{}",
+                    cell.name()
+                );
+
+                let g = cell.gates() * h;
+                let dy_cols = if every_step { t * h } else { h };
+                let dy = uniform(&mut rng(99), n * dy_cols, 1.0);
+                let mut gc = SequenceGrads {
+                    dxp: c.zeros(n * t, g).unwrap(),
+                    dr_all: c.zeros(n * t, g).unwrap(),
+                    dr: c.zeros(n, g).unwrap(),
+                    dh: c.tensor(n, h, &uniform(&mut rng(5), n * h, 1.0)).unwrap(),
+                    carry: c.tensor(n, h, &uniform(&mut rng(6), n * h, 1.0)).unwrap(),
+                };
+                let mut gg = SequenceGrads {
+                    dxp: gpu.zeros(n * t, g).unwrap(),
+                    dr_all: gpu.zeros(n * t, g).unwrap(),
+                    dr: gpu.zeros(n, g).unwrap(),
+                    dh: gpu.tensor(n, h, gc.dh.data()).unwrap(),
+                    carry: gpu.tensor(n, h, gc.carry.data()).unwrap(),
+                };
+                let (dyc, dyg) = (
+                    c.tensor(n, dy_cols, &dy).unwrap(),
+                    gpu.tensor(n, dy_cols, &dy).unwrap(),
+                );
+                for step in (0..t).rev() {
+                    c.recurrent_step_backward(cell, step, &on_cpu, &dyc, &mut gc)
+                        .unwrap();
+                    gpu.recurrent_step_backward(cell, step, &on_gpu, &dyg, &mut gg)
+                        .unwrap();
+                    let what = format!("{} step {step} every_step {every_step}", cell.name());
+                    assert_close(
+                        &format!("{what} dxp"),
+                        &read(gpu, &gg.dxp),
+                        gc.dxp.data(),
+                        1e-5,
+                        1e-4,
+                    );
+                    assert_close(
+                        &format!("{what} dr"),
+                        &read(gpu, &gg.dr),
+                        gc.dr.data(),
+                        1e-5,
+                        1e-4,
+                    );
+                    assert_close(
+                        &format!("{what} carry"),
+                        &read(gpu, &gg.carry),
+                        gc.carry.data(),
+                        1e-5,
+                        1e-4,
+                    );
+                    if cell == Cell::Gru {
+                        assert_close(
+                            &format!("{what} dr_all"),
+                            &read(gpu, &gg.dr_all),
+                            gc.dr_all.data(),
+                            1e-5,
+                            1e-4,
+                        );
+                    }
+                }
+            }
+        }
+    });
+}
