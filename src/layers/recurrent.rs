@@ -89,7 +89,7 @@ impl RecurrentKind {
     pub fn timeline(&self, input: Shape) -> Result<(usize, usize)> {
         let len = input.len();
         match self.steps {
-            Some(t) if len % t == 0 => Ok((t, len / t)),
+            Some(t) if len.is_multiple_of(t) => Ok((t, len / t)),
             Some(t) => Err(Error::Invalid(format!(
                 "layer `{}`: an input of {len} values ({input}) is not {t} equal steps",
                 self.describe()
