@@ -10,6 +10,7 @@ mod norm;
 mod optim;
 mod pool;
 mod recurrent;
+mod simd;
 
 pub use loss::argmax;
 pub(crate) use loss::softmax_row;
