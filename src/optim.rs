@@ -58,6 +58,9 @@ pub struct Optimizer {
     pub eps: f32,
     /// Weight decay (L2 for all but AdamW, where it is decoupled).
     pub weight_decay: f32,
+    /// Clip the gradients by their global norm to at most this before each update (`--clip-norm`),
+    /// as Keras's `clipnorm` or PyTorch's `clip_grad_norm_`.
+    pub clip_norm: Option<f32>,
 }
 
 impl Optimizer {
@@ -68,6 +71,7 @@ impl Optimizer {
             lr,
             eps: 1e-8,
             weight_decay: 0.0,
+            clip_norm: None,
         }
     }
 
@@ -119,6 +123,14 @@ impl Optimizer {
                 "finite and ≥ 0",
             ),
         ];
+        if let Some(clip) = self.clip_norm {
+            checks.push((
+                "gradient clip (--clip-norm)",
+                clip,
+                positive(clip),
+                "finite and > 0",
+            ));
+        }
         match self.kind {
             OptimizerKind::Sgd | OptimizerKind::AdaGrad => {}
             OptimizerKind::Momentum { momentum, .. } => {
@@ -168,6 +180,7 @@ impl Optimizer {
             weight_decay: self.weight_decay,
             c1: correction(h1),
             c2: correction(h2),
+            clip_norm: self.clip_norm,
         }
     }
 }
@@ -193,6 +206,8 @@ pub struct OptimStep {
     pub c1: f32,
     /// Adam's second-moment bias correction `1 / (1 - β₂ᵗ)`.
     pub c2: f32,
+    /// The global norm the gradients are clipped to first, if any ([`clip_factor`]).
+    pub clip_norm: Option<f32>,
 }
 
 impl OptimStep {

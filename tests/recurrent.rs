@@ -326,3 +326,144 @@ fn gpu_recurrent_steps_match_the_cpu() {
         }
     });
 }
+
+/// Clipping by global norm, against its definition: the squares summed over every tensor, then each
+/// scaled by `min(1, max/‖g‖)`; left alone under the bound; NaN passed through.
+fn clipping<B: Backend>(b: &B) {
+    let mut r = rng(21);
+    let parts = [uniform(&mut r, 1031, 1.0), uniform(&mut r, 7, 3.0)];
+    let norm = parts
+        .iter()
+        .flatten()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt();
+    for max in [0.5 * norm, 2.0 * norm] {
+        let mut squares = b.zeros(1, 1).unwrap();
+        let mut tensors: Vec<_> = parts
+            .iter()
+            .map(|p| b.tensor(1, p.len(), p).unwrap())
+            .collect();
+        for t in &tensors {
+            b.sum_squares(t, &mut squares).unwrap();
+        }
+        let total = f64::from(read(b, &squares)[0]);
+        assert!((total - norm * norm).abs() < 1e-4 * norm * norm, "{total}");
+        for t in &mut tensors {
+            b.clip(max as f32, &squares, t).unwrap();
+        }
+        let factor = (max / norm).min(1.0);
+        for (t, p) in tensors.iter().zip(&parts) {
+            let want: Vec<f32> = p.iter().map(|&v| (f64::from(v) * factor) as f32).collect();
+            assert_close("clipped", &read(b, t), &want, 1e-6, 1e-5);
+        }
+    }
+    let mut squares = b.tensor(1, 1, &[f32::NAN]).unwrap();
+    let mut t = b.tensor(1, 3, &[1.0, 2.0, 3.0]).unwrap();
+    b.clip(1.0, &squares, &mut t).unwrap();
+    assert_eq!(
+        read(b, &t),
+        [1.0, 2.0, 3.0],
+        "a NaN norm leaves the loss to report it"
+    );
+    b.sum_squares(&t, &mut squares).unwrap();
+    assert!(read(b, &squares)[0].is_nan());
+}
+
+#[test]
+fn cpu_clipping_by_global_norm_matches_its_definition() {
+    clipping(&cpu());
+}
+
+#[test]
+fn gpu_clipping_by_global_norm_matches_its_definition() {
+    with_gpu(|gpu| clipping(gpu));
+}
+
+#[test]
+fn recurrent_specs_are_read_and_bad_ones_refused() {
+    let spec = ModelSpec::parse("input 784, lstm 8 seq steps 28, gru 4, dense 10").unwrap();
+    let shapes: Vec<String> = spec
+        .shapes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(shapes, ["1x28x8", "4", "10"]);
+    let seq = ModelSpec::parse("input 28x28, rnn 8 seq, dense 10").unwrap();
+    assert_eq!(
+        seq.describe(),
+        "input 1x28x28, rnn 8 seq, flatten, dense 10"
+    );
+    let refused = |text: &str, part: &str| {
+        let message = ModelSpec::parse(text).unwrap_err().to_string();
+        assert!(message.contains(part), "{text}: {message}");
+    };
+    refused("input 28x28, lstm 0, dense 10", "at least 1 unit");
+    refused("input 784, lstm 8, dense 10", "reads a sequence of T steps");
+    refused(
+        "input 3x28x28, gru 8, dense 10",
+        "reads a sequence of T steps",
+    );
+    refused("input 784, gru 8 steps 5, dense 10", "is not 5 equal steps");
+    refused(
+        "input 28x28, rnn 8 seq seq, dense 10",
+        "expected `rnn UNITS [seq] [steps T]`",
+    );
+    refused("input 28x28, rnn 8 steps 0, dense 10", "at least 1 step");
+    let mut optimizer = nabla::Optimizer::adam(1e-3);
+    for bad in [0.0, -1.0, f32::NAN] {
+        optimizer.clip_norm = Some(bad);
+        let message = optimizer.validate().unwrap_err().to_string();
+        assert!(message.contains("--clip-norm"), "{message}");
+    }
+}
+
+/// A NaN that reaches the recurrent state stops training with the trainer's divergence error.
+fn nan_state_stops_training<B: Backend>(b: &B) {
+    use nabla::data::{Dataset, Features, Prep, Targets, Task};
+    use nabla::layers::Shape;
+    use nabla::train::{DeviceSplit, TrainConfig, train};
+    let (n, t, f) = (40, 6, 3);
+    let x = uniform(&mut rng(4), n * t * f, 1.0);
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % 2).collect();
+    let names = vec!["a".to_string(), "b".to_string()];
+    let targets = Targets::Classes { labels, names };
+    let set = Dataset::new(Shape::image(1, t, f), Features::Floats(x), targets).unwrap();
+    let prep = Prep::fit(
+        &set,
+        Task::Classify,
+        false,
+        nabla::data::prep::Schema::Array,
+    )
+    .unwrap();
+    let spec = ModelSpec::parse(&format!("input {t}x{f}, lstm 5, dense 2")).unwrap();
+    let mut model = Model::new(b, spec, Init::He, 1, 2).unwrap();
+    let w_hh = &mut model.layers[0].params_mut()[1].value;
+    let mut values = read(b, w_hh);
+    values[3] = f32::NAN;
+    b.write(w_hh, &values).unwrap();
+    let split = DeviceSplit::from_dataset(b, set, &prep).unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        batch: 10,
+        optimizer: nabla::Optimizer::adam(1e-3),
+        schedule: nabla::schedule::LrSchedule::constant(),
+        seed: 1,
+        max_steps: None,
+        report_every: 1,
+        patience: None,
+    };
+    let error = train(b, &mut model, &split, None, &config, |_, _| {}).unwrap_err();
+    assert!(matches!(error, nabla::Error::Diverged { .. }), "{error}");
+}
+
+#[test]
+fn cpu_nan_in_the_recurrent_state_stops_training() {
+    nan_state_stops_training(&cpu());
+}
+
+#[test]
+fn gpu_nan_in_the_recurrent_state_stops_training() {
+    with_gpu(|gpu| nan_state_stops_training(gpu));
+}

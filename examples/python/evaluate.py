@@ -14,9 +14,10 @@ bytes into inputs (`nabla.input_scale`, `nabla.input_shift`); a model of a table
 `nabla.data`, its task, its columns (text columns one-hot over their categories), the standardisation of
 its inputs and of its regression targets, and its class or target names. Its tensors are named as a
 `torch.nn.Sequential` of the same layers names them: `{layer index}.{name}`, so layer 0's weights are
-`0.weight`. This script reads both and runs the forward pass in float32; it then counts correct
-predictions, or for a table computes the accuracy or RMSE, MAE and R², and writes the per-row
-predictions `nabla predict` writes.
+`0.weight`, and a recurrent layer's (rnn, lstm, gru) as PyTorch's nn.RNN, nn.LSTM and nn.GRU name
+them: `0.weight_ih_l0`, `0.weight_hh_l0`, `0.bias_ih_l0`, `0.bias_hh_l0`. This script reads both and
+runs the forward pass in float32; it then counts correct predictions, or for a table computes the
+accuracy or RMSE, MAE and R², and writes the per-row predictions `nabla predict` writes.
 """
 
 import argparse
@@ -37,6 +38,7 @@ FORMAT = 2  # the newest checkpoint format this script reads
 BATCH_NORM_EPS = 1e-5  # added to the variance before the square root, as in PyTorch
 SELU_LAMBDA, SELU_ALPHA = 1.050701, 1.6732632  # Klambauer et al. 2017
 GELU_C, GELU_K = 0.7978846, 0.044715  # sqrt(2/pi) and the cubic term's weight
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # a recurrent cell's weight rows per unit (PyTorch's G)
 
 
 def fail(message):
@@ -75,11 +77,12 @@ ACTIVATIONS = {
 
 
 def parse_shape(text):
-    """"784" -> (784, 1, 1); "1x28x28" -> (1, 28, 28): channels, height, width."""
+    """"784" -> (784, 1, 1); "1x28x28" -> (1, 28, 28): channels, height, width; "28x28" (T steps of F
+    features) -> (1, 28, 28)."""
     dims = tuple(int(d) for d in text.split("x"))
-    if len(dims) not in (1, 3) or min(dims) < 1:
-        raise ValueError(f"input shape `{text}` is not like `784` or `1x28x28`")
-    return dims + (1, 1) if len(dims) == 1 else dims
+    if len(dims) not in (1, 2, 3) or min(dims) < 1:
+        raise ValueError(f"input shape `{text}` is not like `784`, `28x28` or `1x28x28`")
+    return {1: dims + (1, 1), 2: (1,) + dims, 3: dims}[len(dims)]
 
 
 def parse_options(text, words, allowed):
@@ -94,12 +97,34 @@ def parse_options(text, words, allowed):
     return options
 
 
+def parse_recurrent(text, words):
+    """`lstm 128 [seq] [steps T]` -> ("lstm", (units, sequence, steps or None)), likewise rnn and gru."""
+    bad = ValueError(f"layer `{text}`: expected `{words[0]} UNITS [seq] [steps T]`")
+    units, sequence, steps = int(words[1]), False, None
+    rest = iter(words[2:])
+    for word in rest:  # `seq` and `steps T`, each at most once, in either order
+        if word == "seq" and not sequence:
+            sequence = True
+        elif word == "steps" and steps is None:
+            steps = int(next(rest, "0"))
+            if steps < 1:
+                raise bad
+        else:
+            raise bad
+    if units < 1:
+        raise bad
+    return (words[0], (units, sequence, steps))
+
+
 def parse_layer(text):
     """One layer: ("dense", 256), ("conv", (filters, kh, kw, stride, pad)), ("max_pool", (size, stride)),
-    ("flatten", None), ("batch_norm", None), ("dropout", 0.2), ("relu", None), ..."""
+    ("lstm", (units, sequence, steps)), ("flatten", None), ("batch_norm", None), ("dropout", 0.2),
+    ("relu", None), ..."""
     words = text.split()
     if len(words) == 2 and words[0] == "dense" and int(words[1]) > 0:
         return ("dense", int(words[1]))
+    if len(words) >= 2 and words[0] in GATES:
+        return parse_recurrent(text, words)
     if len(words) >= 2 and words[0] == "conv":
         filters, kernel_h, kernel_w = (int(d) for d in words[1].split("x"))
         options = parse_options(text, words[2:], ("stride", "pad"))
@@ -115,8 +140,9 @@ def parse_layer(text):
         return (words[0], None)
     raise ValueError(
         f"unknown layer `{text}`: this script knows dense N, conv OxKHxKW [stride S] [pad P], "
-        f"max_pool K [stride S], avg_pool K [stride S], flatten, batch_norm, dropout P and the "
-        f"activations {', '.join(ACTIVATIONS)} (is the checkpoint from a newer nabla?)"
+        f"max_pool K [stride S], avg_pool K [stride S], rnn|lstm|gru N [seq] [steps T], flatten, "
+        f"batch_norm, dropout P and the activations {', '.join(ACTIVATIONS)} (is the checkpoint from a "
+        f"newer nabla?)"
     )
 
 
@@ -136,6 +162,21 @@ def parse_architecture(text):
         if len(words) == 4:
             layers.append(("dropout", float(words[3])))
     return parse_shape(str(widths[0])), layers + [("dense", widths[-1])]
+
+
+def timeline(shape, steps):
+    """A recurrent layer's input of shape (C, H, W) as (T steps, F features): with `steps T`, its values
+    (flattened) as T equal steps; else a 1 x T x F sample, step t its t-th row."""
+    channels, height, width = shape
+    size = channels * height * width
+    if steps is not None:
+        if size % steps:
+            raise ValueError(f"an input of {size} values is not {steps} equal steps")
+        return steps, size // steps
+    if channels != 1 or height * width == 1:
+        raise ValueError(f"a recurrent layer reads a 1xTxF input, or any with `steps T`; "
+                         f"{channels}x{height}x{width} is neither")
+    return height, width
 
 
 def load_checkpoint(path, no_normalise, table=False):
@@ -217,6 +258,18 @@ def check_tensors(path, shape, layers, tensors, classes):
             if height < size or width < size:
                 fail(f"layer {i}: a {size}x{size} window does not fit {height}x{width}")
             height, width = (height - size) // stride + 1, (width - size) // stride + 1
+        elif kind in GATES:
+            units, sequence, steps = arg
+            try:
+                steps, features = timeline((channels, height, width), steps)
+            except ValueError as e:
+                fail(f"layer {i}: {e}")
+            rows = GATES[kind] * units  # PyTorch's layout: the G gates' rows stacked
+            expect(f"{i}.weight_ih_l0", (rows, features))
+            expect(f"{i}.weight_hh_l0", (rows, units))
+            expect(f"{i}.bias_ih_l0", (rows,))
+            expect(f"{i}.bias_hh_l0", (rows,))
+            channels, height, width = (1, steps, units) if sequence else (units, 1, 1)
         elif kind == "flatten":
             channels, height, width = channels * height * width, 1, 1
         elif kind == "batch_norm":
@@ -233,6 +286,42 @@ def windows(x, kernel_h, kernel_w, stride, pad):
     x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     view = np.lib.stride_tricks.sliding_window_view(x, (kernel_h, kernel_w), axis=(2, 3))
     return view[:, :, ::stride, ::stride]
+
+
+def recurrent(x, cell, units, sequence, steps, features, w_ih, w_hh, b_ih, b_hh):
+    """A recurrent layer on a batch `x` [batch, T*F] of T steps of F features, step after step: the last
+    state h_{T-1} [batch, H], or with `sequence` every state [batch, T*H], step after step. The cells are
+    PyTorch's (nn.RNN with tanh, nn.LSTM, nn.GRU), from h_0 = c_0 = 0: W_ih [G*H, F] and W_hh [G*H, H]
+    stack the G gates' rows in PyTorch's order, and so do b_ih and b_hh [G*H]."""
+    n = len(x)
+    # Every step's input term at once: a[:, t] = W_ih x_t + b_ih, [batch, T, G*H].
+    a = x.reshape(n, steps, features) @ w_ih.T + b_ih
+    h = np.zeros((n, units), dtype=np.float32)
+    c = np.zeros((n, units), dtype=np.float32)  # the LSTM's cell state
+    states = []
+    for t in range(steps):
+        r = h @ w_hh.T + b_hh  # the recurrent term W_hh h_{t-1} + b_hh, [batch, G*H]
+        if cell == "rnn":
+            # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+            h = np.tanh(a[:, t] + r)
+        elif cell == "lstm":
+            # Gates i, f, g, o (input, forget, cell candidate, output), each H of the G*H:
+            # i = s(.), f = s(.), g = tanh(.), o = s(.) of (W_i* x_t + b_i* + W_h* h_{t-1} + b_h*),
+            # c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t)   (s = sigmoid, * element-wise)
+            gi, gf, gg, go = np.split(a[:, t] + r, 4, axis=1)
+            c = sigmoid(gf) * c + sigmoid(gi) * np.tanh(gg)
+            h = sigmoid(go) * np.tanh(c)
+        else:
+            # Gates r, z (reset, update) and the candidate n:
+            # r = s(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr), z likewise,
+            # n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn)), h_t = (1 - z) * n + z * h_{t-1}
+            xr, xz, xn = np.split(a[:, t], 3, axis=1)
+            hr, hz, hn = np.split(r, 3, axis=1)
+            reset, update = sigmoid(xr + hr), sigmoid(xz + hz)
+            candidate = np.tanh(xn + reset * hn)
+            h = (1 - update) * candidate + update * h
+        states.append(h)
+    return np.stack(states, axis=1).reshape(n, -1) if sequence else h
 
 
 def forward(x, shape, layers, tensors):
@@ -258,6 +347,13 @@ def forward(x, shape, layers, tensors):
             y = win.max(axis=(4, 5)) if kind == "max_pool" else win.mean(axis=(4, 5))
             height, width = y.shape[2:]
             x = y.reshape(len(x), -1)
+        elif kind in GATES:
+            units, sequence, steps = arg
+            steps, features = timeline((channels, height, width), steps)
+            names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+            weights = (tensors[f"{i}.{name}_l0"] for name in names)
+            x = recurrent(x, kind, units, sequence, steps, features, *weights)
+            channels, height, width = (1, steps, units) if sequence else (units, 1, 1)
         elif kind == "flatten":
             channels, height, width = channels * height * width, 1, 1  # the values stay in order
         elif kind == "dense":

@@ -1,6 +1,8 @@
 """Loads a nabla MNIST checkpoint into PyTorch as the README says: a `torch.nn.Sequential` of the same
 layers, built from `nabla.architecture`, takes the file's tensors with `load_state_dict(strict=True)`,
-with no renaming or reshaping. Then it classifies MNIST's test images and writes every image's ten
+with no renaming or reshaping. Recurrent layers (rnn, lstm, gru) load too: each is PyTorch's nn.RNN
+(tanh), nn.LSTM or nn.GRU, batch first, whose tensors the file names as PyTorch does
+(`{index}.weight_ih_l0`, ...), with a forward that reads its input as nabla does. Then it classifies MNIST's test images and writes every image's ten
 probabilities in the CSV `nabla predict --input data/mnist` writes, so the two can be compared.
 
     python torch_load.py --model runs/model.safetensors --predictions torch.csv [--data data/mnist]
@@ -18,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from evaluate import fail, parse_architecture, read_idx, rust_float
+from evaluate import fail, parse_architecture, read_idx, rust_float, timeline
 
 MODULES = {
     "identity": nn.Identity,
@@ -32,6 +34,36 @@ MODULES = {
     "softplus": nn.Softplus,
     "gelu": lambda: nn.GELU(approximate="tanh"),
 }
+
+
+class Recurrent:
+    """nabla's input and output for PyTorch's recurrent layers (one layer, batch first, h_0 = c_0 = 0).
+    In: any [N, ...] tensor read as [N, T, F] (a 1xTxF image's rows, or `steps T`). Out: the last state
+    [N, H], or with `seq` every state as a [N, 1, T, H] image, nabla's 1xTxH (flattened before a dense)."""
+
+    def __init__(self, features, units, steps, sequence, **options):
+        super().__init__(features, units, batch_first=True, **options)
+        self.steps, self.sequence = steps, sequence
+
+    def forward(self, x):
+        out, _ = super().forward(x.reshape(len(x), self.steps, -1))  # out: [N, T, H], every h_t
+        return out.unsqueeze(1) if self.sequence else out[:, -1]
+
+
+class RNN(Recurrent, nn.RNN):
+    def __init__(self, *args):
+        super().__init__(*args, nonlinearity="tanh")
+
+
+class LSTM(Recurrent, nn.LSTM):
+    pass
+
+
+class GRU(Recurrent, nn.GRU):
+    pass
+
+
+RECURRENT = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 def sequential(shape, layers):
@@ -58,9 +90,21 @@ def sequential(shape, layers):
             height = (height - size) // stride + 1
             width = (width - size) // stride + 1
             flat = channels * height * width
+        elif kind in RECURRENT:
+            units, sequence, steps = arg
+            now = (features, 1, 1) if features is not None else (channels, height, width)
+            try:
+                steps, inputs = timeline(now, steps)
+            except ValueError as e:
+                fail(f"{kind} layer: {e}")
+            modules.append(RECURRENT[kind](inputs, units, steps, sequence))
+            if sequence:  # images flow again: 1 x T x H
+                channels, height, width, flat, features = 1, steps, units, steps * units, None
+            else:
+                features = units
         elif kind == "flatten":
             modules.append(nn.Flatten())
-            features = flat
+            features = flat if features is None else features
         elif kind == "batch_norm":
             modules.append(nn.BatchNorm1d(features) if features is not None else nn.BatchNorm2d(channels))
         elif kind == "dropout":

@@ -20,6 +20,7 @@
 //!
 //! [`mnist_curves`] trains the MNIST comparisons of lessons 11 and 12.
 
+pub mod adding;
 pub mod batch_norm;
 pub mod cnn;
 pub mod gradcheck;

@@ -252,6 +252,31 @@ impl<B: Backend> Model<B> {
         truth: Truth<'_, B>,
         ws: &mut Workspace<B>,
     ) -> Result<()> {
+        self.backward_into(b, x, truth, ws, None)
+    }
+
+    /// [`Model::backward`], and the loss's gradient with respect to the input itself into `dx` (`x`'s
+    /// shape): how strongly each input value moves the loss (the recurrent lesson's gradient at each
+    /// time step).
+    pub fn backward_to_input(
+        &mut self,
+        b: &B,
+        x: &B::Tensor,
+        truth: Truth<'_, B>,
+        ws: &mut Workspace<B>,
+        dx: &mut B::Tensor,
+    ) -> Result<()> {
+        self.backward_into(b, x, truth, ws, Some(dx))
+    }
+
+    fn backward_into(
+        &mut self,
+        b: &B,
+        x: &B::Tensor,
+        truth: Truth<'_, B>,
+        ws: &mut Workspace<B>,
+        mut input_grad: Option<&mut B::Tensor>,
+    ) -> Result<()> {
         self.loss_of_outputs(b, truth, ws)?;
         for i in (0..self.layers.len()).rev() {
             if self.is_fused(i) {
@@ -267,7 +292,10 @@ impl<B: Backend> Model<B> {
             let target = i - usize::from(before.is_some());
             let (earlier, rest) = ws.grads.split_at_mut(target);
             let dy = &rest[i - target];
-            let dx = (i > 0).then(|| &mut earlier[target - 1]);
+            let dx = match i {
+                0 => input_grad.take(),
+                _ => Some(&mut earlier[target - 1]),
+            };
             let draw = self.draw_for(i);
             let before = before.unwrap_or(Activation::Identity);
             self.layers[i].backward(b, input, dy, dx, before, draw)?;
@@ -275,8 +303,18 @@ impl<B: Backend> Model<B> {
         Ok(())
     }
 
-    /// Applies one optimizer update to every parameter from the gradients of the last backward pass.
+    /// Applies one optimizer update to every parameter from the gradients of the last backward pass,
+    /// after clipping them by their global norm where `step` asks (on the device: nothing is read back).
     pub fn update(&mut self, b: &B, step: &OptimStep) -> Result<()> {
+        if let Some(max_norm) = step.clip_norm {
+            let mut squares = b.zeros(1, 1)?;
+            for p in self.params() {
+                b.sum_squares(&p.grad, &mut squares)?;
+            }
+            for p in self.params_mut() {
+                b.clip(max_norm, &squares, &mut p.grad)?;
+            }
+        }
         for p in self.params_mut() {
             p.update(b, step)?;
         }

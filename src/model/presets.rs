@@ -50,7 +50,7 @@ pub struct Preset {
 }
 
 /// Every preset's name, the default first.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 11] = [
     "default",
     "table",
     "book",
@@ -59,6 +59,9 @@ pub const NAMES: [&str; 8] = [
     "cnn",
     "simple_cnn",
     "deep_cnn",
+    "rnn",
+    "lstm",
+    "gru",
 ];
 
 const ADAM: OptimizerKind = OptimizerKind::Adam {
@@ -96,6 +99,13 @@ pub fn preset(name: &str) -> Option<Preset> {
         batch,
         epochs,
         max_steps: None,
+    };
+    // Sequential MNIST: Adam on a cosine schedule, the gradients clipped to norm 1 (what keeps a tanh
+    // RNN's rare exploding steps from undoing an epoch).
+    let recurrent = |name, layers, epochs| {
+        let mut preset = adam(name, layers, 2e-3, "cosine", 100, epochs);
+        preset.optimizer.clip_norm = Some(1.0);
+        preset
     };
     Some(match name.replace('-', "_").as_str() {
         "default" => adam(
@@ -161,6 +171,9 @@ pub fn preset(name: &str) -> Option<Preset> {
             }
         }
         "deep_cnn" => adam("deep_cnn", Layers::List(DEEP_CNN), 1e-3, "cosine", 100, 8),
+        "rnn" => recurrent("rnn", Layers::List(ROW_RNN), 12),
+        "lstm" => recurrent("lstm", Layers::List(ROW_LSTM), 12),
+        "gru" => recurrent("gru", Layers::List(ROW_GRU), 12),
         _ => return None,
     })
 }
@@ -229,6 +242,16 @@ pub const DEEP_CNN: &str = "input 1x28x28, conv 16x3x3 pad 1, relu, conv 16x3x3 
                             conv 64x3x3 pad 1, relu, conv 64x3x3 pad 1, relu, max_pool 2, dense 50, \
                             relu, dropout 0.5, dense 10";
 
+/// The `rnn` preset: MNIST as 28 steps of one row of 28 pixels, 128 tanh units, their last state read
+/// by a dense layer.
+pub const ROW_RNN: &str = "input 28x28, rnn 128, dense 10";
+
+/// The `lstm` preset: as `rnn` with 128 LSTM units.
+pub const ROW_LSTM: &str = "input 28x28, lstm 128, dense 10";
+
+/// The `gru` preset: as `rnn` with 128 GRU units.
+pub const ROW_GRU: &str = "input 28x28, gru 128, dense 10";
+
 #[cfg(test)]
 mod tests {
     use super::{NAMES, named, preset};
@@ -237,7 +260,10 @@ mod tests {
     /// written out here rather than read back from the preset.
     #[test]
     fn every_preset_builds_the_model_and_training_the_readme_documents() {
-        let documented: [(&str, usize, usize, usize, f32); 8] = [
+        // A recurrent layer of H units over F features: G gate blocks of W_ih [H, F], W_hh [H, H] and
+        // two biases [H]; then dense 10.
+        let recurrent = |g: usize| g * (128 * 28 + 128 * 128 + 2 * 128) + 128 * 10 + 10;
+        let documented: [(&str, usize, usize, usize, f32); 11] = [
             // name, parameters of the MNIST model, epochs, batch, learning rate
             (
                 "default",
@@ -277,6 +303,9 @@ mod tests {
                 1e-3,
             ),
             ("deep_cnn", 0, 8, 100, 1e-3),
+            ("rnn", recurrent(1), 12, 100, 2e-3),
+            ("lstm", recurrent(4), 12, 100, 2e-3),
+            ("gru", recurrent(3), 12, 100, 2e-3),
         ];
         assert_eq!(documented.map(|d| d.0), NAMES);
         for (name, parameters, epochs, batch, lr) in documented {

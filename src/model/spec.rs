@@ -166,6 +166,7 @@ impl ModelSpec {
         let mut layers = Vec::new();
         // Whether the values are images (even 1×1 ones), as PyTorch's tensors would be.
         let mut images = !input.is_flat();
+        let mut shape = input;
         for item in items {
             let layer = LayerSpec::parse(item)?;
             let name = layer.kind().name();
@@ -173,9 +174,12 @@ impl ModelSpec {
             if name == "dense" && images {
                 layers.push(LayerSpec::new(FlattenKind));
             }
+            shape = layer.kind().output_shape(shape)?;
             images = match name {
                 "conv" | "max_pool" | "avg_pool" => true,
                 "dense" | "flatten" => false,
+                // A recurrent layer's sequence of states, `[N, T, H]` in PyTorch.
+                "rnn" | "lstm" | "gru" => !shape.is_flat(),
                 _ => images,
             };
             layers.push(layer);
