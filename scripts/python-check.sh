@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Checks that examples/python/evaluate.py, a NumPy client with no nabla code, reads nabla's checkpoints as
-# nabla does. MNIST: trains three small models (one with batch norm, one on raw 0–255 pixels, a CNN),
-# evaluates each with `nabla eval` and with the script, and fails unless their test accuracies agree to
-# 0.02 percentage points. Tables: trains a regression (wine quality), a binary classifier (a generated
-# table with a text column) and a 3-class one (iris), and fails unless the script's per-row predictions
-# match `nabla predict`'s and its figures on the whole table match `nabla eval`'s.
+# nabla does. MNIST: trains three small models (one with batch norm, one on raw 0–255 pixels, a CNN)
+# and four recurrent ones (LSTM, GRU, RNN, and an LSTM feeding its states to a GRU), evaluates each with
+# `nabla eval` and with the script, and fails unless their test accuracies agree to 0.02 percentage
+# points. Tables: trains a regression (wine quality), a binary classifier (a generated table with a text
+# column) and a 3-class one (iris), and fails unless the script's per-row predictions match `nabla
+# predict`'s and its figures on the whole table match `nabla eval`'s.
 #
 #   scripts/python-check.sh [--nabla BINARY] [CHECKPOINT...]
 #
@@ -23,9 +24,11 @@ cd "$(dirname "$0")/.."
 TOLERANCE=0.02
 # And every test image's ten probabilities. Measured here (float32 logits summed in another order): at
 # most 1.8e-6 for the default model, 8.7e-7 with batch norm, 2e-7 for the CNN and 3.6e-5 for the model
-# fed raw 0-255 pixels (its logits' terms are 255 times larger, and so is their rounding). 1e-4 leaves a
-# margin of about 3 over the worst, while a constant that moves the logits by 1e-3 moves an uncertain
-# image's probabilities by up to 2.5e-4, and MNIST's test set has such images.
+# fed raw 0-255 pixels (its logits' terms are 255 times larger, and so is their rounding); for the
+# recurrent models at most 2.3e-6 (the LSTM: 1.5e-6 in NumPy, 2.3e-6 in PyTorch; the GRU, the RNN and
+# the stack under 1e-6). 1e-4 leaves a margin of about 3 over the worst, while a constant that moves the
+# logits by 1e-3 moves an uncertain image's probabilities by up to 2.5e-4, and MNIST's test set has such
+# images.
 MNIST_PROBABILITY_TOLERANCE=1e-4
 
 if [ "${NABLA_PYTHON_TESTS:-}" = off ]; then
@@ -38,7 +41,7 @@ checkpoints=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --nabla) nabla="${2:?--nabla needs a path}"; shift 2 ;;
-        -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) checkpoints+=("$1"); shift ;;
     esac
 done
@@ -207,14 +210,23 @@ train() {
     fi
 }
 
-echo "Training three small models with $nabla."
+echo "Training seven small models with $nabla."
 train bn --batch-norm
 # GELU, not the default ReLU, for the 0–255 model: a ReLU network with small biases scores nearly the
 # same on pixels × 1/255 as on raw pixels, so it would hide a client that ignores nabla.input_scale.
 train raw --no-normalise --lr 1e-4 --activation gelu
 # A CNN with padding, a stride, both poolings and an explicit flatten.
 train cnn --arch "conv 6x5x5 pad 2, relu, avg_pool 2, conv 8x3x3 stride 2, relu, max_pool 2 stride 1, flatten, dense 10"
-for model in "$tmp/bn.safetensors" "$tmp/raw.safetensors" "$tmp/cnn.safetensors" ${checkpoints[@]+"${checkpoints[@]}"}; do
+# Recurrent models, each image a sequence of its rows (`input 28x28`): 200 steps of 25 images at a high
+# rate, enough to move the weights well away from their initial values (60-70% test accuracy). The RNN
+# reads `steps 14` (two rows a step) and the stack passes every LSTM state (`seq`) to the GRU, so that
+# both ways of reading a sequence are checked.
+recurrent=(--batch 25 --lr 1e-2 --clip-norm 1)
+train lstm "${recurrent[@]}" --arch "input 28x28, lstm 16, dense 10"
+train gru "${recurrent[@]}" --arch "input 28x28, gru 16, dense 10"
+train rnn "${recurrent[@]}" --arch "input 28x28, rnn 16 steps 14, dense 10"
+train stack "${recurrent[@]}" --arch "input 28x28, lstm 16 seq, gru 8, dense 10"
+for model in "$tmp"/{bn,raw,cnn,lstm,gru,rnn,stack}.safetensors ${checkpoints[@]+"${checkpoints[@]}"}; do
     compare "$model"
 done
 

@@ -1,7 +1,8 @@
 //! The workloads behind `nabla bench`: fixed training and inference runs on MNIST, timed the same way on
 //! every backend so that their figures can be set side by side.
 //!
-//! Achieved GFLOP/s counts the dense layers only: a forward pass costs `2·B·in·out` per layer, and a
+//! Achieved GFLOP/s counts the matrix products only (a recurrent layer's: `2·T·G·H·(F + H)` per
+//! sample): a dense layer's forward pass costs `2·B·in·out`, and a
 //! training step three times that (the backward pass computes `dW = Xᵀ·dY` and `dX = dY·Wᵀ`, twice the
 //! forward's work). The first layer's `dX` is never computed, so for training the count overstates the
 //! arithmetic done: by 17% for W3, 40% for W2 and 49% for W1.
@@ -33,6 +34,9 @@ pub enum Workload {
     /// W5: the book's SimpleConvNet (conv 30×5×5, ReLU, max pool 2, dense 100, ReLU, dense 10), He,
     /// Adam lr 1e-3, batch 100.
     Cnn,
+    /// W6: the `lstm` preset's network (MNIST's rows as 28 steps, LSTM 128, dense 10), He, Adam lr 1e-3,
+    /// batch 100.
+    Lstm,
 }
 
 /// The batch size of W4's inference passes.
@@ -40,12 +44,13 @@ pub const INFER_BATCH: usize = 1000;
 
 impl Workload {
     /// All workloads, in the order the table lists them.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Book,
         Workload::Mlp,
         Workload::Wide,
         Workload::Infer,
         Workload::Cnn,
+        Workload::Lstm,
     ];
 
     /// The short name used on the command line and in the table.
@@ -56,6 +61,7 @@ impl Workload {
             Workload::Wide => "wide",
             Workload::Infer => "infer",
             Workload::Cnn => "cnn",
+            Workload::Lstm => "lstm",
         }
     }
 
@@ -97,6 +103,12 @@ impl Workload {
             ),
             Workload::Cnn => (
                 ModelSpec::parse(presets::SIMPLE_CNN).expect("the preset parses"),
+                Init::He,
+                Optimizer::adam(1e-3),
+                100,
+            ),
+            Workload::Lstm => (
+                ModelSpec::parse(presets::ROW_LSTM).expect("the preset parses"),
                 Init::He,
                 Optimizer::adam(1e-3),
                 100,

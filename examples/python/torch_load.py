@@ -2,8 +2,9 @@
 layers, built from `nabla.architecture`, takes the file's tensors with `load_state_dict(strict=True)`,
 with no renaming or reshaping. Recurrent layers (rnn, lstm, gru) load too: each is PyTorch's nn.RNN
 (tanh), nn.LSTM or nn.GRU, batch first, whose tensors the file names as PyTorch does
-(`{index}.weight_ih_l0`, ...), with a forward that reads its input as nabla does. Then it classifies MNIST's test images and writes every image's ten
-probabilities in the CSV `nabla predict --input data/mnist` writes, so the two can be compared.
+(`{index}.weight_ih_l0`, ...), with a forward that reads its input as nabla does. Then it classifies
+MNIST's test images and writes every image's ten probabilities in the CSV `nabla predict --input
+data/mnist` writes, so the two can be compared.
 
     python torch_load.py --model runs/model.safetensors --predictions torch.csv [--data data/mnist]
 
@@ -39,7 +40,8 @@ MODULES = {
 class Recurrent:
     """nabla's input and output for PyTorch's recurrent layers (one layer, batch first, h_0 = c_0 = 0).
     In: any [N, ...] tensor read as [N, T, F] (a 1xTxF image's rows, or `steps T`). Out: the last state
-    [N, H], or with `seq` every state as a [N, 1, T, H] image, nabla's 1xTxH (flattened before a dense)."""
+    [N, H], or with `seq` every state as a [N, 1, T, H] image, nabla's 1xTxH shape (which nabla
+    flattens before a dense layer, and a following recurrent layer reads as T steps of H)."""
 
     def __init__(self, features, units, steps, sequence, **options):
         super().__init__(features, units, batch_first=True, **options)

@@ -25,8 +25,9 @@ pub struct BenchArgs {
     /// Directory holding (or to receive) the four MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
-    /// Workloads to run, comma-separated: book (W1), mlp (W2), wide (W3), infer (W4), cnn (W5, not in
-    /// the default set: minutes per epoch on lavapipe); BENCHMARKS.md describes them.
+    /// Workloads to run, comma-separated: book (W1), mlp (W2), wide (W3), infer (W4), cnn (W5) and lstm
+    /// (W6) (the last two not in the default set: minutes per epoch on lavapipe); BENCHMARKS.md
+    /// describes them.
     #[arg(long, value_delimiter = ',', value_parser = parse_workload, default_value = "book,mlp,wide,infer")]
     workloads: Vec<Workload>,
     /// Backends to run them on, comma-separated.
