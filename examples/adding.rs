@@ -3,7 +3,7 @@
 //! learn the sum; the second panel shows why: after training, how much the loss's gradient reaches
 //! each step of the input, for each cell.
 //!
-//! `cargo run --release --example adding [OUT.png]` (default `runs/adding.png`), about 6 minutes on
+//! `cargo run --release --example adding [OUT.png]` (default `runs/adding.png`), about 5 minutes on
 //! two cores; `NABLA_ADDING_STEPS`, `NABLA_ADDING_EPOCHS` and `NABLA_ADDING_TRAIN` (sequences) shorten it.
 
 #[allow(dead_code)]

@@ -398,6 +398,46 @@ pub trait Backend: 'static {
         g: &mut SequenceGrads<Self::Tensor>,
     ) -> Result<()>;
 
+    /// Every step of a recurrent layer's forward pass, first to last: `s.r = h_{t−1}·W_hhᵀ + b_hh`
+    /// (`h_{−1} = 0`; `w_hh` `[G·H, H]`, `b_hh` `[1, G·H]`), then [`Backend::recurrent_step`]. By default
+    /// those two ops per step (what the GPU records into one submission); the CPU runs the same math
+    /// with the batch split across its threads.
+    fn recurrent_forward(
+        &self,
+        cell: Cell,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        s: &mut Sequence<Self::Tensor>,
+    ) -> Result<()> {
+        let zero = self.zeros(s.h.rows(), s.h.cols())?;
+        for t in 0..s.steps {
+            let h = if t == 0 { &zero } else { &s.h };
+            self.matmul(h, false, w_hh, true, Epilogue::bias(b_hh), &mut s.r)?;
+            self.recurrent_step(cell, t, s)?;
+        }
+        Ok(())
+    }
+
+    /// Every step of a recurrent layer's backward pass, last to first: [`Backend::recurrent_step_backward`],
+    /// then, except at the first step, `g.dh = g.dr·W_hh`, the gradient carried to `h_{t−1}`. By default
+    /// those ops per step; the CPU splits the batch across its threads.
+    fn recurrent_backward(
+        &self,
+        cell: Cell,
+        w_hh: &Self::Tensor,
+        s: &Sequence<Self::Tensor>,
+        dy: &Self::Tensor,
+        g: &mut SequenceGrads<Self::Tensor>,
+    ) -> Result<()> {
+        for t in (0..s.steps).rev() {
+            self.recurrent_step_backward(cell, t, s, dy, g)?;
+            if t > 0 {
+                self.matmul(&g.dr, false, w_hh, false, Epilogue::none(), &mut g.dh)?;
+            }
+        }
+        Ok(())
+    }
+
     /// `total[0] += Σ x²` (`total` is `[1, 1]`): one parameter's share of the squared global norm
     /// that gradient clipping measures.
     fn sum_squares(&self, x: &Self::Tensor, total: &mut Self::Tensor) -> Result<()>;

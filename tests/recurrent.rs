@@ -467,3 +467,139 @@ fn cpu_nan_in_the_recurrent_state_stops_training() {
 fn gpu_nan_in_the_recurrent_state_stops_training() {
     with_gpu(|gpu| nan_state_stops_training(gpu));
 }
+
+/// The CPU's whole-sequence passes (the batch split across threads, its own small-product kernel)
+/// against the same passes op by op (`matmul` then the step kernel), at sizes where the batch splits
+/// and the kernel's full 4×64 tiles and its edges both run: 9 sequences of 5 steps, 67 units. Both are
+/// f32 with sums in different orders (fused or not), so 1e-5 absolute plus 1e-4 relative.
+#[test]
+fn cpu_sequence_passes_match_their_steps() {
+    let c = cpu();
+    let (n, t, h) = (9, 5, 67);
+    for cell in Cell::ALL {
+        let g = cell.gates() * h;
+        let mut r = rng(cell.code() as u64 + 40);
+        let w_hh = c.tensor(g, h, &uniform(&mut r, g * h, 0.3)).unwrap();
+        let b_hh = c.tensor(1, g, &uniform(&mut r, g, 0.5)).unwrap();
+        let mut values = |len: usize| uniform(&mut r, len, 1.5);
+        let mut whole = sequence(&c, cell, (n, t, h), &mut values);
+        let mut stepwise = Sequence {
+            steps: t,
+            xp: whole.xp.clone(),
+            r: whole.r.clone(),
+            gates: whole.gates.clone(),
+            cells: whole.cells.clone(),
+            hprev: whole.hprev.clone(),
+            h: whole.h.clone(),
+            states: whole.states.clone(),
+        };
+        c.recurrent_forward(cell, &w_hh, &b_hh, &mut whole).unwrap();
+        let zero = c.zeros(n, h).unwrap();
+        for step in 0..t {
+            let state = if step == 0 { &zero } else { &stepwise.h };
+            let bias = nabla::Epilogue::bias(&b_hh);
+            c.matmul(state, false, &w_hh, true, bias, &mut stepwise.r)
+                .unwrap();
+            c.recurrent_step(cell, step, &mut stepwise).unwrap();
+        }
+        let what = cell.name();
+        for (k, (a, b)) in read_sequence(&c, &whole)
+            .iter()
+            .zip(&read_sequence(&c, &stepwise))
+            .enumerate()
+        {
+            assert_close(&format!("{what} forward buffer {k}"), a, b, 1e-5, 1e-4);
+        }
+        let dy = c
+            .tensor(n, t * h, &uniform(&mut rng(8), n * t * h, 1.0))
+            .unwrap();
+        let grads = || SequenceGrads {
+            dxp: c.zeros(n * t, g).unwrap(),
+            dr_all: c.zeros(n * t, g).unwrap(),
+            dr: c.zeros(n, g).unwrap(),
+            dh: c.zeros(n, h).unwrap(),
+            carry: c.zeros(n, h).unwrap(),
+        };
+        let (mut all, mut each) = (grads(), grads());
+        c.recurrent_backward(cell, &w_hh, &whole, &dy, &mut all)
+            .unwrap();
+        for step in (0..t).rev() {
+            c.recurrent_step_backward(cell, step, &whole, &dy, &mut each)
+                .unwrap();
+            if step > 0 {
+                let none = nabla::Epilogue::none();
+                c.matmul(&each.dr, false, &w_hh, false, none, &mut each.dh)
+                    .unwrap();
+            }
+        }
+        assert_close(
+            &format!("{what} dxp"),
+            all.dxp.data(),
+            each.dxp.data(),
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("{what} dr"),
+            all.dr.data(),
+            each.dr.data(),
+            1e-5,
+            1e-4,
+        );
+        if cell == Cell::Gru {
+            assert_close(
+                &format!("{what} dr_all"),
+                all.dr_all.data(),
+                each.dr_all.data(),
+                1e-5,
+                1e-4,
+            );
+        }
+    }
+}
+
+/// Whole layers, GPU against CPU: a stack's outputs and every parameter's gradient after one training
+/// pass, at sizes where the CPU splits the batch (tolerances as in the module's header).
+#[test]
+fn gpu_recurrent_stacks_match_the_cpu() {
+    with_gpu(|gpu| {
+        let c = cpu();
+        let (n, t, f) = (9, 5, 7);
+        let x = uniform(&mut rng(30), n * t * f, 1.0);
+        let labels = [0u32, 1, 2, 0, 1, 2, 0, 1, 2];
+        for cell in Cell::ALL {
+            let name = cell.name();
+            let spec = format!("input {t}x{f}, {name} 67 seq, {name} 33, dense 3");
+            let grads = |on_gpu: bool| -> (Vec<f32>, Vec<Vec<f32>>) {
+                fn pass<B: Backend>(
+                    b: &B,
+                    spec: &str,
+                    x: &[f32],
+                    labels: &[u32],
+                    n: usize,
+                ) -> (Vec<f32>, Vec<Vec<f32>>) {
+                    let mut model =
+                        Model::new(b, ModelSpec::parse(spec).unwrap(), Init::He, 4, 0).unwrap();
+                    let xt = b.tensor(n, x.len() / n, x).unwrap();
+                    let y = b.indices(labels).unwrap();
+                    let mut ws = model.workspace(b, n).unwrap();
+                    model.forward_train(b, &xt, &mut ws, 1, 1).unwrap();
+                    model.backward(b, &xt, Truth::Labels(&y), &mut ws).unwrap();
+                    let logits = read(b, ws.logits());
+                    (logits, model.params().map(|p| read(b, &p.grad)).collect())
+                }
+                if on_gpu {
+                    pass(gpu, &spec, &x, &labels, n)
+                } else {
+                    pass(&c, &spec, &x, &labels, n)
+                }
+            };
+            let (want, want_grads) = grads(false);
+            let (got, got_grads) = grads(true);
+            assert_close(&format!("{spec} logits"), &got, &want, 1e-4, 1e-3);
+            for (k, (g, w)) in got_grads.iter().zip(&want_grads).enumerate() {
+                assert_close(&format!("{spec} gradient {k}"), g, w, 1e-4, 1e-3);
+            }
+        }
+    });
+}

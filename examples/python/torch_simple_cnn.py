@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch eager reference: trains a small CNN on MNIST on the CPU and times each epoch.
+"""PyTorch eager reference: trains a small CNN (or W6's LSTM) on MNIST on the CPU and times each epoch.
 
-    python examples/python/torch_simple_cnn.py [--model simple|deep|fast] [--epochs N]
+    python examples/python/torch_simple_cnn.py [--model simple|deep|fast|lstm] [--epochs N]
                                                [--limit-batches N] [--data data/mnist]
 
 Prints one line per epoch: `epoch E: train_seconds S test_acc A`. Only the training loop
@@ -71,7 +71,22 @@ def build(name):
             nn.Flatten(),  # 512
             nn.Linear(512, 10),
         )
+    if name == "lstm":  # W6: the rows as 28 steps of 28 pixels, LSTM 128, its last state to 10 logits
+        return RowLstm()
     raise SystemExit(f"error: unknown model {name!r}")
+
+
+class RowLstm(nn.Module):
+    """nn.LSTM(28, 128) over an image's rows, then nn.Linear(128, 10) on the last hidden state."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+        self.out = nn.Linear(128, 10)
+
+    def forward(self, x):
+        states, _ = self.lstm(x.view(len(x), 28, 28))
+        return self.out(states[:, -1])
 
 
 def accuracy(model, x, y, batch=1000):
@@ -87,7 +102,7 @@ def accuracy(model, x, y, batch=1000):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["simple", "deep", "fast"], default="simple")
+    parser.add_argument("--model", choices=["simple", "deep", "fast", "lstm"], default="simple")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--limit-batches", type=int, default=0,
                         help="stop each epoch after this many batches (0: all), for quick checks")

@@ -355,6 +355,27 @@ impl Backend for CpuBackend {
         recurrent::step_backward(cell, t, s, dy, g)
     }
 
+    fn recurrent_forward(
+        &self,
+        cell: Cell,
+        w_hh: &CpuTensor,
+        b_hh: &CpuTensor,
+        s: &mut Sequence<CpuTensor>,
+    ) -> Result<()> {
+        recurrent::forward(cell, w_hh, b_hh, s)
+    }
+
+    fn recurrent_backward(
+        &self,
+        cell: Cell,
+        w_hh: &CpuTensor,
+        s: &Sequence<CpuTensor>,
+        dy: &CpuTensor,
+        g: &mut SequenceGrads<CpuTensor>,
+    ) -> Result<()> {
+        recurrent::backward(cell, w_hh, s, dy, g)
+    }
+
     fn sum_squares(&self, x: &CpuTensor, total: &mut CpuTensor) -> Result<()> {
         linear::sum_squares(x, total)
     }

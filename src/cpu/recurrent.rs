@@ -1,42 +1,185 @@
-//! A recurrent layer's fused gate step and its gradient on the CPU: the reference for
-//! `shaders/recurrent.wgsl` (the math is in [`crate::recurrent`]). One sample's row at a time, each
-//! gate block a contiguous run of `H` units, so the loops vectorise ([`simd::widest`]).
+//! A recurrent layer on the CPU: the fused gate step and its gradient (the reference for
+//! `shaders/recurrent.wgsl`; the math is in [`crate::recurrent`]), and whole forward and backward passes
+//! over the time steps with the batch split across threads.
+//!
+//! Sequences are batch-major, so a range of samples owns one contiguous run of every buffer's rows:
+//! each thread takes its samples ([`Rows`]) through every step, with its own recurrent products, and
+//! the threads meet once per pass instead of twice per step. Each gate block is a contiguous run of
+//! `H` units, so the gate loops vectorise ([`simd::widest`]), and so does the small product kernel
+//! ([`product`]) the steps use.
 
-use super::{CpuTensor, simd};
+use super::{CpuTensor, in_parallel, simd, threads};
 use crate::error::Result;
 use crate::recurrent::{Cell, Sequence, SequenceGrads, check_step};
 use simd::{sigmoid, tanh};
 
+/// One range of samples' share of a [`Sequence`] and its [`SequenceGrads`] (local sample indices).
+struct Rows<'a> {
+    steps: usize,
+    h: usize,
+    xp: &'a [f32],
+    r: &'a mut [f32],
+    gates: &'a mut [f32],
+    cells: &'a mut [f32],
+    hprev: &'a mut [f32],
+    state: &'a mut [f32],
+    states: &'a mut [f32],
+}
+
+/// One range of samples' share of the backward pass's buffers.
+struct GradRows<'a> {
+    dy: &'a [f32],
+    dxp: &'a mut [f32],
+    dr_all: &'a mut [f32],
+    dr: &'a mut [f32],
+    dh: &'a mut [f32],
+    carry: &'a mut [f32],
+}
+
+/// Splits `v` into consecutive chunks of `sizes[i]·per` values (an empty `v`, a 1×1 placeholder's
+/// stand-in, into empty chunks).
+fn chunks<'a>(v: &'a mut [f32], sizes: &[usize], per: usize) -> Vec<&'a mut [f32]> {
+    let mut rest = v;
+    sizes
+        .iter()
+        .map(|&n| {
+            let take = (n * per).min(rest.len());
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
+            rest = tail;
+            head
+        })
+        .collect()
+}
+
+/// The sample counts of the ranges a batch of `n` is split into: one per thread when each has enough
+/// work (`work` values per sample), else one.
+fn ranges(n: usize, work: usize) -> Vec<usize> {
+    let parts = if n * work >= 1 << 14 {
+        threads().min(n).max(1)
+    } else {
+        1
+    };
+    (0..parts)
+        .map(|i| n / parts + usize::from(i < n % parts))
+        .collect()
+}
+
+fn split_rows<'a>(cell: Cell, s: &'a mut Sequence<CpuTensor>, sizes: &[usize]) -> Vec<Rows<'a>> {
+    let (steps, h) = (s.steps, s.h.cols);
+    let (g, saved) = (cell.gates() * h, cell.saved() * h);
+    let lstm = cell == Cell::Lstm;
+    let mut xp = {
+        let mut rest = &s.xp.data[..];
+        sizes
+            .iter()
+            .map(|&n| {
+                let (head, tail) = rest.split_at(n * steps * g);
+                rest = tail;
+                head
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+    };
+    let mut r = chunks(&mut s.r.data, sizes, g).into_iter();
+    let mut gates = chunks(&mut s.gates.data, sizes, steps * saved).into_iter();
+    let cells_data: &mut [f32] = if lstm { &mut s.cells.data } else { &mut [] };
+    let mut cells = chunks(cells_data, sizes, steps * h).into_iter();
+    let mut hprev = chunks(&mut s.hprev.data, sizes, steps * h).into_iter();
+    let mut state = chunks(&mut s.h.data, sizes, h).into_iter();
+    let mut states = chunks(&mut s.states.data, sizes, steps * h).into_iter();
+    sizes
+        .iter()
+        .map(|_| Rows {
+            steps,
+            h,
+            xp: xp.next().expect("one per range"),
+            r: r.next().expect("one per range"),
+            gates: gates.next().expect("one per range"),
+            cells: cells.next().expect("one per range"),
+            hprev: hprev.next().expect("one per range"),
+            state: state.next().expect("one per range"),
+            states: states.next().expect("one per range"),
+        })
+        .collect()
+}
+
 /// Forward step `t`: the gates from `xp` and `r`, then the new state into `h` and `states`, and what
 /// the backward pass needs into `hprev`, `gates` and `cells`.
 pub(super) fn step(cell: Cell, t: usize, s: &mut Sequence<CpuTensor>) -> Result<()> {
-    let (n, h) = s.check(cell)?;
+    let (n, _) = s.check(cell)?;
     check_step(t, s.steps)?;
+    let mut rows = split_rows(cell, s, &[n]);
     simd::widest(
         #[inline(always)]
-        || {
-            for b in 0..n {
-                forward_row(cell, t, b, h, s);
-            }
-        },
+        || step_rows(cell, t, &mut rows[0]),
     );
     Ok(())
 }
 
+/// Every step forward: per range of samples, on its own thread, `r = h·W_hhᵀ + b_hh` then the step.
+pub(super) fn forward(
+    cell: Cell,
+    w_hh: &CpuTensor,
+    b_hh: &CpuTensor,
+    s: &mut Sequence<CpuTensor>,
+) -> Result<()> {
+    let (n, h) = s.check(cell)?;
+    let g = cell.gates() * h;
+    crate::shape::exact("the recurrent weights", w_hh, g, h)?;
+    crate::shape::exact("the recurrent bias", b_hh, 1, g)?;
+    // W_hhᵀ, [H, G·H], so that the product reads it row by row.
+    let mut w_t = vec![0.0f32; g * h];
+    for (j, row) in w_hh.data.chunks_exact(h).enumerate() {
+        for (k, &v) in row.iter().enumerate() {
+            w_t[k * g + j] = v;
+        }
+    }
+    let sizes = ranges(n, g * h);
+    let rows = split_rows(cell, s, &sizes);
+    in_parallel(rows.into_iter(), |mut rows| {
+        simd::widest(
+            #[inline(always)]
+            || {
+                let batch = rows.state.len() / h;
+                for t in 0..rows.steps {
+                    if t == 0 {
+                        for row in rows.r.chunks_exact_mut(g) {
+                            row.copy_from_slice(&b_hh.data);
+                        }
+                    } else {
+                        product(rows.state, &w_t, rows.r, batch, h, g, Some(&b_hh.data));
+                    }
+                    step_rows(cell, t, &mut rows);
+                }
+            },
+        )
+    });
+    Ok(())
+}
+
+/// Step `t` for every sample of `rows`.
 #[inline(always)]
-fn forward_row(cell: Cell, t: usize, b: usize, h: usize, s: &mut Sequence<CpuTensor>) {
+fn step_rows(cell: Cell, t: usize, rows: &mut Rows<'_>) {
+    for b in 0..rows.state.len() / rows.h {
+        forward_row(cell, t, b, rows);
+    }
+}
+
+#[inline(always)]
+fn forward_row(cell: Cell, t: usize, b: usize, s: &mut Rows<'_>) {
+    let h = s.h;
     let (g, saved) = (cell.gates() * h, cell.saved() * h);
     let row = b * s.steps + t;
-    let prev = &mut s.hprev.data[row * h..][..h];
-    let state = &mut s.h.data[b * h..][..h];
+    let prev = &mut s.hprev[row * h..][..h];
+    let state = &mut s.state[b * h..][..h];
     if t == 0 {
         prev.fill(0.0);
     } else {
         prev.copy_from_slice(state);
     }
-    let xp = &s.xp.data[row * g..][..g];
-    let r = &s.r.data[b * g..][..g];
-    let kept = &mut s.gates.data[row * saved..][..saved];
+    let xp = &s.xp[row * g..][..g];
+    let r = &s.r[b * g..][..g];
+    let kept = &mut s.gates[row * saved..][..saved];
     match cell {
         Cell::Rnn => {
             let (xp, r, kept) = (&xp[..h], &r[..h], &mut kept[..h]);
@@ -46,7 +189,7 @@ fn forward_row(cell: Cell, t: usize, b: usize, h: usize, s: &mut Sequence<CpuTen
             }
         }
         Cell::Lstm => {
-            let (before, now) = s.cells.data.split_at_mut(row * h);
+            let (before, now) = s.cells.split_at_mut(row * h);
             let c = &mut now[..h];
             if t == 0 {
                 c.fill(0.0);
@@ -78,7 +221,45 @@ fn forward_row(cell: Cell, t: usize, b: usize, h: usize, s: &mut Sequence<CpuTen
             }
         }
     }
-    s.states.data[row * h..][..h].copy_from_slice(state);
+    s.states[row * h..][..h].copy_from_slice(state);
+}
+
+fn split_grads<'a>(
+    cell: Cell,
+    steps: usize,
+    h: usize,
+    dy: &'a CpuTensor,
+    g: &'a mut SequenceGrads<CpuTensor>,
+    sizes: &[usize],
+) -> Vec<GradRows<'a>> {
+    let width = cell.gates() * h;
+    let mut dy_rest = &dy.data[..];
+    let dy_per = dy.cols;
+    let dr_all: &mut [f32] = if cell == Cell::Gru {
+        &mut g.dr_all.data
+    } else {
+        &mut []
+    };
+    let mut dxp = chunks(&mut g.dxp.data, sizes, steps * width).into_iter();
+    let mut dr_all = chunks(dr_all, sizes, steps * width).into_iter();
+    let mut dr = chunks(&mut g.dr.data, sizes, width).into_iter();
+    let mut dh = chunks(&mut g.dh.data, sizes, h).into_iter();
+    let mut carry = chunks(&mut g.carry.data, sizes, h).into_iter();
+    sizes
+        .iter()
+        .map(|&n| {
+            let (mine, tail) = dy_rest.split_at(n * dy_per);
+            dy_rest = tail;
+            GradRows {
+                dy: mine,
+                dxp: dxp.next().expect("one per range"),
+                dr_all: dr_all.next().expect("one per range"),
+                dr: dr.next().expect("one per range"),
+                dh: dh.next().expect("one per range"),
+                carry: carry.next().expect("one per range"),
+            }
+        })
+        .collect()
 }
 
 /// Backward step `t`: from `dL/dh_t` (block `t` of a `[N, T·H]` `dy`, or a `[N, H]` `dy` at the last
@@ -95,41 +276,95 @@ pub(super) fn step_backward(
     grads.check(cell, s, dy)?;
     check_step(t, s.steps)?;
     let (n, h) = (s.h.rows, s.h.cols);
+    let every_step = dy.cols != h || s.steps == 1;
+    let mut parts = split_grads(cell, s.steps, h, dy, grads, &[n]);
     simd::widest(
         #[inline(always)]
-        || {
-            let mut dh = vec![0.0f32; h];
-            for b in 0..n {
-                state_gradient(t, b, h, s, dy, grads, &mut dh);
-                backward_row(cell, t, b, h, s, grads, &dh);
-            }
-        },
+        || backward_rows(cell, t, s, 0, every_step, &mut parts[0]),
     );
     Ok(())
 }
 
-/// `dL/dh_t` of sample `b` into `dh`: `dy`'s share, plus the next step's product except at the last step.
+/// Every step backward: per range of samples, on its own thread, the step's gradients, then
+/// `dh = dr·W_hh` for the step before.
+pub(super) fn backward(
+    cell: Cell,
+    w_hh: &CpuTensor,
+    s: &Sequence<CpuTensor>,
+    dy: &CpuTensor,
+    grads: &mut SequenceGrads<CpuTensor>,
+) -> Result<()> {
+    grads.check(cell, s, dy)?;
+    let (n, h) = (s.h.rows, s.h.cols);
+    let g = cell.gates() * h;
+    crate::shape::exact("the recurrent weights", w_hh, g, h)?;
+    let every_step = dy.cols != h || s.steps == 1;
+    let sizes = ranges(n, g * h);
+    let starts: Vec<usize> = sizes
+        .iter()
+        .scan(0, |at, &k| {
+            *at += k;
+            Some(*at - k)
+        })
+        .collect();
+    let parts = split_grads(cell, s.steps, h, dy, grads, &sizes);
+    in_parallel(parts.into_iter().zip(starts), |(mut part, first)| {
+        simd::widest(
+            #[inline(always)]
+            || {
+                let batch = part.dh.len() / h;
+                for t in (0..s.steps).rev() {
+                    backward_rows(cell, t, s, first, every_step, &mut part);
+                    if t > 0 {
+                        product(part.dr, &w_hh.data, part.dh, batch, g, h, None);
+                    }
+                }
+            },
+        )
+    });
+    Ok(())
+}
+
+/// Backward step `t` for the samples of `part`, which start at sample `first` of `s`.
+#[inline(always)]
+fn backward_rows(
+    cell: Cell,
+    t: usize,
+    s: &Sequence<CpuTensor>,
+    first: usize,
+    every_step: bool,
+    part: &mut GradRows<'_>,
+) {
+    let h = s.h.cols;
+    let mut dh = vec![0.0f32; h];
+    for b in 0..part.dh.len() / h {
+        state_gradient(t, b, h, s.steps, every_step, part, &mut dh);
+        backward_row(cell, t, first + b, b, h, s, part, &dh);
+    }
+}
+
+/// `dL/dh_t` of local sample `b` into `dh`: `dy`'s share, plus the next step's product except at the
+/// last step.
 #[inline(always)]
 fn state_gradient(
     t: usize,
     b: usize,
     h: usize,
-    s: &Sequence<CpuTensor>,
-    dy: &CpuTensor,
-    grads: &SequenceGrads<CpuTensor>,
+    steps: usize,
+    every_step: bool,
+    part: &GradRows<'_>,
     dh: &mut [f32],
 ) {
-    let last = t + 1 == s.steps;
+    let last = t + 1 == steps;
     if last {
         dh.fill(0.0);
     } else {
-        dh.copy_from_slice(&grads.dh.data[b * h..][..h]);
+        dh.copy_from_slice(&part.dh[b * h..][..h]);
     }
-    let every_step = dy.cols != h || s.steps == 1;
     let from_dy = if every_step {
-        Some(&dy.data[(b * s.steps + t) * h..][..h])
+        Some(&part.dy[(b * steps + t) * h..][..h])
     } else if last {
-        Some(&dy.data[b * h..][..h])
+        Some(&part.dy[b * h..][..h])
     } else {
         None
     };
@@ -138,23 +373,27 @@ fn state_gradient(
     }
 }
 
+/// One sample's gradients at step `t`: `sample` indexes `s`, `b` the same sample in `part`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn backward_row(
     cell: Cell,
     t: usize,
+    sample: usize,
     b: usize,
     h: usize,
     s: &Sequence<CpuTensor>,
-    grads: &mut SequenceGrads<CpuTensor>,
+    part: &mut GradRows<'_>,
     dh: &[f32],
 ) {
     let (g, saved) = (cell.gates() * h, cell.saved() * h);
-    let row = b * s.steps + t;
+    let row = sample * s.steps + t;
+    let local = b * s.steps + t;
     let last = t + 1 == s.steps;
     let kept = &s.gates.data[row * saved..][..saved];
-    let dxp = &mut grads.dxp.data[row * g..][..g];
-    let dr = &mut grads.dr.data[b * g..][..g];
-    let carry = &mut grads.carry.data[b * h..][..h];
+    let dxp = &mut part.dxp[local * g..][..g];
+    let dr = &mut part.dr[b * g..][..g];
+    let carry = &mut part.carry[b * h..][..h];
     if last && cell != Cell::Rnn {
         carry.fill(0.0);
     }
@@ -193,7 +432,7 @@ fn backward_row(
         }
         Cell::Gru => {
             let prev = &s.hprev.data[row * h..][..h];
-            let all = &mut grads.dr_all.data[row * g..][..g];
+            let all = &mut part.dr_all[local * g..][..g];
             let [kr, kz, kn, krn] = blocks(kept, h);
             let [dxr, dxz, dxn] = blocks_mut(dxp, h);
             let [dar, daz, dan] = blocks_mut(all, h);
@@ -210,6 +449,82 @@ fn backward_row(
             }
             dr.copy_from_slice(all);
         }
+    }
+}
+
+/// `C = A·B (+ bias on every row)` for row-major `A` `[m, k]`, `B` `[k, n]`, `C` `[m, n]`: the small
+/// products of a recurrent step. Tiles of up to 4 rows × 64 columns (16 at the right edge) stay in
+/// registers while `k` runs, each term added by one fused multiply-add in order of `k`, so every row's
+/// result is the same whatever rows it is computed with.
+#[inline(always)]
+fn product(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+) {
+    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
+    let mut i = 0;
+    while i < m {
+        match m - i {
+            1 => row_block::<1>(a, b, c, i, k, n),
+            2 => row_block::<2>(a, b, c, i, k, n),
+            3 => row_block::<3>(a, b, c, i, k, n),
+            _ => row_block::<4>(a, b, c, i, k, n),
+        }
+        i += (m - i).min(4);
+    }
+    if let Some(bias) = bias {
+        for row in c.chunks_exact_mut(n) {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
+    }
+}
+
+/// Rows `i..i + R` of [`product`]: tiles of 64 columns, then of 16, then single columns.
+#[inline(always)]
+fn row_block<const R: usize>(a: &[f32], b: &[f32], c: &mut [f32], i: usize, k: usize, n: usize) {
+    let mut j = 0;
+    while j + 64 <= n {
+        tile::<R, 64>(a, b, c, i, j, k, n);
+        j += 64;
+    }
+    while j + 16 <= n {
+        tile::<R, 16>(a, b, c, i, j, k, n);
+        j += 16;
+    }
+    while j < n {
+        tile::<R, 1>(a, b, c, i, j, k, n);
+        j += 1;
+    }
+}
+
+/// The `R × C` tile of [`product`] at row `i`, column `j`.
+#[inline(always)]
+fn tile<const R: usize, const C: usize>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    i: usize,
+    j: usize,
+    k: usize,
+    n: usize,
+) {
+    let mut acc = [[0.0f32; C]; R];
+    for p in 0..k {
+        let brow: &[f32; C] = b[p * n + j..][..C].try_into().expect("a full tile");
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let av = a[(i + r) * k + p];
+            for (x, &bv) in acc.iter_mut().zip(brow) {
+                *x = av.mul_add(bv, *x);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        c[(i + r) * n + j..][..C].copy_from_slice(acc);
     }
 }
 

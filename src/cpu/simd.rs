@@ -2,9 +2,11 @@
 //! compiler vectorises, and [`widest`], which runs a closure compiled for the widest vectors the
 //! processor has (AVX-512, else AVX2), chosen at run time, so that one binary suits every x86-64.
 //!
-//! No fused multiply-add is written or contracted here, so every vector width computes the same bits.
+//! Nothing here is contracted into fused multiply-adds, and what callers fuse they write as `mul_add`
+//! (one rounding on every path, the baseline's through the C library), so every vector width computes
+//! the same bits.
 
-/// Runs `f` compiled for AVX-512F where the processor has it, else AVX2, else the baseline: loops inside
+/// Runs `f` compiled for AVX-512F where the processor has it, else AVX2 with FMA, else the baseline: loops inside
 /// `f` (and `#[inline(always)]` functions it calls) vectorise 16, 8 or 4 lanes wide.
 #[inline(always)]
 pub(super) fn widest<R>(f: impl FnOnce() -> R) -> R {
@@ -14,8 +16,9 @@ pub(super) fn widest<R>(f: impl FnOnce() -> R) -> R {
             // SAFETY: the processor has AVX-512F, checked just above.
             return unsafe { avx512(f) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2, checked just above.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX2 and FMA, checked just above.
             return unsafe { avx2(f) };
         }
     }
@@ -29,7 +32,7 @@ unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
@@ -46,15 +49,19 @@ pub(super) fn exp(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2_E + ROUND) - ROUND;
+    // The rounded sum holds k in its low mantissa bits: read it there, with integer arithmetic only
+    // (a float-to-integer conversion would not vectorise as well).
+    let shifted = x * LOG2_E + ROUND;
+    let k = shifted - ROUND;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    // NaN casts to 0, so its scale is 1 and p carries the NaN through.
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    let k_int = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    // For NaN the scale is garbage, but p carries the NaN through.
+    p * f32::from_bits(k_int.wrapping_add(127) << 23)
 }
 
 /// `σ(x) = 1/(1 + e^-x)`.

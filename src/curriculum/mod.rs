@@ -17,6 +17,10 @@
 //! 14. [`hyperparameters`]: random search of the learning rate and weight decay on a validation split.
 //! 15. [`im2col`]: a convolution unrolled into one matrix product, shown on a small image.
 //! 16. and 17. [`cnn`]: SimpleConvNet on MNIST, its training curves and its first layer's filters.
+//! 18. [`houses`]: house prices, one ReLU neuron, then a network on a table.
+//! 19. [`image_folder`]: a binary image classifier trained from class folders.
+//! 20. (a real table: the `wine` example, on [`tables`])
+//! 21. [`adding`]: why LSTM, the adding problem: gated cells learn what a tanh RNN cannot.
 //!
 //! [`mnist_curves`] trains the MNIST comparisons of lessons 11 and 12.
 

@@ -182,7 +182,6 @@ impl LayerKind for RecurrentKind {
 /// steps' shared buffers and their gradients.
 pub struct Scratch<B: Backend> {
     rows: B::Tensor,
-    zero: B::Tensor,
     seq: Sequence<B::Tensor>,
     grads: SequenceGrads<B::Tensor>,
     drows: B::Tensor,
@@ -190,7 +189,7 @@ pub struct Scratch<B: Backend> {
 
 impl<B: Backend> Scratch<B> {
     /// The `(rows, cols)` of every buffer, in the order [`Scratch::new`] allocates them.
-    fn shapes(cell: Cell, n: usize, t: usize, f: usize, h: usize) -> [(usize, usize); 15] {
+    fn shapes(cell: Cell, n: usize, t: usize, f: usize, h: usize) -> [(usize, usize); 14] {
         let (g, rows) = (cell.gates() * h, n * t);
         let cells = if cell == Cell::Lstm {
             (rows, h)
@@ -200,7 +199,6 @@ impl<B: Backend> Scratch<B> {
         let dr_all = if cell == Cell::Gru { (rows, g) } else { (1, 1) };
         [
             (rows, f),
-            (n, h),
             (rows, g),
             (n, g),
             (rows, cell.saved() * h),
@@ -227,7 +225,6 @@ impl<B: Backend> Scratch<B> {
         let mut next = || it.next().expect("one tensor per shape");
         Ok(Scratch {
             rows: next(),
-            zero: next(),
             seq: Sequence {
                 steps: t,
                 xp: next(),
@@ -250,7 +247,7 @@ impl<B: Backend> Scratch<B> {
     }
 
     fn batch(&self) -> usize {
-        self.zero.rows()
+        self.seq.h.rows()
     }
 }
 
@@ -289,12 +286,8 @@ impl<B: Backend> Recurrent<B> {
             project,
             &mut s.seq.xp,
         )?;
-        for t in 0..self.steps {
-            let h = if t == 0 { &s.zero } else { &s.seq.h };
-            let recur = Epilogue::bias(&self.bias_hh.value);
-            b.matmul(h, false, &self.weight_hh.value, true, recur, &mut s.seq.r)?;
-            b.recurrent_step(self.kind.cell, t, &mut s.seq)?;
-        }
+        let (w, bias) = (&self.weight_hh.value, &self.bias_hh.value);
+        b.recurrent_forward(self.kind.cell, w, bias, &mut s.seq)?;
         if self.kind.sequence {
             b.copy(&s.seq.states, y)
         } else {
