@@ -120,6 +120,18 @@ fn a_model_too_large_is_refused_with_its_size_and_a_width_that_fits() {
         assert!(!o.status.success(), "{message}");
         let fits = format!("hidden layers of at most {units} units fit");
         assert!(message.contains(&fits), "{message}");
+        // A sequence whose gates (100 images × 784 steps × 4 blocks of units) overflow one buffer.
+        let units = limit / 4 / (100 * 784 * 4) + 1;
+        let arch = format!("input 784, lstm {units} steps 784, dense 10");
+        let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["train", "--device", "gpu", "--batch", "100", "--arch", &arch])
+            .output()
+            .unwrap();
+        let message = stderr(&o);
+        assert!(!o.status.success(), "{message}");
+        assert!(message.contains("over the device's limit"), "{message}");
+        assert!(message.contains("shorter sequences"), "{message}");
     });
 }
 

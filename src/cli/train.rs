@@ -745,7 +745,13 @@ fn check_memory<B: Backend>(b: &B, spec: &ModelSpec, batch: usize, states: usize
     let (bytes, (rows, cols)) = spec.training_memory(batch, states)?;
     let tensor = 4 * rows as u64 * cols as u64;
     if let Some(limit) = b.max_tensor_bytes().filter(|&limit| tensor > limit) {
-        let advice = if spec.shapes()?.iter().any(|s| !s.is_flat()) {
+        let recurrent = spec
+            .layers
+            .iter()
+            .any(|l| matches!(l.kind().name(), "rnn" | "lstm" | "gru"));
+        let advice = if recurrent {
+            "use fewer units, shorter sequences, a smaller batch or --device cpu".to_string()
+        } else if spec.shapes()?.iter().any(|s| !s.is_flat()) {
             "use fewer filters, a smaller batch or --device cpu".to_string()
         } else {
             // A hidden layer's largest tensor is its weight matrix against the input or the output,
