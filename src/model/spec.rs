@@ -403,7 +403,7 @@ mod tests {
             "input 784, dropout 1.5, dense 10",
             "input 1x28x28, relu",
             "input 0, dense 10",
-            "input 28x28, dense 10",
+            "input 1x28x28x1, dense 10",
         ] {
             assert!(ModelSpec::parse(bad).is_err(), "{bad}");
         }
