@@ -125,7 +125,9 @@ fn a_model_too_large_is_refused_with_its_size_and_a_width_that_fits() {
         let arch = format!("input 784, lstm {units} steps 784, dense 10");
         let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["train", "--device", "gpu", "--batch", "100", "--arch", &arch])
+            .args([
+                "train", "--device", "gpu", "--batch", "100", "--arch", &arch,
+            ])
             .output()
             .unwrap();
         let message = stderr(&o);

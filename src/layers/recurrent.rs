@@ -215,8 +215,21 @@ impl<B: Backend> Scratch<B> {
         ]
     }
 
-    fn new(b: &B, cell: Cell, n: usize, t: usize, f: usize, h: usize) -> Result<Self> {
-        let shapes = Self::shapes(cell, n, t, f, h);
+    /// The buffers for `n` sequences; without `training`, the gradients' are 1×1 placeholders (the
+    /// inference path keeps no more than its forward pass needs).
+    fn new(
+        b: &B,
+        cell: Cell,
+        n: usize,
+        t: usize,
+        f: usize,
+        h: usize,
+        training: bool,
+    ) -> Result<Self> {
+        let mut shapes = Self::shapes(cell, n, t, f, h);
+        if !training {
+            shapes[8..].fill((1, 1));
+        }
         let mut tensors = Vec::with_capacity(shapes.len());
         for (rows, cols) in shapes {
             tensors.push(b.zeros(rows, cols)?);
@@ -269,9 +282,9 @@ pub struct Recurrent<B: Backend> {
 }
 
 impl<B: Backend> Recurrent<B> {
-    fn scratch(&self, b: &B, n: usize) -> Result<Scratch<B>> {
+    fn scratch(&self, b: &B, n: usize, training: bool) -> Result<Scratch<B>> {
         let k = &self.kind;
-        Scratch::new(b, k.cell, n, self.steps, self.features, k.units)
+        Scratch::new(b, k.cell, n, self.steps, self.features, k.units, training)
     }
 
     /// Every step forward, from `x` (`[N, T·F]`) to the states in `s`, then the output into `y`.
@@ -306,7 +319,7 @@ impl<B: Backend> Layer<B> for Recurrent<B> {
     }
 
     fn forward(&self, b: &B, x: &B::Tensor, y: &mut B::Tensor, _then: Activation) -> Result<()> {
-        let mut s = self.scratch(b, x.rows())?;
+        let mut s = self.scratch(b, x.rows(), false)?;
         self.run(b, x, y, &mut s)
     }
 
@@ -320,7 +333,7 @@ impl<B: Backend> Layer<B> for Recurrent<B> {
     ) -> Result<()> {
         let mut s = match self.scratch.take() {
             Some(s) if s.batch() == x.rows() => s,
-            _ => self.scratch(b, x.rows())?,
+            _ => self.scratch(b, x.rows(), true)?,
         };
         let result = self.run(b, x, y, &mut s);
         self.scratch = Some(s);
@@ -342,20 +355,7 @@ impl<B: Backend> Layer<B> for Recurrent<B> {
         let s = self.scratch.as_mut().ok_or_else(|| {
             Error::Invalid("a recurrent layer's backward pass before its forward pass".into())
         })?;
-        for t in (0..self.steps).rev() {
-            b.recurrent_step_backward(cell, t, &s.seq, dy, &mut s.grads)?;
-            if t > 0 {
-                let g = &mut s.grads;
-                b.matmul(
-                    &g.dr,
-                    false,
-                    &self.weight_hh.value,
-                    false,
-                    Epilogue::none(),
-                    &mut g.dh,
-                )?;
-            }
-        }
+        b.recurrent_backward(cell, &self.weight_hh.value, &s.seq, dy, &mut s.grads)?;
         let g = &s.grads;
         let dr = if cell == Cell::Gru { &g.dr_all } else { &g.dxp };
         let none = Epilogue::none;
