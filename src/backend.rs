@@ -409,9 +409,8 @@ pub trait Backend: 'static {
         b_hh: &Self::Tensor,
         s: &mut Sequence<Self::Tensor>,
     ) -> Result<()> {
-        let zero = self.zeros(s.h.rows(), s.h.cols())?;
         for t in 0..s.steps {
-            let h = if t == 0 { &zero } else { &s.h };
+            let h = if t == 0 { &s.zero } else { &s.h };
             self.matmul(h, false, w_hh, true, Epilogue::bias(b_hh), &mut s.r)?;
             self.recurrent_step(cell, t, s)?;
         }

@@ -85,6 +85,8 @@ pub struct Sequence<T> {
     pub h: T,
     /// `[N·T, H]`: every step's state `h_t`, the layer's output sequence.
     pub states: T,
+    /// `[N, H]` zeros, never written: `h_{−1}`, the first recurrent product's input.
+    pub zero: T,
 }
 
 /// The backward pass's buffers for a [`Sequence`].
@@ -130,6 +132,7 @@ impl<T: Shaped> Sequence<T> {
         }
         shape::exact("the previous states", &self.hprev, rows, h)?;
         shape::exact("the states", &self.states, rows, h)?;
+        shape::exact("the initial state", &self.zero, n, h)?;
         Ok((n, h))
     }
 }

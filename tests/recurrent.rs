@@ -189,6 +189,7 @@ fn sequence<B: Backend>(
         hprev: tensor(n * t, h),
         h: tensor(n, h),
         states: tensor(n * t, h),
+        zero: b.zeros(n, h).unwrap(),
     }
 }
 
@@ -232,6 +233,7 @@ fn gpu_recurrent_steps_match_the_cpu() {
                     hprev: copy(&on_cpu.hprev),
                     h: copy(&on_cpu.h),
                     states: copy(&on_cpu.states),
+                    zero: gpu.zeros(n, h).unwrap(),
                 };
                 let mut xp = on_cpu.xp.data().to_vec();
                 xp[(n * t - 1) * cell.gates() * h + 3] = f32::NAN;
@@ -492,6 +494,7 @@ fn cpu_sequence_passes_match_their_steps() {
             hprev: whole.hprev.clone(),
             h: whole.h.clone(),
             states: whole.states.clone(),
+            zero: whole.zero.clone(),
         };
         c.recurrent_forward(cell, &w_hh, &b_hh, &mut whole).unwrap();
         let zero = c.zeros(n, h).unwrap();

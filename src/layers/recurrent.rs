@@ -189,7 +189,7 @@ pub struct Scratch<B: Backend> {
 
 impl<B: Backend> Scratch<B> {
     /// The `(rows, cols)` of every buffer, in the order [`Scratch::new`] allocates them.
-    fn shapes(cell: Cell, n: usize, t: usize, f: usize, h: usize) -> [(usize, usize); 14] {
+    fn shapes(cell: Cell, n: usize, t: usize, f: usize, h: usize) -> [(usize, usize); 15] {
         let (g, rows) = (cell.gates() * h, n * t);
         let cells = if cell == Cell::Lstm {
             (rows, h)
@@ -206,6 +206,7 @@ impl<B: Backend> Scratch<B> {
             (rows, h),
             (n, h),
             (rows, h),
+            (n, h),
             (rows, g),
             dr_all,
             (n, g),
@@ -228,7 +229,7 @@ impl<B: Backend> Scratch<B> {
     ) -> Result<Self> {
         let mut shapes = Self::shapes(cell, n, t, f, h);
         if !training {
-            shapes[8..].fill((1, 1));
+            shapes[9..].fill((1, 1));
         }
         let mut tensors = Vec::with_capacity(shapes.len());
         for (rows, cols) in shapes {
@@ -247,6 +248,7 @@ impl<B: Backend> Scratch<B> {
                 hprev: next(),
                 h: next(),
                 states: next(),
+                zero: next(),
             },
             grads: SequenceGrads {
                 dxp: next(),
