@@ -1,7 +1,7 @@
 //! Matmul throughput, GPU against CPU, at the shapes training uses: forward products `X·W` and the weight
 //! gradients `Xᵀ·dY` (whose K is the batch). Prints a table of GFLOP/s (2·M·K·N floating-point
 //! operations per product), one column per GPU kernel (`auto` is the rule-based choice). Run with
-//! `cargo bench --bench matmul`.
+//! `cargo bench --bench matmul` (`-- --cpu` for the CPU column alone).
 //!
 //! Each figure is the best of several timed batches (the least disturbed by other load); a GPU batch
 //! records `reps` products and submits them at once, as a training step does, then waits.
@@ -54,7 +54,9 @@ fn gflops<B: Backend>(b: &B, (m, k, n, ta): (usize, usize, usize, bool), sync: i
 
 fn main() {
     let cpu = CpuBackend::new();
+    let cpu_only = std::env::args().any(|a| a == "--cpu");
     let mut gpu = match GpuBackend::new() {
+        _ if cpu_only => None,
         Ok(g) => Some(g),
         Err(e) => {
             eprintln!("no GPU: {e}");

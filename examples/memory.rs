@@ -44,12 +44,12 @@ fn main() -> anyhow::Result<()> {
         Some(&test_set),
         &config,
         |event, _| {
-            if let Event::Epoch(stats) = event {
-                if stats.epoch % 10 == 0 {
-                    let mib = nabla::bench::resident_mib().unwrap_or(f64::NAN);
-                    samples.push((stats.epoch, mib));
-                    println!("epoch {:>4}: resident {mib:.1} MiB", stats.epoch);
-                }
+            if let Event::Epoch(stats) = event
+                && stats.epoch % 10 == 0
+            {
+                let mib = nabla::bench::resident_mib().unwrap_or(f64::NAN);
+                samples.push((stats.epoch, mib));
+                println!("epoch {:>4}: resident {mib:.1} MiB", stats.epoch);
             }
         },
     )?;

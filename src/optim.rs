@@ -212,6 +212,7 @@ pub struct OptimStep {
 
 impl OptimStep {
     /// Applies the update to one parameter `p` with gradient `g` and state `s1`, `s2` (the CPU reference).
+    #[inline(always)]
     pub fn apply(&self, p: &mut f32, g: f32, s1: &mut f32, s2: &mut f32) {
         let decoupled = self.code == 5;
         let g = if decoupled {

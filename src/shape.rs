@@ -45,14 +45,14 @@ pub fn matmul<T: Shaped>(
             )));
         }
     }
-    if let Some(bias) = epilogue.bias_row() {
-        if bias.rows() != 1 || bias.cols() != n {
-            return Err(Error::shape(format!(
-                "bias is {}×{}, expected 1×{n}",
-                bias.rows(),
-                bias.cols()
-            )));
-        }
+    if let Some(bias) = epilogue.bias_row()
+        && (bias.rows() != 1 || bias.cols() != n)
+    {
+        return Err(Error::shape(format!(
+            "bias is {}×{}, expected 1×{n}",
+            bias.rows(),
+            bias.cols()
+        )));
     }
     Ok((m, k, n))
 }

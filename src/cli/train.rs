@@ -726,10 +726,10 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .map(|(p, q)| format!(", curves to {} and {}", p.display(), q.display()))
             .unwrap_or_default()
     );
-    if let Some(table) = metrics.confusion_table() {
-        if prep.names.len() <= 20 {
-            println!("confusion matrix on the test set:\n{table}");
-        }
+    if let Some(table) = metrics.confusion_table()
+        && prep.names.len() <= 20
+    {
+        println!("confusion matrix on the test set:\n{table}");
     }
     if let Some(warning) = failed_to_learn(&history, &metrics, config.optimizer.lr) {
         eprintln!("warning: {warning}");
@@ -770,19 +770,18 @@ fn check_memory<B: Backend>(b: &B, spec: &ModelSpec, batch: usize, states: usize
             limit as f64 / GB,
         );
     }
-    if b.max_tensor_bytes().is_none() {
-        if let Some(available) = available_memory() {
-            if bytes > available {
-                bail!(
-                    "training {} in batches of {batch} needs {:.1} GB (parameters, gradients, optimizer \
+    if b.max_tensor_bytes().is_none()
+        && let Some(available) = available_memory()
+        && bytes > available
+    {
+        bail!(
+            "training {} in batches of {batch} needs {:.1} GB (parameters, gradients, optimizer \
                      state and a batch's activations); this machine has {:.1} GB available. Use \
                      narrower layers or a smaller batch",
-                    spec.describe(),
-                    bytes as f64 / GB,
-                    available as f64 / GB
-                );
-            }
-        }
+            spec.describe(),
+            bytes as f64 / GB,
+            available as f64 / GB
+        );
     }
     if bytes as f64 > GB {
         eprintln!(

@@ -1,7 +1,7 @@
 //! Element-wise ops on the CPU: activations, dropout and the row-wise softmax.
 
 use super::loss::softmax_row;
-use super::{CpuTensor, chunk_len, in_parallel};
+use super::{CpuTensor, chunk_len, in_parallel, simd};
 use crate::activation::Activation;
 use crate::backend::Shaped;
 use crate::dropout;
@@ -16,6 +16,35 @@ pub(super) fn activation_forward(f: Activation, x: &CpuTensor, y: &mut CpuTensor
         y.iter_mut().zip(x).for_each(|(y, &x)| *y = f.forward(x));
     });
     Ok(())
+}
+
+/// `v = f(v)` over a row: a matrix product's epilogue. ReLU and sigmoid's mapping runs at the
+/// widest vectors; the others call [`Activation::forward`] per element.
+pub(super) fn forward_in_place(f: Activation, row: &mut [f32]) {
+    match f {
+        Activation::Identity => {}
+        Activation::Relu => simd::widest(|| row.iter_mut().for_each(|v| *v = v.max(0.0))),
+        _ => row.iter_mut().for_each(|v| *v = f.forward(*v)),
+    }
+}
+
+/// `g = g · f'(z)` over a row, with `f'(z)` computed from the forward output `y = f(z)`: a matrix
+/// product's epilogue in backprop.
+pub(super) fn derivative_product(f: Activation, y: &[f32], g: &mut [f32]) {
+    match f {
+        Activation::Relu => simd::widest(|| {
+            g.iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g *= f32::from(y > 0.0))
+        }),
+        Activation::Sigmoid => {
+            simd::widest(|| g.iter_mut().zip(y).for_each(|(g, &y)| *g *= y * (1.0 - y)))
+        }
+        _ => g
+            .iter_mut()
+            .zip(y)
+            .for_each(|(g, &y)| *g *= f.output_derivative(y)),
+    }
 }
 
 pub(super) fn dropout(p: f32, key: u64, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {

@@ -1,7 +1,7 @@
-//! The CPU's matrix product (`matrixmultiply`'s sgemm), bias gradient, vector updates and gradient
-//! clipping.
+//! The CPU's matrix product with its epilogues, bias gradient, vector updates and gradient clipping.
 
-use super::{CpuTensor, chunk_len, in_parallel};
+use super::gemm::{Strided, gemm};
+use super::{CpuTensor, activation, chunk_len, in_parallel};
 use crate::activation::Activation;
 use crate::backend::{Epilogue, Shaped};
 use crate::error::Result;
@@ -17,50 +17,36 @@ pub(super) fn matmul(
 ) -> Result<()> {
     let (m, k, n) = shape::matmul(a, trans_a, b, trans_b, &epilogue, c)?;
     // Strides of op(A) [m, k] and op(B) [k, n] inside their row-major storage.
-    let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
-    let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
-    if k == 0 {
-        c.data.fill(0.0);
-    } else if m > 0 && n > 0 {
-        // SAFETY: the shape check above guarantees every (row, col) addressed through these strides
-        // lies inside `a.data`, `b.data` and `c.data`, which do not alias.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.data.as_ptr(),
-                rsa as isize,
-                csa as isize,
-                b.data.as_ptr(),
-                rsb as isize,
-                csb as isize,
-                0.0,
-                c.data.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-    }
-    match epilogue {
+    let (row, col) = if trans_a { (1, m) } else { (k, 1) };
+    let a = Strided {
+        data: &a.data,
+        row,
+        col,
+    };
+    let (row, col) = if trans_b { (1, k) } else { (n, 1) };
+    let b = Strided {
+        data: &b.data,
+        row,
+        col,
+    };
+    // The epilogue, on each row segment of C as the product finishes it.
+    let finish = |i: usize, j: usize, row: &mut [f32]| match epilogue {
         Epilogue::Forward { bias, activation } => {
-            for row in c.data.chunks_exact_mut(n.max(1)) {
-                if let Some(bias) = bias {
-                    row.iter_mut().zip(&bias.data).for_each(|(v, b)| *v += b);
-                }
-                if activation != Activation::Identity {
-                    row.iter_mut().for_each(|v| *v = activation.forward(*v));
-                }
+            if let Some(bias) = bias {
+                row.iter_mut()
+                    .zip(&bias.data[j..])
+                    .for_each(|(v, b)| *v += b);
+            }
+            if activation != Activation::Identity {
+                activation::forward_in_place(activation, row);
             }
         }
         Epilogue::ActivationGrad { activation, output } => {
-            c.data
-                .iter_mut()
-                .zip(&output.data)
-                .for_each(|(v, &y)| *v *= activation.output_derivative(y));
+            let y = &output.data[i * n + j..];
+            activation::derivative_product(activation, y, row);
         }
-    }
+    };
+    gemm(m, k, n, a, b, &mut c.data, &finish);
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! The CPU backend: the reference every GPU kernel is tested against, and a fast trainer in its own right
-//! (the matrix product is `matrixmultiply`'s sgemm, multi-threaded).
+//! (its matrix product is blocked and packed for the processor's vectors, `gemm`).
 
 mod activation;
 mod conv;
 mod data;
+mod gemm;
 mod linear;
 mod loss;
 mod norm;
@@ -97,19 +98,43 @@ fn samples_per_job(n: usize, per_sample: usize) -> usize {
     (chunk_len(n * per_sample) / per_sample.max(1)).max(1)
 }
 
-/// Runs `work` on every job, each on its own scoped thread except the first, which the caller runs.
+/// The worker threads, one fewer than [`threads`] (the caller is the last), started on first use and
+/// kept: starting threads for every op would cost more than small ops take.
+fn workers() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let extra = threads().saturating_sub(1);
+        (extra > 0)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(extra)
+                    .thread_name(|i| format!("nabla-cpu-{i}"))
+                    .build()
+                    .ok()
+            })
+            .flatten()
+    })
+    .as_ref()
+}
+
+/// Runs `work` on every job: the first on the calling thread, the others on the worker threads (or
+/// all on the calling thread when there are none).
 fn in_parallel<T: Send>(jobs: impl Iterator<Item = T>, work: impl Fn(T) + Sync) {
     let work = &work;
-    std::thread::scope(|scope| {
-        let mut jobs = jobs;
-        let first = jobs.next();
-        for job in jobs {
-            scope.spawn(move || work(job));
+    let mut jobs = jobs;
+    let Some(first) = jobs.next() else { return };
+    match workers() {
+        Some(pool) => pool.in_place_scope(|scope| {
+            for job in jobs {
+                scope.spawn(move |_| work(job));
+            }
+            work(first);
+        }),
+        None => {
+            work(first);
+            jobs.for_each(work);
         }
-        if let Some(job) = first {
-            work(job);
-        }
-    });
+    }
 }
 
 impl Backend for CpuBackend {
@@ -119,7 +144,7 @@ impl Backend for CpuBackend {
     type ConvScratch = ();
 
     fn describe(&self) -> String {
-        format!("CPU ({} threads, matrixmultiply sgemm)", threads())
+        format!("CPU ({} threads, {})", threads(), gemm::kernel_name())
     }
 
     fn build_layer(

@@ -154,22 +154,22 @@ impl Dataset {
                 features.len()
             )));
         }
-        if let Targets::Classes { labels, names } = &targets {
-            if let Some(l) = labels.iter().find(|&&l| l as usize >= names.len()) {
-                return Err(Error::Invalid(format!(
-                    "label {l} names no class of {}",
-                    names.len()
-                )));
-            }
+        if let Targets::Classes { labels, names } = &targets
+            && let Some(l) = labels.iter().find(|&&l| l as usize >= names.len())
+        {
+            return Err(Error::Invalid(format!(
+                "label {l} names no class of {}",
+                names.len()
+            )));
         }
-        if let Targets::Values { values, names } = &targets {
-            if names.is_empty() || !values.len().is_multiple_of(names.len()) {
-                return Err(Error::shape(format!(
-                    "{} target values are not whole rows of {} targets",
-                    values.len(),
-                    names.len()
-                )));
-            }
+        if let Targets::Values { values, names } = &targets
+            && (names.is_empty() || !values.len().is_multiple_of(names.len()))
+        {
+            return Err(Error::shape(format!(
+                "{} target values are not whole rows of {} targets",
+                values.len(),
+                names.len()
+            )));
         }
         Ok(Dataset {
             shape,

@@ -214,17 +214,16 @@ pub fn open(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     }
     if let (Targets::Values { names: a, .. }, Targets::Values { names: b, .. }) =
         (&train.targets, &test.targets)
+        && a.len() != b.len()
     {
-        if a.len() != b.len() {
-            return Err(Error::Data {
-                path: test_path.to_path_buf(),
-                reason: format!(
-                    "{} targets where the training part has {}",
-                    b.len(),
-                    a.len()
-                ),
-            });
-        }
+        return Err(Error::Data {
+            path: test_path.to_path_buf(),
+            reason: format!(
+                "{} targets where the training part has {}",
+                b.len(),
+                a.len()
+            ),
+        });
     }
     Ok(Loaded {
         train,

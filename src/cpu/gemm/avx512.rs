@@ -1,0 +1,378 @@
+//! The AVX-512 path of [`super::gemm`]: blocking, packing, the micro-kernel and the split between
+//! threads (the module above describes the scheme).
+
+use std::arch::x86_64::*;
+
+use super::{Dims, Finish, Strided};
+use crate::cpu::in_parallel;
+
+/// Tile rows and columns of the micro-kernel.
+const MR: usize = 8;
+const NR: usize = 32;
+/// Depth, rows and columns of the packed blocks.
+const KC: usize = 256;
+const MC: usize = 192;
+const NC: usize = 1024;
+/// How many rows of a `B` strip ahead the micro-kernel asks the cache for.
+const PREFETCH: usize = 8;
+/// Products with fewer multiply-adds than this run on the calling thread.
+const PARALLEL_MIN_MACS: usize = 1 << 18;
+
+/// The product on the AVX-512 path, split between up to `threads` threads.
+///
+/// # Safety
+/// AVX-512F must be present; `a` and `b` must address every element of `op(A)` and `op(B)`, and `c`
+/// must hold `m·n` floats.
+pub(super) unsafe fn run(
+    threads: usize,
+    Dims { m, k, n }: Dims,
+    a: Strided<'_>,
+    b: Strided<'_>,
+    c: &mut [f32],
+    finish: Finish<'_>,
+) {
+    let out = Out {
+        ptr: c.as_mut_ptr(),
+        ld: n,
+    };
+    in_parallel(bands(m, k, n, threads).into_iter(), |band| {
+        // SAFETY: the bands are disjoint rectangles of `c` (`bands`); the rest is the caller's promise.
+        unsafe { block(band, k, a, b, out, finish) }
+    });
+}
+
+/// Where `C` lives: a raw pointer so that threads can write disjoint rectangles of it.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    ld: usize,
+}
+// SAFETY: threads given an `Out` write only to the disjoint rectangles `bands` hands them.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// A rectangle of `C`: rows `rows.0..rows.1`, columns `cols.0..cols.1`.
+#[derive(Clone, Copy, Debug)]
+struct Band {
+    rows: (usize, usize),
+    cols: (usize, usize),
+}
+
+/// The rectangles of `C` that `t` threads compute: one per thread, made of whole tiles, split by
+/// columns where there are at least as many column tiles as row tiles (or too few row tiles), else by
+/// rows; the whole of `C` when the product is small.
+fn bands(m: usize, k: usize, n: usize, t: usize) -> Vec<Band> {
+    let whole = Band {
+        rows: (0, m),
+        cols: (0, n),
+    };
+    if t <= 1 || m * k * n < PARALLEL_MIN_MACS {
+        return vec![whole];
+    }
+    let (tiles_m, tiles_n) = (m.div_ceil(MR), n.div_ceil(NR));
+    let by_cols = tiles_n >= t && (tiles_n >= tiles_m || tiles_m < t);
+    let (tiles, tile, len) = if by_cols {
+        (tiles_n, NR, n)
+    } else {
+        (tiles_m, MR, m)
+    };
+    let parts = t.min(tiles);
+    (0..parts)
+        .map(|p| {
+            let start = (tiles * p / parts * tile).min(len);
+            let end = (tiles * (p + 1) / parts * tile).min(len);
+            if by_cols {
+                Band {
+                    cols: (start, end),
+                    ..whole
+                }
+            } else {
+                Band {
+                    rows: (start, end),
+                    ..whole
+                }
+            }
+        })
+        .filter(|b| b.rows.0 < b.rows.1 && b.cols.0 < b.cols.1)
+        .collect()
+}
+
+thread_local! {
+    /// Each thread's packing buffers, kept between calls: `MC·KC` floats of `A`, `KC·NC` of `B`.
+    static PACKED: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// Computes one band of `C` (see the module's notes for the loop order).
+///
+/// # Safety
+/// AVX-512F must be present; `band` must lie inside `C` and no other thread may touch it; `a` and `b`
+/// must address every element of `op(A)` `[m, k]` and `op(B)` `[k, n]`.
+#[target_feature(enable = "avx512f")]
+unsafe fn block(band: Band, k: usize, a: Strided<'_>, b: Strided<'_>, c: Out, finish: Finish<'_>) {
+    PACKED.with_borrow_mut(|(pa, pb)| unsafe {
+        pa.resize(MC * KC, 0.0);
+        pb.resize(KC * NC, 0.0);
+        let mut tile = [0.0f32; MR * NR];
+        // K in equal slices of at most KC (784 = 4×196, not 3×256 + 16: a thin last slice wastes
+        // the tile loads and stores around it).
+        let slices = k.div_ceil(KC);
+        for jc in (band.cols.0..band.cols.1).step_by(NC) {
+            let nc = NC.min(band.cols.1 - jc);
+            for s in 0..slices {
+                let (pc, end) = (k * s / slices, k * (s + 1) / slices);
+                let kc = end - pc;
+                let (first, last) = (s == 0, s + 1 == slices);
+                pack_b(b, pc, kc, jc, nc, pb);
+                for ic in (band.rows.0..band.rows.1).step_by(MC) {
+                    let mc = MC.min(band.rows.1 - ic);
+                    pack_a(a, ic, mc, pc, kc, pa);
+                    for ir in (0..mc).step_by(MR) {
+                        let mr = MR.min(mc - ir);
+                        let a_strip = pa.as_ptr().add(ir * kc);
+                        for jr in (0..nc).step_by(NR) {
+                            let nr = NR.min(nc - jr);
+                            let b_strip = pb.as_ptr().add(jr * kc);
+                            // Rows ic+ir.. and columns jc+jr.. are inside the band.
+                            let dst = c.ptr.add((ic + ir) * c.ld + jc + jr);
+                            if mr == MR && nr == NR {
+                                kernel(kc, a_strip, b_strip, dst, c.ld, !first);
+                            } else {
+                                // An edge tile: computed whole in a scratch tile, of which the part
+                                // inside C is read and written back.
+                                for i in 0..mr {
+                                    for j in 0..nr {
+                                        tile[i * NR + j] =
+                                            if first { 0.0 } else { *dst.add(i * c.ld + j) };
+                                    }
+                                }
+                                kernel(kc, a_strip, b_strip, tile.as_mut_ptr(), NR, !first);
+                                for i in 0..mr {
+                                    for j in 0..nr {
+                                        *dst.add(i * c.ld + j) = tile[i * NR + j];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if last {
+                        for i in ic..ic + mc {
+                            // The row segment lies inside this thread's band.
+                            let row = std::slice::from_raw_parts_mut(c.ptr.add(i * c.ld + jc), nc);
+                            finish(i, jc, row);
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Packs rows `i0..i0+mc` and columns `p0..p0+kc` of `op(A)` as `MR`-row strips, each stored column by
+/// column (`kc` runs of `MR` floats), the rows past the end zero.
+///
+/// # Safety
+/// AVX-512F must be present.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a(a: Strided<'_>, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    for (s, strip) in out[..mc.div_ceil(MR) * MR * kc]
+        .chunks_exact_mut(MR * kc)
+        .enumerate()
+    {
+        let first = i0 + s * MR;
+        let rows = MR.min(mc - s * MR);
+        let source = Source {
+            base: first * a.row + p0 * a.col,
+            across: a.row,
+            along: a.col,
+            valid: rows,
+        };
+        unsafe { pack_strip::<MR>(a.data, source, kc, strip) };
+    }
+}
+
+/// Packs rows `p0..p0+kc` and columns `j0..j0+nc` of `op(B)` as `NR`-column strips, each stored row by
+/// row (`kc` runs of `NR` floats), the columns past the end zero.
+///
+/// # Safety
+/// AVX-512F must be present.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b(b: Strided<'_>, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
+    for (s, strip) in out[..nc.div_ceil(NR) * NR * kc]
+        .chunks_exact_mut(NR * kc)
+        .enumerate()
+    {
+        let first = j0 + s * NR;
+        let cols = NR.min(nc - s * NR);
+        let source = Source {
+            base: p0 * b.row + first * b.col,
+            across: b.col,
+            along: b.row,
+            valid: cols,
+        };
+        unsafe { pack_strip::<NR>(b.data, source, kc, strip) };
+    }
+}
+
+/// The elements of one strip in its source: element `(x, p)` (`x` across the strip's width, `p` along
+/// the shared dimension) lies at `base + x·across + p·along`; `x ≥ valid` are padding.
+#[derive(Clone, Copy)]
+struct Source {
+    base: usize,
+    across: usize,
+    along: usize,
+    valid: usize,
+}
+
+/// Writes `out[p·W + x] = data[src(x, p)]` for `p < kc`, zero for `x ≥ valid`: a copy of `W`-float runs
+/// where the source is contiguous across the strip, 8×8 transposes in vector registers where it is
+/// contiguous along it, single elements otherwise.
+///
+/// # Safety
+/// AVX-512F must be present.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_strip<const W: usize>(data: &[f32], src: Source, kc: usize, out: &mut [f32]) {
+    let Source {
+        base,
+        across,
+        along,
+        valid,
+    } = src;
+    assert!(out.len() >= kc * W && valid <= W && valid > 0 && kc > 0);
+    assert!(
+        base + (valid - 1) * across + (kc - 1) * along < data.len(),
+        "pack: out of bounds"
+    );
+    if valid < W {
+        out[..kc * W].fill(0.0);
+    }
+    let (d, o) = (data.as_ptr(), out.as_mut_ptr());
+    // SAFETY (all reads and writes below): every source index is at most the one asserted above, and
+    // every destination index is below kc·W.
+    unsafe {
+        if across == 1 && valid == W {
+            for p in 0..kc {
+                let run = (d.add(base + p * along) as *const [f32; W]).read_unaligned();
+                (o.add(p * W) as *mut [f32; W]).write_unaligned(run);
+            }
+        } else if across == 1 {
+            for p in 0..kc {
+                std::ptr::copy_nonoverlapping(d.add(base + p * along), o.add(p * W), valid);
+            }
+        } else if along == 1 {
+            let (full_x, full_p) = (valid / 8 * 8, kc / 8 * 8);
+            for x0 in (0..full_x).step_by(8) {
+                for p0 in (0..full_p).step_by(8) {
+                    let rows: [__m256; 8] = std::array::from_fn(|r| {
+                        _mm256_loadu_ps(d.add(base + (x0 + r) * across + p0))
+                    });
+                    for (r, v) in transpose8(rows).into_iter().enumerate() {
+                        _mm256_storeu_ps(o.add((p0 + r) * W + x0), v);
+                    }
+                }
+                for x in x0..x0 + 8 {
+                    for p in full_p..kc {
+                        *o.add(p * W + x) = *d.add(base + x * across + p);
+                    }
+                }
+            }
+            for x in full_x..valid {
+                for p in 0..kc {
+                    *o.add(p * W + x) = *d.add(base + x * across + p);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for x in 0..valid {
+                    *o.add(p * W + x) = *d.add(base + x * across + p * along);
+                }
+            }
+        }
+    }
+}
+
+/// The transpose of an 8×8 block held as eight rows.
+#[target_feature(enable = "avx512f")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves.
+    let t = [
+        _mm256_unpacklo_ps(r[0], r[1]),
+        _mm256_unpackhi_ps(r[0], r[1]),
+        _mm256_unpacklo_ps(r[2], r[3]),
+        _mm256_unpackhi_ps(r[2], r[3]),
+        _mm256_unpacklo_ps(r[4], r[5]),
+        _mm256_unpackhi_ps(r[4], r[5]),
+        _mm256_unpacklo_ps(r[6], r[7]),
+        _mm256_unpackhi_ps(r[6], r[7]),
+    ];
+    let u = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    [
+        _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+        _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+    ]
+}
+
+/// The micro-kernel: `C[i][j] = C₀[i][j] + Σ_p A[p][i]·B[p][j]` over a `MR×NR` tile, with `C₀` the tile's
+/// present contents when `accumulate`, else zero. `a` is a packed strip (`kc` runs of `MR`), `b` one of
+/// `kc` runs of `NR`; the tile's rows are `ldc` apart. Each sum is one chain of fused multiply-adds
+/// in `p` order, accumulated in 16 registers.
+///
+/// # Safety
+/// AVX-512F must be present and the pointers must address `kc·MR`, `kc·NR` and the tile's floats.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn kernel(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    unsafe {
+        // The tile's lines, wanted at the end (and at the start when accumulating).
+        for i in 0..MR {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
+        }
+        if accumulate {
+            for (i, row) in acc.iter_mut().enumerate() {
+                row[0] = _mm512_loadu_ps(c.add(i * ldc));
+                row[1] = _mm512_loadu_ps(c.add(i * ldc + 16));
+            }
+        }
+        for p in 0..kc {
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR + 16) as *const i8);
+            let b0 = _mm512_loadu_ps(b.add(p * NR));
+            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            let ap = a.add(p * MR);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*ap.add(i));
+                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            _mm512_storeu_ps(c.add(i * ldc), row[0]);
+            _mm512_storeu_ps(c.add(i * ldc + 16), row[1]);
+        }
+    }
+}
