@@ -1,9 +1,10 @@
 //! A convolution on the CPU: its forward and backward passes one image at a time (that image's columns
-//! stay in cache and sgemm does the products), im2col, its adjoint col2im, and the layout change from
+//! stay in cache and `gemm` does the products on the job's own thread), im2col, its adjoint col2im, and the layout change from
 //! one plane per channel to one row per window position. Samples are split across threads; each
 //! sample's loops run in a fixed order.
 
-use super::{CpuTensor, in_parallel, samples_per_job};
+use super::gemm::{Strided, gemm_in_job};
+use super::{CpuTensor, activation, chunk_len, in_parallel, samples_per_job};
 use crate::activation::Activation;
 use crate::backend::{ConvGrads, Epilogue};
 use crate::error::{Error, Result};
@@ -125,34 +126,32 @@ pub(super) fn convolution(
         let mut cols_t = vec![0.0; patch * positions];
         for (x, y) in images.chunks(image).zip(outputs.chunks_mut(out_len)) {
             image_columns_t(w, x, &mut cols_t);
-            // SAFETY: weight is [filters, patch], cols_t [patch, positions]; y holds filters ×
-            // positions values; none alias.
-            unsafe {
-                matrixmultiply::sgemm(
-                    filters,
-                    patch,
-                    positions,
-                    1.0,
-                    weight.data.as_ptr(),
-                    patch as isize,
-                    1,
-                    cols_t.as_ptr(),
-                    positions as isize,
-                    1,
-                    0.0,
-                    y.as_mut_ptr(),
-                    positions as isize,
-                    1,
-                );
-            }
-            for (o, plane) in y.chunks_exact_mut(positions).enumerate() {
-                // No addition without a bias: `-0.0 + 0.0` would turn the sign, where the GPU
-                // stores the value as it is.
-                let b = bias.map(|b| b.data[o]);
-                for v in plane {
-                    *v = f.forward(b.map_or(*v, |b| *v + b));
+            // y [filters, positions] = W [filters, patch] · cols_t [patch, positions], then the bias
+            // (no addition without one: `-0.0 + 0.0` would turn the sign, where the GPU stores the
+            // value as it is) and the activation.
+            let finish = |o: usize, _: usize, plane: &mut [f32]| {
+                if let Some(bias) = bias {
+                    let b = bias.data[o];
+                    plane.iter_mut().for_each(|v| *v += b);
                 }
-            }
+                activation::forward_in_place(f, plane);
+            };
+            gemm_in_job(
+                (filters, patch, positions),
+                Strided {
+                    data: &weight.data,
+                    row: patch,
+                    col: 1,
+                },
+                Strided {
+                    data: &cols_t,
+                    row: positions,
+                    col: 1,
+                },
+                y,
+                false,
+                &finish,
+            );
         }
     });
     Ok(())
@@ -163,10 +162,9 @@ pub(super) fn times_derivative(before: Epilogue<'_, CpuTensor>, dx: &mut CpuTens
     if let Some((f, output)) = before.gradient_factor()? {
         shape::same("activation output", output, dx)?;
         if f != Activation::Identity {
-            dx.data
-                .iter_mut()
-                .zip(&output.data)
-                .for_each(|(g, &y)| *g *= f.output_derivative(y));
+            let chunk = chunk_len(dx.data.len());
+            let jobs = dx.data.chunks_mut(chunk).zip(output.data.chunks(chunk));
+            in_parallel(jobs, |(g, y)| activation::derivative_product(f, y, g));
         }
     }
     Ok(())
@@ -236,52 +234,45 @@ pub(super) fn convolution_backward(
         let mut cols_t = vec![0.0; patch * positions];
         for (s, (x, dy)) in images.chunks(image).zip(dys.chunks(out_len)).enumerate() {
             image_columns_t(w, x, &mut cols_t);
-            // SAFETY: dy is [filters, positions], cols_t [patch, positions] read as its transpose,
-            // dw [filters, patch]; none alias.
-            unsafe {
-                matrixmultiply::sgemm(
-                    filters,
-                    positions,
-                    patch,
-                    1.0,
-                    dy.as_ptr(),
-                    positions as isize,
-                    1,
-                    cols_t.as_ptr(),
-                    1,
-                    positions as isize,
-                    1.0,
-                    dw.as_mut_ptr(),
-                    patch as isize,
-                    1,
-                );
-            }
+            // dW [filters, patch] += dy [filters, positions] · cols_tᵀ [positions, patch].
+            gemm_in_job(
+                (filters, positions, patch),
+                Strided {
+                    data: dy,
+                    row: positions,
+                    col: 1,
+                },
+                Strided {
+                    data: &cols_t,
+                    row: 1,
+                    col: positions,
+                },
+                dw,
+                true,
+                &|_, _, _| {},
+            );
             for (d, plane) in db.iter_mut().zip(dy.chunks_exact(positions)) {
                 *d += plane.iter().sum::<f32>();
             }
             if let Some(dxs) = dxs.as_deref_mut() {
                 // The columns are spent; their gradient takes their place:
                 // dcols_t = Wᵀ·dy_n.
-                // SAFETY: weight [filters, patch] read as its transpose, dy [filters, positions],
-                // cols_t [patch, positions]; none alias.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        patch,
-                        filters,
-                        positions,
-                        1.0,
-                        weight.data.as_ptr(),
-                        1,
-                        patch as isize,
-                        dy.as_ptr(),
-                        positions as isize,
-                        1,
-                        0.0,
-                        cols_t.as_mut_ptr(),
-                        positions as isize,
-                        1,
-                    );
-                }
+                gemm_in_job(
+                    (patch, filters, positions),
+                    Strided {
+                        data: &weight.data,
+                        row: 1,
+                        col: patch,
+                    },
+                    Strided {
+                        data: dy,
+                        row: positions,
+                        col: 1,
+                    },
+                    &mut cols_t,
+                    false,
+                    &|_, _, _| {},
+                );
                 image_col2im_t(w, &cols_t, &mut dxs[s * image..(s + 1) * image]);
             }
         }

@@ -43,7 +43,20 @@ pub(super) fn gemm(
     finish: Finish<'_>,
 ) {
     let dims = Dims { m, k, n };
-    product(avx512(), threads(), dims, a, b, c, finish);
+    product(avx512(), threads(), dims, a, b, c, false, finish);
+}
+
+/// [`gemm`] on the calling thread alone, for a product inside a job that already has a thread of its
+/// own; `c += op(A)·op(B)` when `add`.
+pub(super) fn gemm_in_job(
+    (m, k, n): (usize, usize, usize),
+    a: Strided<'_>,
+    b: Strided<'_>,
+    c: &mut [f32],
+    add: bool,
+    finish: Finish<'_>,
+) {
+    product(avx512(), 1, Dims { m, k, n }, a, b, c, add, finish);
 }
 
 /// A product's sizes: `op(A)` `[m, k]`, `op(B)` `[k, n]`.
@@ -55,7 +68,7 @@ struct Dims {
 }
 
 /// [`gemm`] on the AVX-512 path (`avx512`, which must then be present) split between up to `threads`
-/// threads, or on the portable one.
+/// threads, or on the portable one; adding the product to `c` when `add`.
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn product(
     avx512: bool,
@@ -64,6 +77,7 @@ fn product(
     a: Strided<'_>,
     b: Strided<'_>,
     c: &mut [f32],
+    add: bool,
     finish: Finish<'_>,
 ) {
     assert!(c.len() >= m * n, "gemm: C holds {} of {m}×{n}", c.len());
@@ -71,10 +85,10 @@ fn product(
         return;
     }
     if k == 0 || !avx512 {
-        if k == 0 {
+        if k > 0 {
+            fallback(m, k, n, a, b, c, add);
+        } else if !add {
             c[..m * n].fill(0.0);
-        } else {
-            fallback(m, k, n, a, b, c);
         }
         c[..m * n]
             .chunks_exact_mut(n)
@@ -86,7 +100,7 @@ fn product(
     // SAFETY: the caller vouched for AVX-512F and checked the shapes against the strides; `c` holds
     // m·n floats (asserted above).
     unsafe {
-        avx512::run(threads, Dims { m, k, n }, a, b, c, finish)
+        avx512::run(threads, Dims { m, k, n }, a, b, c, add, finish)
     };
 }
 
@@ -111,7 +125,15 @@ fn avx512() -> bool {
 }
 
 /// `matrixmultiply`'s sgemm, multi-threaded, for processors without AVX-512F.
-fn fallback(m: usize, k: usize, n: usize, a: Strided<'_>, b: Strided<'_>, c: &mut [f32]) {
+fn fallback(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Strided<'_>,
+    b: Strided<'_>,
+    c: &mut [f32],
+    add: bool,
+) {
     // SAFETY: the caller checked that the strides address `op(A)` and `op(B)` inside their slices, and
     // `c` holds `m·n` floats that alias neither.
     unsafe {
@@ -126,7 +148,7 @@ fn fallback(m: usize, k: usize, n: usize, a: Strided<'_>, b: Strided<'_>, c: &mu
             b.data.as_ptr(),
             b.row as isize,
             b.col as isize,
-            0.0,
+            if add { 1.0 } else { 0.0 },
             c.as_mut_ptr(),
             n as isize,
             1,
@@ -176,7 +198,7 @@ mod tests {
             .into_iter()
             .map(|(avx, t)| {
                 let mut c = vec![f32::NAN; m * n];
-                product(avx, t, Dims { m, k, n }, a, b, &mut c, finish);
+                product(avx, t, Dims { m, k, n }, a, b, &mut c, false, finish);
                 (format!("avx512={avx} threads={t}"), c)
             })
             .collect()
@@ -282,30 +304,55 @@ mod tests {
     #[test]
     fn an_empty_inner_dimension_gives_zeros_and_empty_outputs_are_fine() {
         let plus_one: Finish<'_> = &|_, _, row| row.iter_mut().for_each(|v| *v += 1.0);
-        let mut c = vec![f32::NAN; 6];
         let empty = Strided {
             data: &[],
             row: 0,
             col: 1,
         };
-        product(
-            avx512(),
-            2,
-            Dims { m: 2, k: 0, n: 3 },
-            empty,
-            empty,
-            &mut c,
-            plus_one,
-        );
-        assert_eq!(c, vec![1.0; 6]);
-        product(
-            avx512(),
-            2,
-            Dims { m: 0, k: 4, n: 3 },
-            empty,
-            empty,
-            &mut [],
-            plus_one,
-        );
+        for add in [false, true] {
+            let mut c = vec![2.0; 6];
+            let dims = Dims { m: 2, k: 0, n: 3 };
+            product(avx512(), 2, dims, empty, empty, &mut c, add, plus_one);
+            assert_eq!(c, vec![if add { 3.0 } else { 1.0 }; 6], "add={add}");
+        }
+        let dims = Dims { m: 0, k: 4, n: 3 };
+        product(avx512(), 2, dims, empty, empty, &mut [], false, plus_one);
+    }
+
+    /// With `add`, every path sums the product onto C's contents, edge tiles included (integer data,
+    /// so the sums are exact).
+    #[test]
+    fn adding_sums_the_product_onto_c() {
+        let (m, k, n) = (29, 530, 70);
+        let a: Vec<f32> = (0..m * k).map(|x| (x % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|x| (x % 5) as f32 - 2.0).collect();
+        let c0: Vec<f32> = (0..m * n).map(|x| (x % 11) as f32).collect();
+        let want: Vec<f32> = (0..m * n)
+            .map(|e| {
+                c0[e]
+                    + (0..k)
+                        .map(|p| a[e / n * k + p] * b[p * n + e % n])
+                        .sum::<f32>()
+            })
+            .collect();
+        let mut paths = vec![(false, 1)];
+        if avx512() {
+            paths.extend([(true, 1), (true, 2)]);
+        }
+        for (avx, t) in paths {
+            let mut c = c0.clone();
+            let (sa, sb) = (strided(&a, k, false), strided(&b, n, false));
+            product(
+                avx,
+                t,
+                Dims { m, k, n },
+                sa,
+                sb,
+                &mut c,
+                true,
+                &|_, _, _| {},
+            );
+            assert_eq!(c, want, "avx512={avx} threads={t}");
+        }
     }
 }

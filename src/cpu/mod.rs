@@ -4,6 +4,7 @@
 mod activation;
 mod conv;
 mod data;
+mod denormals;
 mod gemm;
 mod linear;
 mod loss;
@@ -109,6 +110,7 @@ fn workers() -> Option<&'static rayon::ThreadPool> {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(extra)
                     .thread_name(|i| format!("nabla-cpu-{i}"))
+                    .start_handler(|_| denormals::flush_on_this_thread())
                     .build()
                     .ok()
             })
@@ -118,8 +120,10 @@ fn workers() -> Option<&'static rayon::ThreadPool> {
 }
 
 /// Runs `work` on every job: the first on the calling thread, the others on the worker threads (or
-/// all on the calling thread when there are none).
+/// all on the calling thread when there are none), every one with subnormals flushed to zero
+/// ([`denormals`]).
 fn in_parallel<T: Send>(jobs: impl Iterator<Item = T>, work: impl Fn(T) + Sync) {
+    let _flushed = denormals::Flushed::new();
     let work = &work;
     let mut jobs = jobs;
     let Some(first) = jobs.next() else { return };

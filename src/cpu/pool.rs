@@ -2,7 +2,7 @@
 //! position sums the output gradients of the windows that read it, so no two writes meet.
 
 use super::conv::times_derivative;
-use super::{CpuTensor, in_parallel, samples_per_job};
+use super::{CpuTensor, activation, in_parallel, samples_per_job};
 use crate::activation::Activation;
 use crate::backend::Epilogue;
 use crate::error::{Error, Result};
@@ -23,26 +23,30 @@ fn window_at(w: &Window, o: usize) -> impl Iterator<Item = (usize, usize)> + '_ 
 }
 
 /// Whether `v` beats the best so far: greater, or a NaN over a number (NaN wins, ties keep the first).
+/// Written without short-circuits, so that callers compile to selects: which element wins is data,
+/// and a branch on it is mispredicted half the time.
+#[inline(always)]
 fn beats(v: f32, best: f32) -> bool {
-    v > best || (v.is_nan() && !best.is_nan())
+    (v > best) | (v.is_nan() & !best.is_nan())
 }
 
 /// The maximum of one plane `x` under the window at output `(oh, ow)`, and its offset `i·KW + j`.
+#[inline(always)]
 fn window_max(w: &Window, x: &[f32], oh: usize, ow: usize) -> (f32, usize) {
     let width = w.input.width;
     if w.padding == 0 {
         // Every window lies inside the image: plain slices, no bounds to test.
         let corner = oh * w.stride * width + ow * w.stride;
-        let mut best = (x[corner], 0);
+        let (mut best, mut at) = (x[corner], 0);
         for i in 0..w.kernel_h {
             let row = &x[corner + i * width..][..w.kernel_w];
             for (j, &v) in row.iter().enumerate() {
-                if beats(v, best.0) {
-                    best = (v, i * w.kernel_w + j);
-                }
+                let wins = beats(v, best);
+                best = if wins { v } else { best };
+                at = if wins { i * w.kernel_w + j } else { at };
             }
         }
-        return best;
+        return (best, at);
     }
     let mut best: Option<(f32, usize)> = None;
     for i in 0..w.kernel_h {
@@ -114,8 +118,9 @@ pub(super) fn max_pool(
         )));
     }
     let (plane, positions) = (w.input.spatial(), w.positions());
-    let ow_count = w.out_width();
+    let (width, ow_count) = (w.input.width, w.out_width());
     let out_len = positions * w.input.channels;
+    let pairs = (w.kernel_h, w.kernel_w, w.stride, w.padding) == (2, 2, 2, 0);
     by_samples(
         n,
         (&x.data, w.input.len()),
@@ -131,11 +136,27 @@ pub(super) fn max_pool(
                     &x[(r / w.out_height()) * plane..][..plane],
                     r % w.out_height(),
                 );
-                for (ow, (y, winner)) in y.iter_mut().zip(argmax).enumerate() {
-                    let (value, k) = window_max(w, x, oh, ow);
-                    *y = then.forward(value);
-                    *winner = k as u32;
+                if pairs {
+                    // 2×2 windows at stride 2 inside the image: two input rows, read in pairs.
+                    let top = &x[2 * oh * width..][..2 * ow_count];
+                    let bottom = &x[(2 * oh + 1) * width..][..2 * ow_count];
+                    let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                    for ((y, winner), (t, b)) in y.iter_mut().zip(argmax.iter_mut()).zip(windows) {
+                        let (mut best, mut at) = (t[0], 0);
+                        for (k, v) in [(1, t[1]), (2, b[0]), (3, b[1])] {
+                            let wins = beats(v, best);
+                            best = if wins { v } else { best };
+                            at = if wins { k } else { at };
+                        }
+                        (*y, *winner) = (best, at);
+                    }
+                } else {
+                    for (ow, (y, winner)) in y.iter_mut().zip(argmax.iter_mut()).enumerate() {
+                        let (value, k) = window_max(w, x, oh, ow);
+                        (*y, *winner) = (value, k as u32);
+                    }
                 }
+                activation::forward_in_place(then, y);
             }
         },
     );
@@ -161,6 +182,7 @@ pub(super) fn max_pool_backward(
     }
     let (plane, positions) = (w.input.spatial(), w.positions());
     let (width, ow_count) = (w.input.width, w.out_width());
+    let disjoint = w.padding == 0 && w.stride >= w.kernel_h && w.stride >= w.kernel_w;
     // Each winner's offset `i·KW + j` as `(i, j)`, looked up instead of divided.
     let offsets: Vec<(usize, usize)> = (0..w.area())
         .map(|k| (k / w.kernel_w, k % w.kernel_w))
@@ -171,9 +193,24 @@ pub(super) fn max_pool_backward(
         (&mut dx.data, w.input.len()),
         (argmax, positions * w.input.channels),
         |dy, dx, argmax| {
-            dx.fill(0.0);
             let planes = dx.chunks_mut(plane).zip(dy.chunks(positions));
             for ((dx, dy), argmax) in planes.zip(argmax.chunks(positions)) {
+                // Zeroed plane by plane, so that the scatter finds it in cache.
+                dx.fill(0.0);
+                if disjoint {
+                    // Windows inside the image that never overlap: each input position takes at
+                    // most one gradient, written, not added.
+                    let rows = dy.chunks_exact(ow_count).zip(argmax.chunks_exact(ow_count));
+                    for (oh, (dy, argmax)) in rows.enumerate() {
+                        let top = oh * w.stride * width;
+                        for (ow, (&g, &k)) in dy.iter().zip(argmax).enumerate() {
+                            if let Some(&(i, j)) = offsets.get(k as usize) {
+                                dx[top + i * width + ow * w.stride + j] = g;
+                            }
+                        }
+                    }
+                    continue;
+                }
                 let rows = dy.chunks_exact(ow_count).zip(argmax.chunks_exact(ow_count));
                 for (oh, (dy, argmax)) in rows.enumerate() {
                     for (ow, (&g, &k)) in dy.iter().zip(argmax).enumerate() {

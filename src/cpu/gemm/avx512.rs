@@ -9,9 +9,8 @@ use crate::cpu::in_parallel;
 /// Tile rows and columns of the micro-kernel.
 const MR: usize = 8;
 const NR: usize = 32;
-/// Depth, rows and columns of the packed blocks.
+/// Depth and width of the packed `B` panels.
 const KC: usize = 256;
-const MC: usize = 192;
 const NC: usize = 1024;
 /// How many rows of a `B` strip ahead the micro-kernel asks the cache for.
 const PREFETCH: usize = 8;
@@ -29,6 +28,7 @@ pub(super) unsafe fn run(
     a: Strided<'_>,
     b: Strided<'_>,
     c: &mut [f32],
+    add: bool,
     finish: Finish<'_>,
 ) {
     let out = Out {
@@ -37,7 +37,7 @@ pub(super) unsafe fn run(
     };
     in_parallel(bands(m, k, n, threads).into_iter(), |band| {
         // SAFETY: the bands are disjoint rectangles of `c` (`bands`); the rest is the caller's promise.
-        unsafe { block(band, k, a, b, out, finish) }
+        unsafe { block(band, k, a, b, out, add, finish) }
     });
 }
 
@@ -60,7 +60,8 @@ struct Band {
 
 /// The rectangles of `C` that `t` threads compute: one per thread, made of whole tiles, split by
 /// columns where there are at least as many column tiles as row tiles (or too few row tiles), else by
-/// rows; the whole of `C` when the product is small.
+/// rows; the whole of `C` when the product is small. (Splitting by columns wherever the busiest
+/// thread gets no more tiles measured 11% slower at 1000×784×128: both threads then read all of `A`.)
 fn bands(m: usize, k: usize, n: usize, t: usize) -> Vec<Band> {
     let whole = Band {
         rows: (0, m),
@@ -98,7 +99,8 @@ fn bands(m: usize, k: usize, n: usize, t: usize) -> Vec<Band> {
 }
 
 thread_local! {
-    /// Each thread's packing buffers, kept between calls: `MC·KC` floats of `A`, `KC·NC` of `B`.
+    /// Each thread's packing buffers, kept between calls: an edge strip of `A` (`MR·KC` floats) and a
+    /// panel of `B` (`KC·NC`).
     static PACKED: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
         std::cell::RefCell::new((Vec::new(), Vec::new()))
     };
@@ -110,9 +112,17 @@ thread_local! {
 /// AVX-512F must be present; `band` must lie inside `C` and no other thread may touch it; `a` and `b`
 /// must address every element of `op(A)` `[m, k]` and `op(B)` `[k, n]`.
 #[target_feature(enable = "avx512f")]
-unsafe fn block(band: Band, k: usize, a: Strided<'_>, b: Strided<'_>, c: Out, finish: Finish<'_>) {
+unsafe fn block(
+    band: Band,
+    k: usize,
+    a: Strided<'_>,
+    b: Strided<'_>,
+    c: Out,
+    add: bool,
+    finish: Finish<'_>,
+) {
     PACKED.with_borrow_mut(|(pa, pb)| unsafe {
-        pa.resize(MC * KC, 0.0);
+        pa.resize(MR * KC, 0.0);
         pb.resize(KC * NC, 0.0);
         let mut tile = [0.0f32; MR * NR];
         // K in equal slices of at most KC (784 = 4×196, not 3×256 + 16: a thin last slice wastes
@@ -123,41 +133,56 @@ unsafe fn block(band: Band, k: usize, a: Strided<'_>, b: Strided<'_>, c: Out, fi
             for s in 0..slices {
                 let (pc, end) = (k * s / slices, k * (s + 1) / slices);
                 let kc = end - pc;
-                let (first, last) = (s == 0, s + 1 == slices);
+                // The first slice overwrites C, unless the product is to be added to it.
+                let (accumulate, last) = (s > 0 || add, s + 1 == slices);
                 pack_b(b, pc, kc, jc, nc, pb);
-                for ic in (band.rows.0..band.rows.1).step_by(MC) {
-                    let mc = MC.min(band.rows.1 - ic);
-                    pack_a(a, ic, mc, pc, kc, pa);
-                    for ir in (0..mc).step_by(MR) {
-                        let mr = MR.min(mc - ir);
-                        let a_strip = pa.as_ptr().add(ir * kc);
-                        for jr in (0..nc).step_by(NR) {
-                            let nr = NR.min(nc - jr);
-                            let b_strip = pb.as_ptr().add(jr * kc);
-                            // Rows ic+ir.. and columns jc+jr.. are inside the band.
-                            let dst = c.ptr.add((ic + ir) * c.ld + jc + jr);
-                            if mr == MR && nr == NR {
-                                kernel(kc, a_strip, b_strip, dst, c.ld, !first);
-                            } else {
-                                // An edge tile: computed whole in a scratch tile, of which the part
-                                // inside C is read and written back.
-                                for i in 0..mr {
-                                    for j in 0..nr {
-                                        tile[i * NR + j] =
-                                            if first { 0.0 } else { *dst.add(i * c.ld + j) };
-                                    }
+                for ir in (band.rows.0..band.rows.1).step_by(MR) {
+                    let mr = MR.min(band.rows.1 - ir);
+                    // A whole strip is read where it lies, unless its `kc` runs would crowd a few
+                    // cache sets (columns of a transposed A whose rows are a multiple of 64 floats
+                    // apart: at 1024, every run falls in one set, which measured 15% slower); an
+                    // edge strip is packed, zero-padded.
+                    let direct = a.col == 1 || (a.row == 1 && a.col % 64 != 0);
+                    let strip = if mr == MR && direct {
+                        let start = a.data.as_ptr().add(ir * a.row + pc * a.col);
+                        if a.col == 1 {
+                            StripA::AlongK(start, a.row)
+                        } else {
+                            StripA::Across(start, a.col)
+                        }
+                    } else {
+                        pack_a(a, ir, mr, pc, kc, pa);
+                        StripA::Across(pa.as_ptr(), MR)
+                    };
+                    for jr in (0..nc).step_by(NR) {
+                        let nr = NR.min(nc - jr);
+                        let b_strip = pb.as_ptr().add(jr * kc);
+                        // Rows ir.. and columns jc+jr.. are inside the band.
+                        let dst = c.ptr.add(ir * c.ld + jc + jr);
+                        if mr == MR && nr == NR {
+                            strip.kernel(kc, b_strip, dst, c.ld, accumulate);
+                        } else {
+                            // An edge tile: computed whole in a scratch tile, of which the part
+                            // inside C is read and written back.
+                            for i in 0..mr {
+                                for j in 0..nr {
+                                    tile[i * NR + j] = if accumulate {
+                                        *dst.add(i * c.ld + j)
+                                    } else {
+                                        0.0
+                                    };
                                 }
-                                kernel(kc, a_strip, b_strip, tile.as_mut_ptr(), NR, !first);
-                                for i in 0..mr {
-                                    for j in 0..nr {
-                                        *dst.add(i * c.ld + j) = tile[i * NR + j];
-                                    }
+                            }
+                            strip.kernel(kc, b_strip, tile.as_mut_ptr(), NR, accumulate);
+                            for i in 0..mr {
+                                for j in 0..nr {
+                                    *dst.add(i * c.ld + j) = tile[i * NR + j];
                                 }
                             }
                         }
                     }
                     if last {
-                        for i in ic..ic + mc {
+                        for i in ir..ir + mr {
                             // The row segment lies inside this thread's band.
                             let row = std::slice::from_raw_parts_mut(c.ptr.add(i * c.ld + jc), nc);
                             finish(i, jc, row);
@@ -169,27 +194,46 @@ unsafe fn block(band: Band, k: usize, a: Strided<'_>, b: Strided<'_>, c: Out, fi
     });
 }
 
-/// Packs rows `i0..i0+mc` and columns `p0..p0+kc` of `op(A)` as `MR`-row strips, each stored column by
-/// column (`kc` runs of `MR` floats), the rows past the end zero.
+/// An `MR`-row strip of `op(A)` as the micro-kernel reads it: element `(i, p)` at `ptr + i·step + p`
+/// (`AlongK`: rows of a row-major `A`) or at `ptr + p·step + i` (`Across`: a packed strip, or columns of
+/// a transposed `A`).
+#[derive(Clone, Copy)]
+enum StripA {
+    AlongK(*const f32, usize),
+    Across(*const f32, usize),
+}
+
+impl StripA {
+    /// The micro-kernel on this strip.
+    ///
+    /// # Safety
+    /// As for [`kernel`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn kernel(self, kc: usize, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
+        unsafe {
+            match self {
+                StripA::AlongK(a, step) => kernel::<true>(kc, a, step, b, c, ldc, accumulate),
+                StripA::Across(a, step) => kernel::<false>(kc, a, step, b, c, ldc, accumulate),
+            }
+        }
+    }
+}
+
+/// Packs rows `i0..i0+rows` (at most `MR`) and columns `p0..p0+kc` of `op(A)` as one strip stored
+/// column by column (`kc` runs of `MR` floats), the rows past the end zero.
 ///
 /// # Safety
 /// AVX-512F must be present.
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_a(a: Strided<'_>, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
-    for (s, strip) in out[..mc.div_ceil(MR) * MR * kc]
-        .chunks_exact_mut(MR * kc)
-        .enumerate()
-    {
-        let first = i0 + s * MR;
-        let rows = MR.min(mc - s * MR);
-        let source = Source {
-            base: first * a.row + p0 * a.col,
-            across: a.row,
-            along: a.col,
-            valid: rows,
-        };
-        unsafe { pack_strip::<MR>(a.data, source, kc, strip) };
-    }
+unsafe fn pack_a(a: Strided<'_>, i0: usize, rows: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    let source = Source {
+        base: i0 * a.row + p0 * a.col,
+        across: a.row,
+        along: a.col,
+        valid: rows,
+    };
+    unsafe { pack_strip::<MR>(a.data, source, kc, out) };
 }
 
 /// Packs rows `p0..p0+kc` and columns `j0..j0+nc` of `op(B)` as `NR`-column strips, each stored row by
@@ -328,18 +372,20 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
-/// The micro-kernel: `C[i][j] = C₀[i][j] + Σ_p A[p][i]·B[p][j]` over a `MR×NR` tile, with `C₀` the tile's
-/// present contents when `accumulate`, else zero. `a` is a packed strip (`kc` runs of `MR`), `b` one of
-/// `kc` runs of `NR`; the tile's rows are `ldc` apart. Each sum is one chain of fused multiply-adds
-/// in `p` order, accumulated in 16 registers.
+/// The micro-kernel: `C[i][j] = C₀[i][j] + Σ_p A(i, p)·B[p][j]` over a `MR×NR` tile, with `C₀` the
+/// tile's present contents when `accumulate`, else zero. `A(i, p)` is `a[i·step + p]` when `ALONG_K`,
+/// else `a[p·step + i]`; `b` is a packed strip (`kc` runs of `NR`); the tile's rows are `ldc` apart.
+/// Each sum is one chain of fused multiply-adds in `p` order, accumulated in 16 registers.
 ///
 /// # Safety
-/// AVX-512F must be present and the pointers must address `kc·MR`, `kc·NR` and the tile's floats.
+/// AVX-512F must be present and the pointers must address the strip's `MR·kc` elements, `kc·NR`
+/// floats of `b` and the tile's floats.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn kernel(
+unsafe fn kernel<const ALONG_K: bool>(
     kc: usize,
     a: *const f32,
+    step: usize,
     b: *const f32,
     c: *mut f32,
     ldc: usize,
@@ -363,9 +409,12 @@ unsafe fn kernel(
             _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR + 16) as *const i8);
             let b0 = _mm512_loadu_ps(b.add(p * NR));
             let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-            let ap = a.add(p * MR);
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm512_set1_ps(*ap.add(i));
+                let ai = _mm512_set1_ps(if ALONG_K {
+                    *a.add(i * step + p)
+                } else {
+                    *a.add(p * step + i)
+                });
                 row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
                 row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
             }
