@@ -43,7 +43,11 @@ pub(super) fn gemm(
     finish: Finish<'_>,
 ) {
     let dims = Dims { m, k, n };
-    product(avx512(), threads(), dims, a, b, c, false, finish);
+    let route = Route {
+        avx512: avx512(),
+        threads: threads(),
+    };
+    product(route, dims, a, b, c, false, finish);
 }
 
 /// [`gemm`] on the calling thread alone, for a product inside a job that already has a thread of its
@@ -56,7 +60,11 @@ pub(super) fn gemm_in_job(
     add: bool,
     finish: Finish<'_>,
 ) {
-    product(avx512(), 1, Dims { m, k, n }, a, b, c, add, finish);
+    let route = Route {
+        avx512: avx512(),
+        threads: 1,
+    };
+    product(route, Dims { m, k, n }, a, b, c, add, finish);
 }
 
 /// A product's sizes: `op(A)` `[m, k]`, `op(B)` `[k, n]`.
@@ -67,12 +75,18 @@ struct Dims {
     n: usize,
 }
 
-/// [`gemm`] on the AVX-512 path (`avx512`, which must then be present) split between up to `threads`
-/// threads, or on the portable one; adding the product to `c` when `add`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-fn product(
+/// Which path a product takes: the AVX-512 one (which must then be present) split between up to
+/// `threads` threads, or the portable one.
+#[derive(Clone, Copy)]
+struct Route {
     avx512: bool,
     threads: usize,
+}
+
+/// [`gemm`] along `route`, adding the product to `c` when `add`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn product(
+    Route { avx512, threads }: Route,
     Dims { m, k, n }: Dims,
     a: Strided<'_>,
     b: Strided<'_>,
@@ -198,7 +212,11 @@ mod tests {
             .into_iter()
             .map(|(avx, t)| {
                 let mut c = vec![f32::NAN; m * n];
-                product(avx, t, Dims { m, k, n }, a, b, &mut c, false, finish);
+                let route = Route {
+                    avx512: avx,
+                    threads: t,
+                };
+                product(route, Dims { m, k, n }, a, b, &mut c, false, finish);
                 (format!("avx512={avx} threads={t}"), c)
             })
             .collect()
@@ -312,11 +330,19 @@ mod tests {
         for add in [false, true] {
             let mut c = vec![2.0; 6];
             let dims = Dims { m: 2, k: 0, n: 3 };
-            product(avx512(), 2, dims, empty, empty, &mut c, add, plus_one);
+            let route = Route {
+                avx512: avx512(),
+                threads: 2,
+            };
+            product(route, dims, empty, empty, &mut c, add, plus_one);
             assert_eq!(c, vec![if add { 3.0 } else { 1.0 }; 6], "add={add}");
         }
         let dims = Dims { m: 0, k: 4, n: 3 };
-        product(avx512(), 2, dims, empty, empty, &mut [], false, plus_one);
+        let route = Route {
+            avx512: avx512(),
+            threads: 2,
+        };
+        product(route, dims, empty, empty, &mut [], false, plus_one);
     }
 
     /// With `add`, every path sums the product onto C's contents, edge tiles included (integer data,
@@ -342,16 +368,11 @@ mod tests {
         for (avx, t) in paths {
             let mut c = c0.clone();
             let (sa, sb) = (strided(&a, k, false), strided(&b, n, false));
-            product(
-                avx,
-                t,
-                Dims { m, k, n },
-                sa,
-                sb,
-                &mut c,
-                true,
-                &|_, _, _| {},
-            );
+            let route = Route {
+                avx512: avx,
+                threads: t,
+            };
+            product(route, Dims { m, k, n }, sa, sb, &mut c, true, &|_, _, _| {});
             assert_eq!(c, want, "avx512={avx} threads={t}");
         }
     }
