@@ -142,7 +142,7 @@ unsafe fn block(
                     // cache sets (columns of a transposed A whose rows are a multiple of 64 floats
                     // apart: at 1024, every run falls in one set, which measured 15% slower); an
                     // edge strip is packed, zero-padded.
-                    let direct = a.col == 1 || (a.row == 1 && a.col % 64 != 0);
+                    let direct = a.col == 1 || (a.row == 1 && !a.col.is_multiple_of(64));
                     let strip = if mr == MR && direct {
                         let start = a.data.as_ptr().add(ir * a.row + pc * a.col);
                         if a.col == 1 {
