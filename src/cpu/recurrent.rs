@@ -5,9 +5,10 @@
 //! Sequences are batch-major, so a range of samples owns one contiguous run of every buffer's rows:
 //! each thread takes its samples ([`Rows`]) through every step, with its own recurrent products, and
 //! the threads meet once per pass instead of twice per step. Each gate block is a contiguous run of
-//! `H` units, so the gate loops vectorise ([`simd::widest`]), and so does the small product kernel
-//! ([`product`]) the steps use.
+//! `H` units, so the gate loops vectorise ([`simd::widest`]). The steps' products run on the thread's
+//! own share with the recurrent weights packed once per pass ([`PackedB`]).
 
+use super::gemm::{PackedB, Strided, gemm_packed_in_job};
 use super::{CpuTensor, in_parallel, simd, threads};
 use crate::error::Result;
 use crate::recurrent::{Cell, Sequence, SequenceGrads, check_step};
@@ -127,13 +128,11 @@ pub(super) fn forward(
     let g = cell.gates() * h;
     crate::shape::exact("the recurrent weights", w_hh, g, h)?;
     crate::shape::exact("the recurrent bias", b_hh, 1, g)?;
-    // W_hhᵀ, [H, G·H], so that the product reads it row by row.
-    let mut w_t = vec![0.0f32; g * h];
-    for (j, row) in w_hh.data.chunks_exact(h).enumerate() {
-        for (k, &v) in row.iter().enumerate() {
-            w_t[k * g + j] = v;
-        }
-    }
+    // W_hhᵀ [H, G·H], packed once for every step of every thread.
+    let w_t = PackedB::new(h, g, Strided { data: &w_hh.data, row: 1, col: h });
+    let add_bias = |_: usize, j: usize, row: &mut [f32]| {
+        row.iter_mut().zip(&b_hh.data[j..]).for_each(|(v, b)| *v += b);
+    };
     let sizes = ranges(n, g * h);
     let rows = split_rows(cell, s, &sizes);
     in_parallel(rows.into_iter(), |mut rows| {
@@ -147,7 +146,8 @@ pub(super) fn forward(
                             row.copy_from_slice(&b_hh.data);
                         }
                     } else {
-                        product(rows.state, &w_t, rows.r, batch, h, g, Some(&b_hh.data));
+                        let state = Strided { data: rows.state, row: h, col: 1 };
+                        gemm_packed_in_job(batch, state, &w_t, rows.r, &add_bias);
                     }
                     step_rows(cell, t, &mut rows);
                 }
@@ -198,6 +198,10 @@ fn forward_row(cell: Cell, t: usize, b: usize, s: &mut Rows<'_>) {
             }
             let [ki, kf, kg, ko] = blocks_mut(kept, h);
             let ([xi, xf, xg, xo], [ri, rf, rg, ro]) = (blocks(xp, h), blocks(r, h));
+            // Cut to h where the loop sees it (no bounds checks, so the loop vectorises).
+            let (ki, kf, kg, ko) = (&mut ki[..h], &mut kf[..h], &mut kg[..h], &mut ko[..h]);
+            let (xi, xf, xg, xo) = (&xi[..h], &xf[..h], &xg[..h], &xo[..h]);
+            let (ri, rf, rg, ro) = (&ri[..h], &rf[..h], &rg[..h], &ro[..h]);
             for j in 0..h {
                 let i = sigmoid(xi[j] + ri[j]);
                 let f = sigmoid(xf[j] + rf[j]);
@@ -211,6 +215,9 @@ fn forward_row(cell: Cell, t: usize, b: usize, s: &mut Rows<'_>) {
         Cell::Gru => {
             let [kr, kz, kn, krn] = blocks_mut(kept, h);
             let ([xr, xz, xn], [rr_, rz, rn]) = (blocks(xp, h), blocks(r, h));
+            let (kr, kz, kn, krn) = (&mut kr[..h], &mut kz[..h], &mut kn[..h], &mut krn[..h]);
+            let (xr, xz, xn) = (&xr[..h], &xz[..h], &xn[..h]);
+            let (rr_, rz, rn) = (&rr_[..h], &rz[..h], &rn[..h]);
             let prev = &prev[..h];
             for j in 0..h {
                 let rr = sigmoid(xr[j] + rr_[j]);
@@ -308,6 +315,8 @@ pub(super) fn backward(
         })
         .collect();
     let parts = split_grads(cell, s.steps, h, dy, grads, &sizes);
+    // W_hh [G·H, H], packed once for every step of every thread.
+    let w = PackedB::new(g, h, Strided { data: &w_hh.data, row: h, col: 1 });
     in_parallel(parts.into_iter().zip(starts), |(mut part, first)| {
         simd::widest(
             #[inline(always)]
@@ -316,7 +325,8 @@ pub(super) fn backward(
                 for t in (0..s.steps).rev() {
                     backward_rows(cell, t, s, first, every_step, &mut part);
                     if t > 0 {
-                        product(part.dr, &w_hh.data, part.dh, batch, g, h, None);
+                        let dr = Strided { data: part.dr, row: g, col: 1 };
+                        gemm_packed_in_job(batch, dr, &w, part.dh, &|_, _, _| {});
                     }
                 }
             },
@@ -414,20 +424,8 @@ fn backward_row(
             } else {
                 (&s.cells.data[(row - 1) * h..][..h], 1.0)
             };
-            let [ki, kf, kg, ko] = blocks(kept, h);
             let [di, df, dg, d_o] = blocks_mut(dxp, h);
-            let dh = &dh[..h];
-            for j in 0..h {
-                let (i, f, gg, o) = (ki[j], kf[j], kg[j], ko[j]);
-                let cp = keep * c_prev[j];
-                let tc = tanh(c[j]);
-                let dc = carry[j] + dh[j] * o * (1.0 - tc * tc);
-                di[j] = dc * gg * i * (1.0 - i);
-                df[j] = dc * cp * f * (1.0 - f);
-                dg[j] = dc * i * (1.0 - gg * gg);
-                d_o[j] = dh[j] * tc * o * (1.0 - o);
-                carry[j] = dc * f;
-            }
+            lstm_units_backward(kept, (c, c_prev, keep), &dh[..h], carry, di, df, dg, d_o);
             dr.copy_from_slice(dxp);
         }
         Cell::Gru => {
@@ -436,7 +434,10 @@ fn backward_row(
             let [kr, kz, kn, krn] = blocks(kept, h);
             let [dxr, dxz, dxn] = blocks_mut(dxp, h);
             let [dar, daz, dan] = blocks_mut(all, h);
-            let dh = &dh[..h];
+            let (kr, kz, kn, krn) = (&kr[..h], &kz[..h], &kn[..h], &krn[..h]);
+            let (dxr, dxz, dxn) = (&mut dxr[..h], &mut dxz[..h], &mut dxn[..h]);
+            let (dar, daz, dan) = (&mut dar[..h], &mut daz[..h], &mut dan[..h]);
+            let (dh, carry) = (&dh[..h], &mut carry[..h]);
             for j in 0..h {
                 let (rr, z, nn, rn) = (kr[j], kz[j], kn[j], krn[j]);
                 let d = dh[j] + carry[j];
@@ -452,79 +453,39 @@ fn backward_row(
     }
 }
 
-/// `C = A·B (+ bias on every row)` for row-major `A` `[m, k]`, `B` `[k, n]`, `C` `[m, n]`: the small
-/// products of a recurrent step. Tiles of up to 4 rows × 64 columns (16 at the right edge) stay in
-/// registers while `k` runs, each term added by one fused multiply-add in order of `k`, so every row's
-/// result is the same whatever rows it is computed with.
+/// LSTM's gate gradients for one sample's units at one step, from its kept gates `i, f, g, o`, its cell
+/// `c`, the previous cell `keep·c_prev` and `dL/dh` (`dh`), with `carry` the cell's gradient from the
+/// step after (updated for the step before). A function of its own so that the compiler knows the
+/// slices apart and vectorises the loop.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn product(
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    bias: Option<&[f32]>,
+fn lstm_units_backward(
+    kept: &[f32],
+    (c, c_prev, keep): (&[f32], &[f32], f32),
+    dh: &[f32],
+    carry: &mut [f32],
+    di: &mut [f32],
+    df: &mut [f32],
+    dg: &mut [f32],
+    d_o: &mut [f32],
 ) {
-    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
-    let mut i = 0;
-    while i < m {
-        match m - i {
-            1 => row_block::<1>(a, b, c, i, k, n),
-            2 => row_block::<2>(a, b, c, i, k, n),
-            3 => row_block::<3>(a, b, c, i, k, n),
-            _ => row_block::<4>(a, b, c, i, k, n),
-        }
-        i += (m - i).min(4);
-    }
-    if let Some(bias) = bias {
-        for row in c.chunks_exact_mut(n) {
-            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-        }
-    }
-}
-
-/// Rows `i..i + R` of [`product`]: tiles of 64 columns, then of 16, then single columns.
-#[inline(always)]
-fn row_block<const R: usize>(a: &[f32], b: &[f32], c: &mut [f32], i: usize, k: usize, n: usize) {
-    let mut j = 0;
-    while j + 64 <= n {
-        tile::<R, 64>(a, b, c, i, j, k, n);
-        j += 64;
-    }
-    while j + 16 <= n {
-        tile::<R, 16>(a, b, c, i, j, k, n);
-        j += 16;
-    }
-    while j < n {
-        tile::<R, 1>(a, b, c, i, j, k, n);
-        j += 1;
-    }
-}
-
-/// The `R × C` tile of [`product`] at row `i`, column `j`.
-#[inline(always)]
-fn tile<const R: usize, const C: usize>(
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    i: usize,
-    j: usize,
-    k: usize,
-    n: usize,
-) {
-    let mut acc = [[0.0f32; C]; R];
-    for p in 0..k {
-        let brow: &[f32; C] = b[p * n + j..][..C].try_into().expect("a full tile");
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let av = a[(i + r) * k + p];
-            for (x, &bv) in acc.iter_mut().zip(brow) {
-                *x = av.mul_add(bv, *x);
-            }
-        }
-    }
-    for (r, acc) in acc.iter().enumerate() {
-        c[(i + r) * n + j..][..C].copy_from_slice(acc);
+    let h = dh.len();
+    let [ki, kf, kg, ko] = blocks(kept, h);
+    // Every slice cut to h here, where the loop can see it: no bounds checks, which would keep the
+    // loop from vectorising.
+    let (ki, kf, kg, ko) = (&ki[..h], &kf[..h], &kg[..h], &ko[..h]);
+    let (c, c_prev, carry) = (&c[..h], &c_prev[..h], &mut carry[..h]);
+    let (di, df, dg, d_o) = (&mut di[..h], &mut df[..h], &mut dg[..h], &mut d_o[..h]);
+    for j in 0..h {
+        let (i, f, gg, o) = (ki[j], kf[j], kg[j], ko[j]);
+        let cp = keep * c_prev[j];
+        let tc = tanh(c[j]);
+        let dc = carry[j] + dh[j] * o * (1.0 - tc * tc);
+        di[j] = dc * gg * i * (1.0 - i);
+        df[j] = dc * cp * f * (1.0 - f);
+        dg[j] = dc * i * (1.0 - gg * gg);
+        d_o[j] = dh[j] * tc * o * (1.0 - o);
+        carry[j] = dc * f;
     }
 }
 

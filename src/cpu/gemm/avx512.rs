@@ -17,6 +17,56 @@ const PREFETCH: usize = 8;
 /// Products with fewer multiply-adds than this run on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
 
+/// `op(B)` as a product takes it: to be packed panel by panel as the product goes, or packed already.
+#[derive(Clone, Copy)]
+pub(super) enum BSource<'a> {
+    Strided(Strided<'a>),
+    Packed(&'a Panels),
+}
+
+/// All of `op(B)` `[k, n]` packed at once, panel after panel in the order [`block`] reads them, for
+/// products that share it (a recurrent layer's steps).
+pub(crate) struct Panels {
+    data: Vec<f32>,
+    /// Where each `(column panel, K slice)` starts in `data`, panel-major.
+    starts: Vec<usize>,
+    slices: usize,
+}
+
+impl Panels {
+    /// Packs `op(B)` `[k, n]`.
+    ///
+    /// # Safety
+    /// AVX-512F must be present, and `b` must address every element of `op(B)`.
+    pub(super) unsafe fn new(k: usize, n: usize, b: Strided<'_>) -> Self {
+        let slices = k.div_ceil(KC);
+        let (mut data, mut starts) = (Vec::new(), Vec::new());
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for s in 0..slices {
+                let (pc, kc) = slice(k, slices, s);
+                starts.push(data.len());
+                let len = nc.div_ceil(NR) * NR * kc;
+                data.resize(data.len() + len, 0.0);
+                let at = data.len() - len;
+                // SAFETY: the caller's promise.
+                unsafe { pack_b(b, pc, kc, jc, nc, &mut data[at..]) };
+            }
+        }
+        Panels {
+            data,
+            starts,
+            slices,
+        }
+    }
+}
+
+/// Slice `s` of `slices` equal slices of `0..k`: its start and length.
+fn slice(k: usize, slices: usize, s: usize) -> (usize, usize) {
+    let (start, end) = (k * s / slices, k * (s + 1) / slices);
+    (start, end - start)
+}
+
 /// The product on the AVX-512 path, split between up to `threads` threads.
 ///
 /// # Safety
@@ -26,7 +76,7 @@ pub(super) unsafe fn run(
     threads: usize,
     Dims { m, k, n }: Dims,
     a: Strided<'_>,
-    b: Strided<'_>,
+    b: BSource<'_>,
     c: &mut [f32],
     add: bool,
     finish: Finish<'_>,
@@ -116,7 +166,7 @@ unsafe fn block(
     band: Band,
     k: usize,
     a: Strided<'_>,
-    b: Strided<'_>,
+    b: BSource<'_>,
     c: Out,
     add: bool,
     finish: Finish<'_>,
@@ -128,14 +178,20 @@ unsafe fn block(
         // K in equal slices of at most KC (784 = 4×196, not 3×256 + 16: a thin last slice wastes
         // the tile loads and stores around it).
         let slices = k.div_ceil(KC);
-        for jc in (band.cols.0..band.cols.1).step_by(NC) {
+        for (panel, jc) in (band.cols.0..band.cols.1).step_by(NC).enumerate() {
             let nc = NC.min(band.cols.1 - jc);
             for s in 0..slices {
-                let (pc, end) = (k * s / slices, k * (s + 1) / slices);
-                let kc = end - pc;
+                let (pc, kc) = slice(k, slices, s);
                 // The first slice overwrites C, unless the product is to be added to it.
                 let (accumulate, last) = (s > 0 || add, s + 1 == slices);
-                pack_b(b, pc, kc, jc, nc, pb);
+                let b_panel = match b {
+                    BSource::Strided(b) => {
+                        pack_b(b, pc, kc, jc, nc, pb);
+                        pb.as_ptr()
+                    }
+                    // Packed for the whole of B: this band must start at column 0.
+                    BSource::Packed(p) => p.data.as_ptr().add(p.starts[panel * p.slices + s]),
+                };
                 for ir in (band.rows.0..band.rows.1).step_by(MR) {
                     let mr = MR.min(band.rows.1 - ir);
                     // A whole strip is read where it lies, unless its `kc` runs would crowd a few
@@ -156,7 +212,7 @@ unsafe fn block(
                     };
                     for jr in (0..nc).step_by(NR) {
                         let nr = NR.min(nc - jr);
-                        let b_strip = pb.as_ptr().add(jr * kc);
+                        let b_strip = b_panel.add(jr * kc);
                         // Rows ir.. and columns jc+jr.. are inside the band.
                         let dst = c.ptr.add(ir * c.ld + jc + jr);
                         if mr == MR && nr == NR {
