@@ -84,9 +84,16 @@ impl PackedB {
         if avx512() && k > 0 && n > 0 {
             // SAFETY: AVX-512F is present (checked); the caller's strides address op(B).
             let panels = unsafe { avx512::Panels::new(k, n, b) };
-            return PackedB { k, n, panels: Some(panels), plain: Vec::new() };
+            return PackedB {
+                k,
+                n,
+                panels: Some(panels),
+                plain: Vec::new(),
+            };
         }
-        let plain = (0..k * n).map(|e| b.data[e / n * b.row + e % n * b.col]).collect();
+        let plain = (0..k * n)
+            .map(|e| b.data[e / n * b.row + e % n * b.col])
+            .collect();
         PackedB {
             k,
             n,
@@ -98,19 +105,55 @@ impl PackedB {
 }
 
 /// [`gemm_in_job`] with `op(B)` packed beforehand: `c = op(A)·B` for `op(A)` `[m, b.k]`.
-pub(super) fn gemm_packed_in_job(m: usize, a: Strided<'_>, b: &PackedB, c: &mut [f32], finish: Finish<'_>) {
+pub(super) fn gemm_packed_in_job(
+    m: usize,
+    a: Strided<'_>,
+    b: &PackedB,
+    c: &mut [f32],
+    finish: Finish<'_>,
+) {
     let dims = Dims { m, k: b.k, n: b.n };
     #[cfg(target_arch = "x86_64")]
     if let Some(panels) = &b.panels {
-        assert!(c.len() >= m * b.n, "gemm: C holds {} of {m}×{}", c.len(), b.n);
+        assert!(
+            c.len() >= m * b.n,
+            "gemm: C holds {} of {m}×{}",
+            c.len(),
+            b.n
+        );
         if m > 0 {
             // SAFETY: the panels exist only where AVX-512F is present; `c` holds m·n floats.
-            unsafe { avx512::run(1, dims, a, avx512::BSource::Packed(panels), c, false, finish) };
+            unsafe {
+                avx512::run(
+                    1,
+                    dims,
+                    a,
+                    avx512::BSource::Packed(panels),
+                    c,
+                    false,
+                    finish,
+                )
+            };
         }
         return;
     }
-    let plain = Strided { data: &b.plain, row: b.n, col: 1 };
-    product(Route { avx512: false, threads: 1 }, dims, a, plain, c, false, finish);
+    let plain = Strided {
+        data: &b.plain,
+        row: b.n,
+        col: 1,
+    };
+    product(
+        Route {
+            avx512: false,
+            threads: 1,
+        },
+        dims,
+        a,
+        plain,
+        c,
+        false,
+        finish,
+    );
 }
 
 /// A product's sizes: `op(A)` `[m, k]`, `op(B)` `[k, n]`.
@@ -160,7 +203,15 @@ fn product(
     // SAFETY: the caller vouched for AVX-512F and checked the shapes against the strides; `c` holds
     // m·n floats (asserted above).
     unsafe {
-        avx512::run(threads, Dims { m, k, n }, a, avx512::BSource::Strided(b), c, add, finish)
+        avx512::run(
+            threads,
+            Dims { m, k, n },
+            a,
+            avx512::BSource::Strided(b),
+            c,
+            add,
+            finish,
+        )
     };
 }
 

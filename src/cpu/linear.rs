@@ -1,7 +1,7 @@
 //! The CPU's matrix product with its epilogues, bias gradient, vector updates and gradient clipping.
 
 use super::gemm::{Strided, gemm};
-use super::{CpuTensor, activation, chunk_len, in_parallel};
+use super::{CpuTensor, activation, chunk_len, in_parallel, simd};
 use crate::activation::Activation;
 use crate::backend::{Epilogue, Shaped};
 use crate::error::Result;
@@ -50,12 +50,27 @@ pub(super) fn matmul(
     Ok(())
 }
 
+/// `db[j] = Σ_i dy[i, j]`, summed in row order; threads take column ranges, so the sums are the same
+/// however many there are.
 pub(super) fn bias_grad(dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
     shape::exact("bias gradient", db, 1, dy.cols)?;
-    db.data.fill(0.0);
-    for row in dy.data.chunks_exact(dy.cols.max(1)) {
-        db.data.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+    if dy.rows == 0 {
+        db.data.fill(0.0);
+        return Ok(());
     }
+    let cols = dy.cols.max(1);
+    let chunk = chunk_len(dy.data.len()).div_ceil(dy.rows).max(1);
+    let jobs = db.data.chunks_mut(chunk).enumerate();
+    in_parallel(jobs, |(part, db)| {
+        let first = part * chunk;
+        db.fill(0.0);
+        simd::widest(|| {
+            for row in dy.data.chunks_exact(cols) {
+                let row = &row[first..first + db.len()];
+                db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+            }
+        });
+    });
     Ok(())
 }
 

@@ -129,9 +129,19 @@ pub(super) fn forward(
     crate::shape::exact("the recurrent weights", w_hh, g, h)?;
     crate::shape::exact("the recurrent bias", b_hh, 1, g)?;
     // W_hhᵀ [H, G·H], packed once for every step of every thread.
-    let w_t = PackedB::new(h, g, Strided { data: &w_hh.data, row: 1, col: h });
+    let w_t = PackedB::new(
+        h,
+        g,
+        Strided {
+            data: &w_hh.data,
+            row: 1,
+            col: h,
+        },
+    );
     let add_bias = |_: usize, j: usize, row: &mut [f32]| {
-        row.iter_mut().zip(&b_hh.data[j..]).for_each(|(v, b)| *v += b);
+        row.iter_mut()
+            .zip(&b_hh.data[j..])
+            .for_each(|(v, b)| *v += b);
     };
     let sizes = ranges(n, g * h);
     let rows = split_rows(cell, s, &sizes);
@@ -146,7 +156,11 @@ pub(super) fn forward(
                             row.copy_from_slice(&b_hh.data);
                         }
                     } else {
-                        let state = Strided { data: rows.state, row: h, col: 1 };
+                        let state = Strided {
+                            data: rows.state,
+                            row: h,
+                            col: 1,
+                        };
                         gemm_packed_in_job(batch, state, &w_t, rows.r, &add_bias);
                     }
                     step_rows(cell, t, &mut rows);
@@ -316,7 +330,15 @@ pub(super) fn backward(
         .collect();
     let parts = split_grads(cell, s.steps, h, dy, grads, &sizes);
     // W_hh [G·H, H], packed once for every step of every thread.
-    let w = PackedB::new(g, h, Strided { data: &w_hh.data, row: h, col: 1 });
+    let w = PackedB::new(
+        g,
+        h,
+        Strided {
+            data: &w_hh.data,
+            row: h,
+            col: 1,
+        },
+    );
     in_parallel(parts.into_iter().zip(starts), |(mut part, first)| {
         simd::widest(
             #[inline(always)]
@@ -325,7 +347,11 @@ pub(super) fn backward(
                 for t in (0..s.steps).rev() {
                     backward_rows(cell, t, s, first, every_step, &mut part);
                     if t > 0 {
-                        let dr = Strided { data: part.dr, row: g, col: 1 };
+                        let dr = Strided {
+                            data: part.dr,
+                            row: g,
+                            col: 1,
+                        };
                         gemm_packed_in_job(batch, dr, &w, part.dh, &|_, _, _| {});
                     }
                 }

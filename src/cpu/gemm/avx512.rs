@@ -195,10 +195,11 @@ unsafe fn block(
                 for ir in (band.rows.0..band.rows.1).step_by(MR) {
                     let mr = MR.min(band.rows.1 - ir);
                     // A whole strip is read where it lies, unless its `kc` runs would crowd a few
-                    // cache sets (columns of a transposed A whose rows are a multiple of 64 floats
-                    // apart: at 1024, every run falls in one set, which measured 15% slower); an
-                    // edge strip is packed, zero-padded.
-                    let direct = a.col == 1 || (a.row == 1 && !a.col.is_multiple_of(64));
+                    // cache sets while many B strips reuse it (columns of a transposed A whose rows
+                    // are a multiple of 64 floats apart: at 1024, every run falls in one set, which
+                    // measured 15% slower); an edge strip is packed, zero-padded.
+                    let crowded = a.col.is_multiple_of(64) && nc > 2 * NR;
+                    let direct = a.col == 1 || (a.row == 1 && !crowded);
                     let strip = if mr == MR && direct {
                         let start = a.data.as_ptr().add(ir * a.row + pc * a.col);
                         if a.col == 1 {
