@@ -12,6 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nabla::Backend;
 use nabla::checkpoint;
 use nabla::data::Prep;
 use nabla::model::Model;
@@ -86,23 +87,22 @@ fn drive_page() -> (Value, PathBuf) {
 }
 
 /// The same run on the CPU backend: its progress losses and its epochs' test accuracies, in order.
-fn native_run() -> (Vec<f32>, Vec<f32>) {
+fn native_run<B: Backend>(b: &B) -> (Vec<f32>, Vec<f32>) {
     let mnist = common::real_mnist();
-    let b = common::cpu();
     let preset = presets::named(PRESET).unwrap();
     let mut config = preset.config(SEED).unwrap();
     (config.epochs, config.max_steps, config.report_every) = (EPOCHS, None, REPORT_EVERY);
     let input = Prep::mnist(true);
     let train_set =
-        DeviceSplit::upload(&b, &mnist.train.clone().truncated(TRAIN_IMAGES), &input).unwrap();
+        DeviceSplit::upload(b, &mnist.train.clone().truncated(TRAIN_IMAGES), &input).unwrap();
     let test_set =
-        DeviceSplit::upload(&b, &mnist.test.clone().truncated(TEST_IMAGES), &input).unwrap();
+        DeviceSplit::upload(b, &mnist.test.clone().truncated(TEST_IMAGES), &input).unwrap();
     let spec = preset.spec().unwrap();
     let states = config.optimizer.state_count();
-    let mut model = Model::new(&b, spec, preset.init, SEED, states).unwrap();
+    let mut model = Model::new(b, spec, preset.init, SEED, states).unwrap();
     let mut losses = Vec::new();
     let history = train(
-        &b,
+        b,
         &mut model,
         &train_set,
         Some(&test_set),
@@ -162,13 +162,20 @@ fn the_page_trains_on_webgpu_like_native_nabla_and_saves_a_model_nabla_reads() {
         "steps taken"
     );
 
-    // It computes what native nabla computes. The browser's float sums come in another order (and
-    // with fused multiply-adds) than the CPU backend's, so the losses drift apart a little with every
-    // step. On SwiftShader, after 60 Adam steps, they agree to 1.2e-7 relative; a GPU that contracts
-    // FMAs and sums in other orders drifts further, by a few ulp of the loss per step at most, ~1e-5
-    // after 60 steps: 1e-4 relative allows for that and still fails a constant wrong by 0.1%. The
-    // test accuracies, counted on 1000 images, may differ by a few borderline images: 1 point.
-    let (native_losses, native_accuracies) = native_run();
+    // It computes what native nabla computes: the same WGSL kernels on native nabla's GPU backend
+    // (lavapipe here) agree with SwiftShader to 2.6e-7 relative after 60 Adam steps. Another device
+    // that contracts FMAs and sums in other orders drifts further, by a few ulp of the loss per step
+    // (~1e-5 after 60 steps): 1e-4 relative allows for that and still fails a constant wrong by 0.1%.
+    // Without a native GPU (NABLA_GPU_TESTS=off) the CPU backend is the reference, whose products sum
+    // in another order altogether: Adam turns those last-bit differences into whole steps for weights
+    // whose gradients are near zero, and the losses part by 2.3e-3 within 25 steps, so only a 2%
+    // agreement is asked of it. The test accuracies, counted on 1000 images, may differ by a few
+    // borderline images: 1 point.
+    let ((native_losses, native_accuracies), tolerance) =
+        match common::with_gpu(|g| native_run(&*g)) {
+            Some(run) => (run, 1e-4),
+            None => (native_run(&common::cpu()), 2e-2),
+        };
     let drift = losses
         .iter()
         .zip(&native_losses)
@@ -178,7 +185,7 @@ fn the_page_trains_on_webgpu_like_native_nabla_and_saves_a_model_nabla_reads() {
         "losses, browser {losses:?}\n        native {native_losses:?}\nlargest relative difference \
          {drift:.2e}; test accuracies, browser {accuracies:?} native {native_accuracies:?}"
     );
-    common::assert_close("progress losses", &losses, &native_losses, 1e-6, 1e-4);
+    common::assert_close("progress losses", &losses, &native_losses, 1e-6, tolerance);
     common::assert_close(
         "test accuracies",
         &accuracies,
