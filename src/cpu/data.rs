@@ -1,6 +1,6 @@
 //! The training set in host memory and batch gathering.
 
-use super::{CpuDataset, CpuTensor};
+use super::{CpuDataset, CpuTensor, chunk_len, in_parallel, simd};
 use crate::backend::{SampleFeatures, Samples};
 use crate::error::{Error, Result};
 use crate::shape;
@@ -50,6 +50,9 @@ fn sample(set: &CpuDataset, order: &[u32], at: usize) -> Result<usize> {
     Ok(s)
 }
 
+/// Values below which a batch is gathered on the calling thread.
+const GATHER_PARALLEL_MIN: usize = 1 << 18;
+
 pub(super) fn gather(
     set: &CpuDataset,
     order: &[u32],
@@ -58,23 +61,44 @@ pub(super) fn gather(
     y: &mut [u32],
 ) -> Result<()> {
     shape::gather(order.len(), offset, x.rows, x.cols, set.width, y.len())?;
-    let f = set.width;
-    for (b, row) in x.data.chunks_exact_mut(f).enumerate() {
-        let s = sample(set, order, offset + b)?;
-        match &set.features {
-            Stored::Bytes {
-                values,
-                scale,
-                shift,
-            } => {
-                for (v, &p) in row.iter_mut().zip(&values[s * f..(s + 1) * f]) {
-                    *v = f32::from(p) * scale + shift;
-                }
-            }
-            Stored::Floats(values) => row.copy_from_slice(&values[s * f..(s + 1) * f]),
-        }
-        y[b] = set.labels[s];
+    let f = set.width.max(1);
+    // Every index checked first, so that the copies, split across threads, cannot fail.
+    let samples: Vec<usize> = (0..x.rows)
+        .map(|b| sample(set, order, offset + b))
+        .collect::<Result<_>>()?;
+    for (label, &s) in y.iter_mut().zip(&samples) {
+        *label = set.labels[s];
     }
+    // Split only for inference-sized batches: waking a thread costs more than a training batch's copy.
+    let rows_per_job = if x.data.len() < GATHER_PARALLEL_MIN {
+        x.rows.max(1)
+    } else {
+        chunk_len(x.data.len()).div_ceil(f)
+    };
+    let jobs = x
+        .data
+        .chunks_mut(rows_per_job * f)
+        .zip(samples.chunks(rows_per_job));
+    in_parallel(jobs, |(rows, samples)| {
+        for (row, &s) in rows.chunks_exact_mut(f).zip(samples) {
+            match &set.features {
+                Stored::Bytes {
+                    values,
+                    scale,
+                    shift,
+                } => {
+                    // Copies, so that the loop knows they are not in `row`.
+                    let (bytes, scale, shift) = (&values[s * f..(s + 1) * f], *scale, *shift);
+                    simd::widest(|| {
+                        for (v, &p) in row.iter_mut().zip(bytes) {
+                            *v = f32::from(p) * scale + shift;
+                        }
+                    });
+                }
+                Stored::Floats(values) => row.copy_from_slice(&values[s * f..(s + 1) * f]),
+            }
+        }
+    });
     Ok(())
 }
 

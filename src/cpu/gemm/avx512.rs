@@ -15,7 +15,7 @@ const NC: usize = 1024;
 /// How many rows of a `B` strip ahead the micro-kernel asks the cache for.
 const PREFETCH: usize = 8;
 /// Products with fewer multiply-adds than this run on the calling thread.
-const PARALLEL_MIN_MACS: usize = 1 << 18;
+const PARALLEL_MIN_MACS: usize = 1 << 22;
 
 /// `op(B)` as a product takes it: to be packed panel by panel as the product goes, or packed already.
 #[derive(Clone, Copy)]
