@@ -2,15 +2,16 @@
 """nabla's CPU backend against NumPy and PyTorch on the `nabla bench` workloads, all on 2 threads.
 
     python benches/compare.py --nabla BINARY [--epochs E] [--workloads LIST] [--data DIR]
-                              [--nabla-sgemm-file FILE] [--limit-batches N]
+                              [--sgemm | --nabla-sgemm-file FILE] [--limit-batches N]
     python benches/compare.py --self-test
 
 Runs `BINARY bench --backends cpu` and reads its JSON report, then trains the same workloads with
 PyTorch (all six) and NumPy (W1 and W2, forward and backward written out here), and prints one
 Markdown table of steady seconds per epoch (the mean of the epochs after the first, as nabla reports
 it), the test accuracies, the machine and the library versions. Only the training loop is timed: the
-data is in memory as float32 before the clock starts (the shuffle is inside it). FILE, the output of
-`cargo bench --bench matmul -- --cpu`, adds a table of sgemm GFLOP/s against torch.mm and NumPy's `@`.
+data is in memory as float32 before the clock starts (the shuffle is inside it). --sgemm runs
+`cargo bench --bench matmul -- --cpu` after the workloads (FILE: its saved output) and adds a table of
+sgemm GFLOP/s against torch.mm and NumPy's `@`.
 --limit-batches N trains N batches an epoch in Python and scales their time to a full epoch: a quick
 check of this script, not a measurement. On Linux the process, nabla included, is pinned to 2 CPUs
 where more exist (nabla's CPU backend uses every CPU it may run on). scripts/cpu-compare.sh sets up
@@ -54,7 +55,8 @@ SGEMM_SHAPES = ((256, 784, 1024), (1024, 1024, 1024))
 SGEMM_BATCHES = 30
 SGEMM_PRODUCTS = 4
 SEED = 42
-BUSY_LOAD = 0.5  # a 1-minute load average above this before the run: other work was running
+BUSY_SHARE = 0.1  # other work using more than this share of the CPUs just before the run
+SGEMM_COMMAND = ("cargo", "bench", "--bench", "matmul", "--", "--cpu")
 
 
 @dataclass(frozen=True)
@@ -374,17 +376,18 @@ def nabla_runs(binary, data_dir, workloads, epochs):
     return runs, rows[0]["device"] if rows else "?"
 
 
-def nabla_sgemm(path):
-    """nabla's CPU GFLOP/s per (M, K, N) from `cargo bench --bench matmul -- --cpu` output, whose rows
-    read `256×784×1024  238.1 …` (rows of a transposed product, `… Aᵀ`, are skipped)."""
+def nabla_sgemm(text, source):
+    """nabla's CPU GFLOP/s per (M, K, N) from `cargo bench --bench matmul -- --cpu` output (`text`, read
+    from `source`), whose rows read `256×784×1024  238.1 …` (a transposed product's, `… Aᵀ`, are
+    skipped)."""
     figures = {}
-    for line in Path(path).read_text().splitlines():
+    for line in text.splitlines():
         match = re.match(r"\s*(\d+)×(\d+)×(\d+)\s+(\d+(?:\.\d+)?)", line)
         if match:
             m, k, n, gflops = match.groups()
             figures[int(m), int(k), int(n)] = float(gflops)
     if not figures:
-        raise SystemExit(f"error: no `M×K×N  GFLOP/s` rows in {path}")
+        raise SystemExit(f"error: no `M×K×N  GFLOP/s` rows in {source}")
     return figures
 
 
@@ -433,6 +436,31 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def busy_share(seconds=3.0):
+    """The share of the CPUs' time spent busy over the next `seconds` (from /proc/stat), or None
+    where there is no /proc/stat. Unlike the load average, it forgets the minute before."""
+    def sample():
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, all
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except (OSError, IndexError, ValueError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def run_sgemm_bench():
+    """nabla's sgemm figures, from running its bench (after the workloads, so that its load does not
+    count against them)."""
+    try:
+        out = subprocess.run(SGEMM_COMMAND, check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit(f"error: `{' '.join(SGEMM_COMMAND)}` failed: {e}")
+    return nabla_sgemm(out, "its output")
+
+
 def load_average():
     """The 1-minute load average, as /proc/loadavg writes it."""
     try:
@@ -478,7 +506,7 @@ def cell(value, fmt):
     return "–" if value is None else format(value, fmt)
 
 
-def print_report(workloads, epochs, limit, results, nabla_device, machine, sgemm):
+def print_report(workloads, epochs, rounds, limit, results, nabla_device, machine, sgemm):
     """The Markdown tables. `results` maps a library's column name to its runs by workload."""
     test_images = 10_000
     libraries = list(results)
@@ -488,7 +516,8 @@ def print_report(workloads, epochs, limit, results, nabla_device, machine, sgemm
     print(f"NumPy {np.__version__} ({numpy_blas()}), PyTorch {torch.__version__} ({torch_blas()}), "
           f"Python {platform.python_version()}\n")
     steady = f"mean of epochs 2–{epochs}" if epochs > 1 else "one epoch, so the first"
-    print(f"Steady seconds per epoch of 60 000 training images ({steady}); W4: images/s.")
+    print(f"Steady seconds per epoch of 60 000 training images ({steady}; each library's best of "
+          f"{rounds} interleaved round{'s' if rounds > 1 else ''}); W4: images/s.")
     if limit:
         print(f"**NumPy and PyTorch trained {limit} batches an epoch, their time scaled to a full epoch: "
               "a check of the harness, not a measurement.**")
@@ -533,29 +562,51 @@ def print_report(workloads, epochs, limit, results, nabla_device, machine, sgemm
               f"| {numpy_gflops:.1f} | {ratio} |")
 
 
+def keep_best(best, runs, test):
+    """Merges `runs` into `best`, keeping each workload's faster run."""
+    images = len(test[1])
+    for name, run in runs.items():
+        kept = best.get(name)
+        faster = kept is None or (run.figure(name, images) > kept.figure(name, images)
+                                  if name == "infer" else run.steady() < kept.steady())
+        if faster:
+            best[name] = run
+
+
 def compare(args):
     workloads = [w for w in WORKLOADS if w in args.workloads]  # nabla's order: W2 trains before W4
-    nabla_gflops = nabla_sgemm(args.nabla_sgemm_file) if args.nabla_sgemm_file else None
+    nabla_gflops = None
+    if args.nabla_sgemm_file:
+        nabla_gflops = nabla_sgemm(Path(args.nabla_sgemm_file).read_text(), args.nabla_sgemm_file)
     pinned = pin_to_threads()
-    load_before = load_average()
+    busy_before, load_before = busy_share(), load_average()
     train, test = load_mnist(args.data, "train"), load_mnist(args.data, "t10k")
-    nabla, nabla_device = nabla_runs(args.nabla, args.data, workloads, args.epochs)
     numpy_workloads = [w for w in workloads if w in NUMPY_WORKLOADS]
-    numpy = numpy_runs(numpy_workloads, train, test, args.epochs, args.limit_batches)
+    nabla, numpy, pytorch = {}, {}, {}
+    # The libraries take turns, round after round, and each keeps its best round per workload: on a
+    # machine shared with others (a VM whose neighbours come and go) speed drifts by tens of percent
+    # within minutes, and the best of interleaved rounds is the figure that repeats.
+    for _ in range(args.rounds):
+        runs, nabla_device = nabla_runs(args.nabla, args.data, workloads, args.epochs)
+        keep_best(nabla, runs, test)
+        keep_best(numpy, numpy_runs(numpy_workloads, train, test, args.epochs, args.limit_batches), test)
+        keep_best(pytorch, torch_runs(workloads, train, test, args.epochs, args.limit_batches), test)
+    if args.sgemm:
+        nabla_gflops = run_sgemm_bench()
     sgemm_numpy = {s: numpy_sgemm(s) for s in SGEMM_SHAPES} if nabla_gflops is not None else None
-    pytorch = torch_runs(workloads, train, test, args.epochs, args.limit_batches)
     sgemm = None
     if nabla_gflops is not None:
         sgemm = {s: (nabla_gflops.get(s), torch_sgemm(s), sgemm_numpy[s]) for s in SGEMM_SHAPES}
+    busy = "unknown" if busy_before is None else f"{busy_before:.0%}"
     machine = (f"machine: {cpu_model()}, {os.cpu_count()} hardware threads, every library on {THREADS}"
-               f"{f' ({pinned})' if pinned else ''}; load average {load_before} before, "
-               f"{load_average()} after")
-    if load_before != "unknown" and float(load_before) > BUSY_LOAD:
-        machine += (f"\n**Load average above {BUSY_LOAD} before the run: other work was running and the "
-                    "figures may be far off, PyTorch's and NumPy's most (their 2 threads spin-wait for "
-                    "each other).**")
+               f"{f' ({pinned})' if pinned else ''}; CPUs {busy} busy just before the run; load "
+               f"average {load_before} before, {load_average()} after")
+    if busy_before is not None and busy_before > BUSY_SHARE:
+        machine += (f"\n**Other work used {busy} of the CPUs just before the run: the figures may be "
+                    "far off, PyTorch's and NumPy's most (their 2 threads spin-wait for each other).**")
     results = {"nabla CPU": nabla, "NumPy": numpy, "PyTorch": pytorch}
-    print_report(workloads, args.epochs, args.limit_batches, results, nabla_device, machine, sgemm)
+    print_report(workloads, args.epochs, args.rounds, args.limit_batches, results, nabla_device,
+                 machine, sgemm)
 
 
 # ---- self-test ----
@@ -619,6 +670,11 @@ def main():
     parser.add_argument("--workloads", type=lambda s: s.split(","), default=list(WORKLOADS),
                         help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--data", default="data/mnist", help="directory of MNIST's four raw IDX files")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of every library in turn; each keeps its best (default 2)")
+    parser.add_argument("--sgemm", action="store_true",
+                        help="run `cargo bench --bench matmul -- --cpu` after the workloads and add "
+                             "an sgemm table (from the repository's root)")
     parser.add_argument("--nabla-sgemm-file", help="saved output of `cargo bench --bench matmul -- --cpu`")
     parser.add_argument("--limit-batches", type=int, default=0,
                         help="Python trains this many batches an epoch, scaled to a full one (quick checks)")

@@ -6,9 +6,11 @@
 # from `cargo bench --bench matmul -- --cpu` (the only cargo command here) against torch.mm (MKL) and
 # NumPy's `@` (OpenBLAS).
 #
-#   scripts/cpu-compare.sh [--epochs E] [--workloads LIST] [--nabla BINARY] [--data DIR] [--[no-]sgemm]
+#   scripts/cpu-compare.sh [--epochs E] [--rounds R] [--workloads LIST] [--nabla BINARY] [--data DIR]
+#                          [--[no-]sgemm]
 #
-# E: epochs per workload, default 3 (steady = the mean of those after the first). LIST: a comma-separated
+# E: epochs per workload, default 3 (steady = the mean of those after the first). R: rounds in which the
+# libraries take turns, default 2; each library's best round counts (the machine's speed drifts). LIST: a comma-separated
 # subset of book,mlp,wide,infer,cnn,lstm, default all. BINARY: default target/release/nabla (`cargo build
 # --release`). DIR: MNIST's four raw IDX files, default data/mnist (`nabla fetch` fetches them when
 # missing). The sgemm table is on by default (--sgemm); --no-sgemm skips it and cargo. PyTorch and NumPy
@@ -27,6 +29,7 @@ absolute() {
 }
 
 epochs=3
+rounds=2
 workloads=book,mlp,wide,infer,cnn,lstm
 nabla=target/release/nabla
 data=data/mnist
@@ -34,12 +37,13 @@ sgemm=yes
 while [ $# -gt 0 ]; do
     case "$1" in
         --epochs) epochs="${2:?--epochs needs a number}"; shift 2 ;;
+        --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
         --workloads) workloads="${2:?--workloads needs a list}"; shift 2 ;;
         --nabla) nabla="$(absolute "${2:?--nabla needs a path}")"; shift 2 ;;
         --data) data="$(absolute "${2:?--data needs a directory}")"; shift 2 ;;
         --sgemm) sgemm=yes; shift ;;
         --no-sgemm) sgemm=no; shift ;;
-        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 1 ;;
     esac
 done
@@ -107,11 +111,13 @@ sgemm_args=()
 if [ "$sgemm" = yes ]; then
     command -v cargo >/dev/null ||
         die "no cargo on the PATH for nabla's sgemm bench: install Rust or pass --no-sgemm."
-    echo "nabla's sgemm: cargo bench --bench matmul -- --cpu" >&2
-    cargo bench --bench matmul -- --cpu >"$tmp/sgemm.txt" ||
-        die "cargo bench --bench matmul -- --cpu failed (output above); --no-sgemm skips it."
-    sgemm_args=(--nabla-sgemm-file "$tmp/sgemm.txt")
+    # Built now; run by compare.py after the workloads, so that neither disturbs the other.
+    echo "Building nabla's sgemm bench: cargo bench --bench matmul --no-run" >&2
+    cargo bench --bench matmul --no-run >&2 ||
+        die "cargo bench --bench matmul --no-run failed (output above); --no-sgemm skips it."
+    sgemm_args=(--sgemm)
 fi
 
-"$python" benches/compare.py --nabla "$nabla" --data "$data" --epochs "$epochs" --workloads "$workloads" \
+"$python" benches/compare.py --nabla "$nabla" --data "$data" --epochs "$epochs" --rounds "$rounds" \
+    --workloads "$workloads" \
     ${sgemm_args[@]+"${sgemm_args[@]}"}
