@@ -2,13 +2,14 @@
 //! an AVX-512 micro-kernel and a finishing pass (bias, activation) run on each block while it is still in
 //! cache. Processors without AVX-512F take `matrixmultiply`'s sgemm instead.
 //!
-//! Blocking: for each `KC`-deep slice of the shared dimension, a `KC×NC` panel of `op(B)` is packed into
-//! `NR`-wide strips and, for each `MC`-row block of `op(A)`, an `MC×KC` block into `MR`-tall strips; the
-//! micro-kernel then multiplies one `A` strip by one `B` strip into an `MR×NR` tile of `C` held in
-//! registers. An `A` strip (`KC·MR` floats, 8 KiB), whose elements are broadcast, stays in L1 while the
-//! kernel runs along the `B` panel (`KC·NC`, 1 MiB, in L2), prefetching each strip's rows ahead of use.
-//! Measured here (a 2-core Xeon with AVX-512; BENCHMARKS.md, "CPU backend"): 8×32 tiles beat 12×32 and
-//! 14×32 on batch-sized products, and the prefetch added 7%.
+//! Blocking: for each slice of at most `KC` of the shared dimension (equal slices), a `KC×NC` panel of
+//! `op(B)` is packed into `NR`-wide strips; the micro-kernel then multiplies an `MR`-row strip of
+//! `op(A)` by one `B` strip into an `MR×NR` tile of `C` held in registers. The `A` strip (`KC·MR`
+//! floats, 8 KiB), whose elements are broadcast, is read where it lies (packed only at the edges, or
+//! where its rows would crowd one cache set) and stays in L1 while the kernel runs along the `B` panel
+//! (`KC·NC`, 1 MiB, in L2), prefetching each strip's rows ahead of use. Measured here (a 2-core Xeon
+//! with AVX-512; BENCHMARKS.md, "The CPU backend against NumPy and PyTorch"): 8×32 tiles beat 12×32
+//! and 14×32 on batch-sized products, the prefetch added 7%, and reading `A` in place 8–23%.
 //!
 //! Threads split `C` into bands of whole tiles (by columns where there are enough, else by rows), so each
 //! element is summed by one thread, in `k` order, the same way whatever the thread count: the result does
