@@ -63,40 +63,16 @@ for file in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-uby
     fi
 done
 
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-
 if [ -n "${COMPARE_VENV:-}" ]; then
     python="$COMPARE_VENV/bin/python"
     [ -x "$python" ] || die "COMPARE_VENV=$COMPARE_VENV is not a virtual environment: no $python."
 else
     venv=target/compare-venv
     python="$venv/bin/python"
-    make_venv() {
-        rm -rf "$venv"
-        python3 -m venv "$venv" >"$tmp/venv.log" 2>&1 && "$python" -m pip --version >/dev/null 2>&1
-    }
-    if ! "$python" -c '' 2>/dev/null; then
-        command -v python3 >/dev/null || die "no python3 on the PATH (3.10 or newer is needed)."
-        echo "Creating a Python virtual environment in $venv." >&2
-        if ! make_venv; then
-            # Debian's python3 keeps venv's pip bootstrap (ensurepip) in a separate package.
-            system_python="$(python3 -c 'import sys; print(sys.base_prefix == "/usr")')"
-            if command -v apt-get >/dev/null && [ "$system_python" = True ]; then
-                echo "python3 -m venv failed: installing Debian's venv support (python3-venv)." >&2
-                sudo=""
-                [ "$(id -u)" -ne 0 ] && sudo=sudo
-                $sudo apt-get update -qq || die "apt-get update failed."
-                DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null ||
-                    die "installing python3-venv failed."
-            fi
-            if ! make_venv; then
-                cat "$tmp/venv.log" >&2
-                rm -rf "$venv"
-                die "python3 -m venv $venv failed (output above)."
-            fi
-        fi
-    fi
+    command -v python3 >/dev/null || die "no python3 on the PATH (3.10 or newer is needed)."
+    # shellcheck source=scripts/python-venv.sh
+    . scripts/python-venv.sh
+    ensure_venv "$venv" die
 fi
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
     die "$("$python" --version 2>&1) is too old: benches/compare.py needs Python 3.10 or newer."

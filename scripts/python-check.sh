@@ -76,31 +76,9 @@ venv=target/python-venv
 python="$venv/bin/python"
 requirements=examples/python/requirements.txt
 
-make_venv() {
-    rm -rf "$venv"
-    python3 -m venv "$venv" >"$tmp/venv.log" 2>&1 && "$python" -m pip --version >/dev/null 2>&1
-}
-
-if ! "$python" -c '' 2>/dev/null; then
-    echo "Creating a Python virtual environment in $venv."
-    if ! make_venv; then
-        # Debian's python3 keeps venv's pip bootstrap (ensurepip) in a separate package.
-        system_python="$(python3 -c 'import sys; print(sys.base_prefix == "/usr")')"
-        if command -v apt-get >/dev/null && [ "$system_python" = True ]; then
-            echo "python3 -m venv failed: installing Debian's venv support (python3-venv)."
-            sudo=""
-            [ "$(id -u)" -ne 0 ] && sudo=sudo
-            $sudo apt-get update -qq || unusable "apt-get update failed."
-            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null ||
-                unusable "installing python3-venv failed."
-        fi
-        if ! make_venv; then
-            cat "$tmp/venv.log" >&2
-            rm -rf "$venv"
-            unusable "python3 -m venv $venv failed (output above)."
-        fi
-    fi
-fi
+# shellcheck source=scripts/python-venv.sh
+. scripts/python-venv.sh
+ensure_venv "$venv" unusable
 
 # Install the requirements unless this exact list is installed already (a copy of it marks that).
 if ! cmp -s "$requirements" "$venv/requirements.txt" ||
