@@ -125,16 +125,17 @@ fn workers() -> Option<&'static rayon::ThreadPool> {
 fn in_parallel<T: Send>(jobs: impl Iterator<Item = T>, work: impl Fn(T) + Sync) {
     let _flushed = denormals::Flushed::new();
     let work = &work;
-    let mut jobs = jobs;
+    let mut jobs = jobs.peekable();
     let Some(first) = jobs.next() else { return };
     match workers() {
-        Some(pool) => pool.in_place_scope(|scope| {
+        // A lone job (a product inside another op's job, a small op) needs no scope.
+        Some(pool) if jobs.peek().is_some() => pool.in_place_scope(|scope| {
             for job in jobs {
                 scope.spawn(move |_| work(job));
             }
             work(first);
         }),
-        None => {
+        _ => {
             work(first);
             jobs.for_each(work);
         }
