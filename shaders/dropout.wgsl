@@ -43,3 +43,29 @@ fn dropout(at: Invocation) {
         y[v] = select(vec4<f32>(0.0), x[v] * p.scale, keep);
     }
 }
+
+// Bernoulli sampling with the same draws, for a restricted Boltzmann machine's units (same Params;
+// threshold and scale unused, x holds the probabilities, y receives the 0/1 sample):
+//
+//   y[i] = draw(i) + 1 ≤ p[i]·2²⁴ ? 1 : 0.
+//
+// draw(i) + 1 ≤ 2²⁴ converts to f32 exactly and p·2²⁴ is exact (a p under 2⁻²⁴, subnormal or not, gives
+// 0 either way), so the comparison, and the sample, are the CPU's (src/dropout.rs, `bernoulli`). A NaN
+// probability compares false: 0.
+fn on(i: u32, prob: f32) -> f32 {
+    let d = f32((mix(mix(i ^ p.key_lo) ^ p.key_hi) >> 8u) + 1u);
+    return select(0.0, 1.0, d <= prob * 16777216.0);
+}
+
+@compute @workgroup_size(LANES)
+fn bernoulli(at: Invocation) {
+    for (var k = 0u; k < PER_LANE; k++) {
+        let v = element(at, k);
+        if (v >= vec4_count(p.n)) {
+            return;
+        }
+        let i = v * 4u;
+        let q = x[v];
+        y[v] = vec4<f32>(on(i, q.x), on(i + 1u, q.y), on(i + 2u, q.z), on(i + 3u, q.w));
+    }
+}

@@ -247,6 +247,11 @@ pub trait Backend: 'static {
     /// under `key` is at least `round(p·2²⁴)`, else 0 (see [`crate::dropout`]: a counter-based hash, so every
     /// backend drops the same elements). The backward pass is the same op on the gradient, same key.
     fn dropout(&self, p: f32, key: u64, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+    /// Bernoulli sampling, a restricted Boltzmann machine's units switched on with their probabilities:
+    /// `s[i] = 1` when element `i`'s 24-bit draw `d` under `key` (as dropout's, [`crate::dropout::draw`])
+    /// has `d + 1 ≤ p[i]·2²⁴`, else 0 ([`crate::dropout::bernoulli`]). The comparison is exact in f32, so
+    /// every backend draws the same sample from the same `p`; a NaN probability gives 0.
+    fn sample_bernoulli(&self, key: u64, p: &Self::Tensor, s: &mut Self::Tensor) -> Result<()>;
     /// Batch normalisation in training. `x` is `[N, C·S]`: `C = affine.cols()` channels, channel `c` the
     /// columns `c·S..(c+1)·S` of every row (`S = 1` for dense features, `H·W` for images). Over the
     /// `M = N·S ≥ 2` values of each channel, in two passes: `μ = Σx/M`, `σ² = Σ(x − μ)²/M`, then

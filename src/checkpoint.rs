@@ -37,14 +37,14 @@ const VERSION: &str = "nabla.version";
 const DATA: &str = "nabla.data";
 const RESUME: &str = "nabla.resume";
 
-fn data_error(path: &Path, reason: impl Into<String>) -> Error {
+pub(crate) fn data_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::Data {
         path: path.to_path_buf(),
         reason: reason.into(),
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |cause| Error::Io {
         path: path.to_path_buf(),
         cause,
@@ -99,7 +99,7 @@ pub struct Saved<B: Backend> {
 }
 
 /// A tensor to write: name, shape, little-endian bytes and type.
-type Entry = (String, Vec<usize>, Vec<u8>, Dtype);
+pub(crate) type Entry = (String, Vec<usize>, Vec<u8>, Dtype);
 
 /// Saves `model`'s parameters (PyTorch's layout) and what using it needs (`prep`: the task, input
 /// scaling, names) to `path`.
@@ -154,7 +154,7 @@ fn write(path: &Path, tensors: Vec<Entry>, metadata: HashMap<String, String>) ->
 }
 
 /// The safetensors bytes of `tensors` and `metadata`; `path` names the file in errors.
-fn serialize(
+pub(crate) fn serialize(
     path: &Path,
     tensors: Vec<Entry>,
     metadata: HashMap<String, String>,

@@ -32,6 +32,18 @@ pub fn scale(p: f32) -> f32 {
     1.0 / (1.0 - p)
 }
 
+/// A Bernoulli sample with probability `p` from the 24-bit draw `draw`: 1 when `draw + 1 ≤ p·2²⁴`, else
+/// 0, so the chance is `⌊p·2²⁴⌋/2²⁴` (within 2⁻²⁴ of `p`). Both sides are exact in f32, and any
+/// `p < 2⁻²⁴` (subnormals included, which some devices flush) gives 0, so every device computes the same
+/// bit; a NaN `p` gives 0. `shaders/dropout.wgsl`'s `bernoulli` computes the same.
+pub fn bernoulli(draw: u32, p: f32) -> f32 {
+    if (draw + 1) as f32 <= p * (1u32 << 24) as f32 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// Checks that `p` is a drop probability dropout can use: finite and in `[0, 1)`.
 pub fn check(p: f32) -> Result<()> {
     if (0.0..1.0).contains(&p) {

@@ -26,6 +26,7 @@ pub mod optim;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod png_digit;
+pub mod rbm;
 pub mod recurrent;
 pub mod schedule;
 pub mod shape;

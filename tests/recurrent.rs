@@ -413,12 +413,45 @@ fn recurrent_specs_are_read_and_bad_ones_refused() {
         "expected `rnn UNITS [seq] [steps T]`",
     );
     refused("input 28x28, rnn 8 steps 0, dense 10", "at least 1 step");
+    refused(
+        "input 28x28, gru 8 forget-bias, dense 10",
+        "expected `gru UNITS [seq] [steps T]`",
+    );
     let mut optimizer = nabla::Optimizer::adam(1e-3);
     for bad in [0.0, -1.0, f32::NAN] {
         optimizer.clip_norm = Some(bad);
         let message = optimizer.validate().unwrap_err().to_string();
         assert!(message.contains("--clip-norm"), "{message}");
     }
+}
+
+/// `forget-bias` starts the LSTM's forget gate (gates i, f, g, o) at a total bias of exactly 1 and
+/// leaves the other gates' draws as they were.
+#[test]
+fn forget_bias_starts_the_forget_gate_at_one() {
+    let b = cpu();
+    let build = |text: &str| {
+        let model = Model::new(&b, ModelSpec::parse(text).unwrap(), Init::He, 3, 2).unwrap();
+        weights(&b, &model, 0)
+    };
+    let plain = build("input 28x28, lstm 5, dense 10");
+    let forget = build("input 28x28, lstm 5 forget-bias, dense 10");
+    assert_eq!(
+        ModelSpec::parse("input 28x28, lstm 5 forget-bias, dense 10")
+            .unwrap()
+            .describe(),
+        "input 1x28x28, lstm 5 forget-bias, dense 10"
+    );
+    for unit in 0..20 {
+        let total = forget.b_ih[unit] + forget.b_hh[unit];
+        if (5..10).contains(&unit) {
+            assert_eq!(total, 1.0, "forget unit {unit}");
+        } else {
+            assert_eq!(forget.b_ih[unit], plain.b_ih[unit], "gate unit {unit}");
+            assert_eq!(forget.b_hh[unit], plain.b_hh[unit], "gate unit {unit}");
+        }
+    }
+    assert_eq!(forget.w_hh, plain.w_hh);
 }
 
 /// A NaN that reaches the recurrent state stops training with the trainer's divergence error.

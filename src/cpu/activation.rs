@@ -1,4 +1,4 @@
-//! Element-wise ops on the CPU: activations, dropout and the row-wise softmax.
+//! Element-wise ops on the CPU: activations, dropout, Bernoulli sampling and the row-wise softmax.
 
 use super::loss::softmax_row;
 use super::{CpuTensor, chunk_len, in_parallel, simd};
@@ -57,6 +57,14 @@ pub(super) fn dropout(p: f32, key: u64, x: &CpuTensor, y: &mut CpuTensor) -> Res
         } else {
             0.0
         };
+    }
+    Ok(())
+}
+
+pub(super) fn sample_bernoulli(key: u64, p: &CpuTensor, s: &mut CpuTensor) -> Result<()> {
+    shape::same("sample_bernoulli", p, s)?;
+    for (i, (s, &p)) in s.data.iter_mut().zip(&p.data).enumerate() {
+        *s = dropout::bernoulli(dropout::draw(key, i as u32), p);
     }
     Ok(())
 }

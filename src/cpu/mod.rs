@@ -234,6 +234,10 @@ impl Backend for CpuBackend {
         activation::dropout(p, key, x, y)
     }
 
+    fn sample_bernoulli(&self, key: u64, p: &CpuTensor, s: &mut CpuTensor) -> Result<()> {
+        activation::sample_bernoulli(key, p, s)
+    }
+
     fn activation_backward(
         &self,
         f: Activation,

@@ -1,4 +1,4 @@
-//! Activations and dropout on the GPU (`shaders/activation.wgsl`, `shaders/dropout.wgsl`).
+//! Activations, dropout and Bernoulli sampling on the GPU (`shaders/activation.wgsl`, `shaders/dropout.wgsl`).
 
 use super::{ELEMENTWISE_BLOCK, GpuBackend, GpuTensor, f, kernels, u};
 use crate::activation::Activation;
@@ -34,6 +34,23 @@ pub(super) fn dropout(
     shape::same("dropout", x, y)?;
     dropout::check(p)?;
     dropout_unchecked(gpu, p, key, x, y);
+    Ok(())
+}
+
+pub(super) fn sample_bernoulli(
+    gpu: &GpuBackend,
+    key: u64,
+    p: &GpuTensor,
+    s: &mut GpuTensor,
+) -> Result<()> {
+    shape::same("sample_bernoulli", p, s)?;
+    gpu.run(
+        &kernels::BERNOULLI,
+        &[],
+        &[u(p.len()), key as u32, (key >> 32) as u32],
+        &[p.binding(), s.binding()],
+        gpu.grid(p.len().div_ceil(4), ELEMENTWISE_BLOCK),
+    );
     Ok(())
 }
 

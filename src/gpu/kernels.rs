@@ -252,6 +252,15 @@ kernel!(
     32
 );
 kernel!(
+    BERNOULLI,
+    DROPOUT,
+    "bernoulli",
+    1,
+    [Read, ReadWrite],
+    [],
+    32
+);
+kernel!(
     BATCH_NORM_TRAIN,
     BATCH_NORM,
     "train",

@@ -485,6 +485,10 @@ impl Backend for GpuBackend {
         activation::dropout(self, p, key, x, y)
     }
 
+    fn sample_bernoulli(&self, key: u64, p: &GpuTensor, s: &mut GpuTensor) -> Result<()> {
+        activation::sample_bernoulli(self, key, p, s)
+    }
+
     fn copy(&self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
         activation::copy(self, x, y)
     }

@@ -28,13 +28,21 @@ pub struct RecurrentKind {
     pub sequence: bool,
     /// Steps to read the input as (`None`: the input's rows).
     pub steps: Option<usize>,
+    /// LSTM only: start the forget gate's bias at 1 instead of a random draw (`forget-bias`; Keras's
+    /// `unit_forget_bias`, after Jozefowicz et al. 2015), so that the cell keeps its memory at first.
+    pub forget_bias: bool,
 }
 
 fn parse(cell: Cell, item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
     let bad = || {
         Error::Invalid(format!(
-            "layer `{item}`: expected `{0} UNITS [seq] [steps T]`, e.g. `{0} 128` or `{0} 64 seq`",
-            cell.name()
+            "layer `{item}`: expected `{0} UNITS [seq] [steps T]{1}`, e.g. `{0} 128` or `{0} 64 seq`",
+            cell.name(),
+            if cell == Cell::Lstm {
+                " [forget-bias]"
+            } else {
+                ""
+            }
         ))
     };
     let (units, rest) = args.split_first().ok_or_else(bad)?;
@@ -49,6 +57,7 @@ fn parse(cell: Cell, item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
         units,
         sequence: false,
         steps: None,
+        forget_bias: false,
     };
     let mut words = rest.iter();
     while let Some(&word) = words.next() {
@@ -63,6 +72,7 @@ fn parse(cell: Cell, item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
                 }
                 kind.steps = Some(steps);
             }
+            "forget-bias" if cell == Cell::Lstm && !kind.forget_bias => kind.forget_bias = true,
             _ => return Err(bad()),
         }
     }
@@ -74,7 +84,7 @@ pub fn parse_rnn(item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
     parse(Cell::Rnn, item, args)
 }
 
-/// Reads `lstm N [seq] [steps T]`.
+/// Reads `lstm N [seq] [steps T] [forget-bias]`.
 pub fn parse_lstm(item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
     parse(Cell::Lstm, item, args)
 }
@@ -111,7 +121,12 @@ impl RecurrentKind {
         let bound = 1.0 / (h as f32).sqrt();
         let mut draw =
             |n: usize| -> Vec<f32> { (0..n).map(|_| at.rng.random_range(-bound..bound)).collect() };
-        let (w_ih, w_hh, b_ih, b_hh) = (draw(g * features), draw(g * h), draw(g), draw(g));
+        let (w_ih, w_hh, mut b_ih, mut b_hh) = (draw(g * features), draw(g * h), draw(g), draw(g));
+        if self.forget_bias {
+            // The gates are ordered i, f, g, o: the forget gate's bias is b_ih + b_hh over [H, 2H).
+            b_ih[h..2 * h].fill(1.0);
+            b_hh[h..2 * h].fill(0.0);
+        }
         Ok(Box::new(Recurrent {
             kind: *self,
             steps,
@@ -137,6 +152,9 @@ impl LayerKind for RecurrentKind {
         }
         if let Some(t) = self.steps {
             s += &format!(" steps {t}");
+        }
+        if self.forget_bias {
+            s += " forget-bias";
         }
         s
     }
