@@ -305,3 +305,59 @@ fn a_layer_list_trains_and_evaluates() {
         &["--layers, --batch-norm: for the MLP presets only", "--arch"],
     );
 }
+
+/// `nabla pretrain` writes a stack of RBMs that `train --init-from` starts a network from; a network
+/// whose first dense layer has other sizes is refused, naming both.
+#[test]
+fn pretrain_writes_a_stack_that_train_starts_from() {
+    real_mnist();
+    let dir = std::env::temp_dir().join(format!("nabla-pretrain-{}", std::process::id()));
+    let stack = dir.join("rbm.safetensors");
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "pretrain", "--device", "cpu", "--layers", "64,32", "--epochs", "1",
+        ])
+        .args(["--train-images", "1000", "--out"])
+        .arg(&stack)
+        .output()
+        .expect("nabla runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.starts_with("layer,epoch,seconds,recon_train"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 3, "{table}");
+    let values = nabla::rbm::file::load(&stack).unwrap();
+    assert_eq!(nabla::rbm::stack::sizes(&values), [784, 64, 32]);
+    let path = stack.to_str().unwrap();
+    let o = nabla(&[
+        "train",
+        "--arch",
+        "dense 64, sigmoid, dense 32, sigmoid, dense 10",
+        "--init-from",
+        path,
+        "--epochs",
+        "1",
+        "--train-images",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the first 2 dense layers start from the RBMs"));
+    refused(
+        &[
+            "train",
+            "--arch",
+            "dense 48, sigmoid, dense 10",
+            "--init-from",
+            path,
+            "--epochs",
+            "1",
+            "--train-images",
+            "100",
+        ],
+        &["--init-from", "784→48", "784→64"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -870,3 +870,49 @@ fn the_gru_learns_the_adding_problem_where_the_rnn_cannot_on_both_backends() {
         println!("CPU {on_cpu:?}, GPU {on_gpu:?}");
     }
 }
+
+/// Lesson 22 (RBMs) on 3 000 training images, 10 epochs: the reconstruction error falls, the
+/// pictures have their shapes, the chains stay probabilities, and a linear classifier reads the
+/// RBM's hidden probabilities.
+#[test]
+fn an_rbm_learns_strokes_whose_features_a_linear_classifier_reads() {
+    use nabla::curriculum::rbm::{self, CHAIN_SNAPSHOTS};
+    let real = real_mnist();
+    let data = nabla::mnist::Mnist {
+        train: real.train.clone().truncated(3000),
+        test: real.test.clone().truncated(1000),
+    };
+    let b = cpu();
+    let strokes = rbm::learn_strokes(&b, &data, 64, 10, 5).unwrap();
+    let errors: Vec<f64> = strokes
+        .history
+        .iter()
+        .map(|e| e.train.reconstruction_error)
+        .collect();
+    assert!(
+        errors[9] < 0.8 * errors[0] && errors[1] < errors[0],
+        "reconstruction errors {errors:?}"
+    );
+    assert_eq!(strokes.filters_first.len(), 64);
+    assert_eq!(strokes.filters_last[0].len(), 784);
+    assert_ne!(strokes.filters_first, strokes.filters_last);
+    assert_eq!(strokes.samples.len(), CHAIN_SNAPSHOTS.len());
+    for snapshot in &strokes.samples {
+        assert_eq!(snapshot.len(), 10);
+        assert!(snapshot.iter().flatten().all(|p| (0.0..=1.0).contains(p)));
+    }
+    let prep = Prep::mnist(true);
+    let train = nabla::train::DeviceSplit::upload(&b, &data.train, &prep).unwrap();
+    let test = nabla::train::DeviceSplit::upload(&b, &data.test, &prep).unwrap();
+    let stack = [nabla::rbm::Rbm::from_values(&b, &strokes.values).unwrap()];
+    let features = [
+        rbm::features(&b, &stack, &train).unwrap(),
+        rbm::features(&b, &stack, &test).unwrap(),
+    ];
+    assert_eq!(features[1].len(), 1000 * 64);
+    let accuracy = rbm::logistic_regression(&b, &data, features, 64, 30).unwrap();
+    assert!(
+        accuracy > 0.8,
+        "logistic regression on RBM features: {accuracy}"
+    );
+}

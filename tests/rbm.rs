@@ -440,7 +440,7 @@ impl<B: Backend> BackendRun for B {
     fn run(&self, config: &RbmConfig) -> Vec<f64> {
         let (split, _) = digits(self, 400, 9);
         let mut rbm = Rbm::new(self, 64, 16, 4).unwrap();
-        train_rbm(self, &mut rbm, &[], &split, None, config, |_| {})
+        train_rbm(self, &mut rbm, &[], &split, None, config, |_, _| {})
             .unwrap()
             .iter()
             .map(|e| e.train.reconstruction_error)
@@ -544,7 +544,7 @@ fn bad_rbm_settings_are_refused() {
         &split,
         None,
         &RbmConfig::default(),
-        |_| {},
+        |_, _| {},
     )
     .err()
     .unwrap()

@@ -118,10 +118,10 @@ fn bench_backend<B: Backend>(
             }
         };
         eprintln!(
-            "  first {:.2}s, steady {:.2}s, {:.1}% test accuracy",
+            "  first {:.2}s, steady {:.2}s, test accuracy {}",
             m.first_seconds(),
             m.steady_seconds(),
-            m.test_accuracy * 100.0
+            bench::accuracy(m.test_accuracy)
         );
         rows.push(m);
     }

@@ -6,6 +6,7 @@ mod eval;
 mod fetch;
 mod info;
 mod predict;
+mod pretrain;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,9 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate a saved model on the 10 000 test images.
     Eval(eval::EvalArgs),
+    /// Pre-train a deep belief network: a stack of RBMs trained layer by layer without labels, saved
+    /// for `train --init-from`.
+    Pretrain(pretrain::PretrainArgs),
     /// Classify one test image (by index) or a 28×28 PNG.
     Predict(predict::PredictArgs),
     /// List the GPU adapters and their limits.
@@ -152,6 +156,10 @@ fn run(command: Command) -> Result<()> {
         Command::Eval(args) => {
             let backend = open(args.common.device)?;
             with_backend!(backend, b => eval::run(&b, &args))
+        }
+        Command::Pretrain(args) => {
+            let backend = open(args.common.device)?;
+            with_backend!(backend, b => pretrain::run(&b, &args))
         }
         Command::Predict(args) => {
             let backend = open(args.common.device)?;

@@ -165,6 +165,11 @@ pub struct TrainArgs {
     /// of standardising them.
     #[arg(long)]
     no_normalise: bool,
+    /// Start the first dense layers from the stack of RBMs FILE holds, as `nabla pretrain` writes it
+    /// (a deep belief network's pre-training): dense layer i takes RBM i's weight and hidden bias. Use
+    /// sigmoid activations after them, the RBMs' own.
+    #[arg(long, value_name = "FILE")]
+    init_from: Option<PathBuf>,
     /// Continue the interrupted run whose training state FILE holds: the `.resume.safetensors` file
     /// written beside --out after every epoch. The run goes on with the options it was started with
     /// (so no other option may be given) and ends where it would have ended uninterrupted.
@@ -528,13 +533,23 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             (saved.model, resume.start)
         }
         None => {
-            let model = Model::new(
+            let mut model = Model::new(
                 b,
                 spec.clone(),
                 init,
                 args.seed,
                 config.optimizer.state_count(),
             )?;
+            if let Some(file) = &args.init_from {
+                let stack = nabla::rbm::file::load(file)?;
+                nabla::rbm::stack::initialise(b, &stack, &mut model)
+                    .with_context(|| format!("--init-from {}", file.display()))?;
+                eprintln!(
+                    "the first {} dense layers start from the RBMs in {}",
+                    stack.len(),
+                    file.display()
+                );
+            }
             (model, Start::default())
         }
     };

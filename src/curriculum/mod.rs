@@ -21,6 +21,7 @@
 //! 19. [`image_folder`]: a binary image classifier trained from class folders.
 //! 20. (a real table: the `wine` example, on [`tables`])
 //! 21. [`adding`]: why LSTM, the adding problem: gated cells learn what a tanh RNN cannot.
+//! 22. [`rbm`]: an RBM learns MNIST's strokes without labels; a stack of them pre-trains a deep network.
 //!
 //! [`mnist_curves`] trains the MNIST comparisons of lessons 11 and 12.
 
@@ -39,6 +40,7 @@ pub mod mnist_curves;
 pub mod optimizers;
 pub mod overfitting;
 pub mod perceptron;
+pub mod rbm;
 pub mod tables;
 pub mod weight_init;
 pub mod xor;

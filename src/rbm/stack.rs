@@ -42,9 +42,15 @@ pub fn pretrain<B: Backend>(
             seed,
             ..config.clone()
         };
-        train_rbm(b, &mut rbm, &stack, train, held_out, &layer_config, |e| {
-            observe(layer, e)
-        })?;
+        train_rbm(
+            b,
+            &mut rbm,
+            &stack,
+            train,
+            held_out,
+            &layer_config,
+            |e, _| observe(layer, e),
+        )?;
         stack.push(rbm);
     }
     Ok(stack)

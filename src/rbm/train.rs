@@ -336,7 +336,8 @@ impl RbmEpoch {
 }
 
 /// Trains `rbm` on `train` fed up through `lower` (empty for the first layer) as `config` says, calling
-/// `observe` after each epoch with its figures (on `held_out` too, if given); returns every epoch's.
+/// `observe` after each epoch with its figures (on `held_out` too, if given) and the RBM as it stands;
+/// returns every epoch's figures.
 /// A reconstruction error that is not finite stops training with [`Error::Diverged`].
 pub fn train_rbm<B: Backend>(
     b: &B,
@@ -345,7 +346,7 @@ pub fn train_rbm<B: Backend>(
     train: &DeviceSplit<B>,
     held_out: Option<&DeviceSplit<B>>,
     config: &RbmConfig,
-    mut observe: impl FnMut(&RbmEpoch),
+    mut observe: impl FnMut(&RbmEpoch, &Rbm<B>),
 ) -> Result<Vec<RbmEpoch>> {
     config.validate()?;
     check_batch(config.batch, train.len)?;
@@ -403,7 +404,7 @@ pub fn train_rbm<B: Backend>(
                 step: steps,
             });
         }
-        observe(&figures);
+        observe(&figures, rbm);
         history.push(figures);
     }
     Ok(history)
