@@ -6,7 +6,8 @@
     python benches/compare.py --self-test
 
 Runs `BINARY bench --backends cpu` and reads its JSON report, then trains the same workloads with
-PyTorch (all six) and NumPy (W1 and W2, forward and backward written out here), and prints one
+PyTorch (all seven), NumPy (W1, W2 and W7, forward and backward written out here) and, for W7 where
+it is installed, scikit-learn's BernoulliRBM, and prints one
 Markdown table of steady seconds per epoch (the mean of the epochs after the first, as nabla reports
 it), the test accuracies, the machine and the library versions. Only the training loop is timed: the
 data is in memory as float32 before the clock starts (the shuffle is inside it). --sgemm runs
@@ -49,8 +50,14 @@ CLASSES = 10
 INFER_BATCH = 1000
 CNN_LSTM_BATCH = 100
 ADAM_LR = 1e-3
-WORKLOADS = ("book", "mlp", "wide", "infer", "cnn", "lstm")
-NUMPY_WORKLOADS = ("book", "mlp")
+WORKLOADS = ("book", "mlp", "wide", "infer", "cnn", "lstm", "rbm")
+NUMPY_WORKLOADS = ("book", "mlp", "rbm")
+# W7: a 784-500 RBM by CD-1 after Hinton's practical guide, as `nabla bench` runs it.
+RBM_HIDDEN = 500
+RBM_BATCH = 100
+RBM_LR = 0.1
+RBM_WEIGHT_COST = 2e-4
+RBM_MOMENTUM_SWITCH = 5  # epochs at momentum 0.5, then 0.9
 SGEMM_SHAPES = ((256, 784, 1024), (1024, 1024, 1024))
 SGEMM_BATCHES = 30
 SGEMM_PRODUCTS = 4
@@ -94,7 +101,7 @@ class Run:
     """One library's run of one workload: seconds of each epoch (of each pass, for W4) and accuracy."""
 
     seconds: list[float]
-    accuracy: float
+    accuracy: float | None  # None for W7, an RBM, which classifies nothing
 
     def steady(self):
         """Mean seconds of the epochs after the first (the first's when it is the only one), nabla's
@@ -235,12 +242,58 @@ class NumpyMlp:
         return correct / len(x)
 
 
+class Rbm:
+    """W7's CD-1 step, written once for NumPy and PyTorch (`lib` is either module): ph₀ = σ(v₀Wᵀ + c),
+    h₀ ~ ph₀, pv = σ(h₀W + b), ph = σ(pvWᵀ + c); the gradient (phᵀpv − ph₀ᵀv₀)/N and the bias means;
+    momentum 0.5 for the first epochs, then 0.9; the weight cost on W. nabla's `src/rbm/train.rs`."""
+
+    def __init__(self, lib, rng):
+        self.lib = lib
+        w = (0.01 * np.random.default_rng(SEED).standard_normal((RBM_HIDDEN, PIXELS))).astype(np.float32)
+        zeros = np.zeros
+        self.params = [self.tensor(w), self.tensor(zeros(PIXELS, np.float32)),
+                       self.tensor(zeros(RBM_HIDDEN, np.float32))]
+        self.velocity = [self.tensor(zeros(p.shape, np.float32)) for p in self.params]
+        self.rng = rng
+        self.steps = 0
+
+    def tensor(self, array):
+        return torch.from_numpy(array) if self.lib is torch else array
+
+    def uniform(self, shape):
+        return torch.rand(shape) if self.lib is torch else self.rng.random(shape, dtype=np.float32)
+
+    def sigmoid(self, z):
+        return torch.sigmoid(z) if self.lib is torch else 1.0 / (1.0 + np.exp(-z))
+
+    def step(self, v0):
+        w, b, c = self.params
+        n = len(v0)
+        ph0 = self.sigmoid(v0 @ w.T + c)
+        h0 = (self.uniform(ph0.shape) < ph0).to(torch.float32) if self.lib is torch else \
+            (self.uniform(ph0.shape) < ph0).astype(np.float32)
+        pv = self.sigmoid(h0 @ w + b)
+        ph = self.sigmoid(pv @ w.T + c)
+        grads = [(ph.T @ pv - ph0.T @ v0) / n + RBM_WEIGHT_COST * w, (pv - v0).mean(0), (ph - ph0).mean(0)]
+        momentum = 0.5 if self.steps < RBM_MOMENTUM_SWITCH * (60_000 // RBM_BATCH) else 0.9
+        for p, v, g in zip(self.params, self.velocity, grads):
+            v *= momentum
+            v += g
+            p -= RBM_LR * v
+        self.steps += 1
+
+
 def numpy_runs(workloads, train, test, epochs, limit):
-    """W1 and W2 (those of `workloads`) trained with NumPy."""
+    """W1, W2 and W7 (those of `workloads`) trained with NumPy."""
     (x, y), (test_x, test_y) = train, test
     runs = {}
     for name in workloads:
         rng = np.random.default_rng(SEED)
+        if name == "rbm":
+            rbm = Rbm(np, rng)
+            runs[name] = Run(time_epochs("numpy rbm", epochs, len(x), RBM_BATCH, limit, rng.permutation,
+                                         lambda idx: rbm.step(x[idx])), None)
+            continue
         net = NumpyMlp(DENSE[name], rng)
         seconds = time_epochs(f"numpy {name}", epochs, len(x), net.spec.batch, limit, rng.permutation,
                               lambda idx: net.step(x[idx], y[idx]))
@@ -342,6 +395,12 @@ def torch_runs(workloads, train, test, epochs, limit):
             print(f"torch infer: best pass {min(seconds):.4f} s", file=sys.stderr, flush=True)
             runs[name] = Run(seconds, accuracy)
             continue
+        if name == "rbm":
+            rbm = Rbm(torch, None)
+            with torch.no_grad():
+                runs[name] = Run(time_epochs("torch rbm", epochs, len(x), RBM_BATCH, limit,
+                                             torch.randperm, lambda idx: rbm.step(x[idx])), None)
+            continue
         model, optimizer, batch = torch_training_setup(name)
 
         def step(idx):
@@ -355,6 +414,24 @@ def torch_runs(workloads, train, test, epochs, limit):
         if name == "mlp":
             mlp = model
     return runs
+
+
+def sklearn_runs(workloads, train, epochs, limit):
+    """W7 with scikit-learn's BernoulliRBM (PCD-1, no momentum), one `partial_fit` per batch, where
+    scikit-learn is installed."""
+    try:
+        from sklearn.neural_network import BernoulliRBM
+    except ImportError:
+        return {}
+    if "rbm" not in workloads:
+        return {}
+    x = train[0]
+    rng = np.random.default_rng(SEED)
+    rbm = BernoulliRBM(n_components=RBM_HIDDEN, learning_rate=RBM_LR, batch_size=RBM_BATCH,
+                       random_state=SEED)
+    seconds = time_epochs("sklearn rbm", epochs, len(x), RBM_BATCH, limit, rng.permutation,
+                          lambda idx: rbm.partial_fit(x[idx]))
+    return {"rbm": Run(seconds, None)}
 
 
 # ---- nabla ----
@@ -582,7 +659,7 @@ def compare(args):
     busy_before, load_before = busy_share(), load_average()
     train, test = load_mnist(args.data, "train"), load_mnist(args.data, "t10k")
     numpy_workloads = [w for w in workloads if w in NUMPY_WORKLOADS]
-    nabla, numpy, pytorch = {}, {}, {}
+    nabla, numpy, pytorch, sklearn = {}, {}, {}, {}
     # The libraries take turns, round after round, and each keeps its best round per workload: on a
     # machine shared with others (a VM whose neighbours come and go) speed drifts by tens of percent
     # within minutes, and the best of interleaved rounds is the figure that repeats.
@@ -591,6 +668,7 @@ def compare(args):
         keep_best(nabla, runs, test)
         keep_best(numpy, numpy_runs(numpy_workloads, train, test, args.epochs, args.limit_batches), test)
         keep_best(pytorch, torch_runs(workloads, train, test, args.epochs, args.limit_batches), test)
+        keep_best(sklearn, sklearn_runs(workloads, train, args.epochs, args.limit_batches), test)
     if args.sgemm:
         nabla_gflops = run_sgemm_bench()
     sgemm_numpy = {s: numpy_sgemm(s) for s in SGEMM_SHAPES} if nabla_gflops is not None else None
@@ -605,6 +683,8 @@ def compare(args):
         machine += (f"\n**Other work used {busy} of the CPUs just before the run: the figures may be "
                     "far off, PyTorch's and NumPy's most (their 2 threads spin-wait for each other).**")
     results = {"nabla CPU": nabla, "NumPy": numpy, "PyTorch": pytorch}
+    if sklearn:
+        results["scikit-learn"] = sklearn
     print_report(workloads, args.epochs, args.rounds, args.limit_batches, results, nabla_device,
                  machine, sgemm)
 

@@ -11,11 +11,11 @@
 #
 # E: epochs per workload, default 3 (steady = the mean of those after the first). R: rounds in which the
 # libraries take turns, default 2; each library's best round counts (the machine's speed drifts). LIST: a comma-separated
-# subset of book,mlp,wide,infer,cnn,lstm, default all. BINARY: default target/release/nabla (`cargo build
+# subset of book,mlp,wide,infer,cnn,lstm,rbm, default all. BINARY: default target/release/nabla (`cargo build
 # --release`). DIR: MNIST's four raw IDX files, default data/mnist (`nabla fetch` fetches them when
 # missing). The sgemm table is on by default (--sgemm); --no-sgemm skips it and cargo. PyTorch and NumPy
 # come from a virtual environment kept in target/compare-venv (made with `python3 -m venv`, filled by
-# `pip install torch numpy`: large downloads; on Debian python3-venv is installed when venv does not
+# `pip install torch numpy scikit-learn`: large downloads; on Debian python3-venv is installed when venv does not
 # work). COMPARE_VENV=/path uses an existing environment with torch and numpy instead, installing nothing.
 # Run it on an idle machine: the load averages printed with the table show whether it was one.
 set -euo pipefail
@@ -79,7 +79,7 @@ fi
 if ! "$python" -c 'import numpy, torch' 2>/dev/null; then
     [ -z "${COMPARE_VENV:-}" ] || die "COMPARE_VENV=$COMPARE_VENV: $python cannot import numpy and torch."
     echo "Installing torch and numpy into $venv (PyTorch's wheels are large: this takes a while)." >&2
-    "$python" -m pip install --disable-pip-version-check -q torch numpy ||
+    "$python" -m pip install --disable-pip-version-check -q torch numpy scikit-learn ||
         die "pip could not install torch and numpy into $venv (output above)."
 fi
 

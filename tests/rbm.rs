@@ -554,3 +554,72 @@ fn bad_rbm_settings_are_refused() {
         "{message}"
     );
 }
+
+/// A NaN in the weights stops training after the epoch, with the trainer's divergence error.
+#[test]
+fn nan_in_an_rbm_stops_training() {
+    let b = cpu();
+    let (split, _) = digits(&b, 40, 2);
+    let mut values = tiny(64, 8, 3);
+    values.weight[5] = f32::NAN;
+    let mut rbm = Rbm::from_values(&b, &values).unwrap();
+    let config = RbmConfig {
+        epochs: 3,
+        batch: 20,
+        ..RbmConfig::default()
+    };
+    let mut epochs = 0;
+    let error = train_rbm(&b, &mut rbm, &[], &split, None, &config, |_, _| epochs += 1)
+        .err()
+        .expect("a NaN weight must stop training");
+    assert!(
+        matches!(error, nabla::Error::Diverged { epoch: 1, .. }),
+        "{error}"
+    );
+    assert_eq!(epochs, 0);
+}
+
+/// A two-RBM stack pre-trains greedily on both backends: the upper RBM reads the lower one's hidden
+/// probabilities (its visible biases start at their log-odds) and learns them, to the same figures
+/// on the CPU and the GPU within the spread that differently rounded products allow.
+#[test]
+fn stacks_pretrain_on_both_backends() {
+    fn run<B: Backend>(b: &B) -> (Vec<f64>, Vec<f32>) {
+        let (split, _) = digits(b, 400, 12);
+        let config = RbmConfig {
+            epochs: 8,
+            batch: 20,
+            monitor: 400,
+            ..RbmConfig::default()
+        };
+        let mut upper = Vec::new();
+        let stack = nabla::rbm::stack::pretrain(
+            b,
+            &[64, 16, 8],
+            &split,
+            Some(&split),
+            &config,
+            |layer, e| {
+                if layer == 1 {
+                    upper.push(e.train.reconstruction_error);
+                }
+            },
+        )
+        .unwrap();
+        let means = nabla::rbm::stack::means(b, &stack[..1], &split).unwrap();
+        (upper, means)
+    }
+    let (cpu_errors, cpu_means) = run(&cpu());
+    assert_eq!(cpu_errors.len(), 8);
+    assert!(
+        cpu_errors[7] < 0.7 * cpu_errors[0],
+        "upper RBM: {cpu_errors:?}"
+    );
+    assert_eq!(cpu_means.len(), 16);
+    assert!(cpu_means.iter().all(|m| (0.0..=1.0).contains(m)));
+    if let Some((gpu_errors, gpu_means)) = with_gpu(|gpu| run(gpu)) {
+        let (c, g) = (cpu_errors[7], gpu_errors[7]);
+        assert!((c - g).abs() < 0.15 * c + 0.05, "CPU {c}, GPU {g}");
+        assert_close("hidden means", &gpu_means, &cpu_means, 0.05, 0.0);
+    }
+}

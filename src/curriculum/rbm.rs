@@ -175,28 +175,56 @@ pub fn logistic_regression<B: Backend>(
         .unwrap_or(f32::NAN))
 }
 
-/// The deep sigmoid network `784 → hidden… → 10` (a sigmoid after each hidden dense layer).
-pub fn deep_sigmoid_spec(hidden: &[usize]) -> Result<ModelSpec> {
-    let mut layers: Vec<String> = hidden
-        .iter()
-        .map(|h| format!("dense {h}, sigmoid"))
-        .collect();
+/// The deep sigmoid network `784 → hidden… → 10`: dropout on the pixels with probability
+/// `input_dropout`, a sigmoid after each hidden dense layer, then dropout with probability `dropout`
+/// (each only where it is above 0).
+pub fn deep_sigmoid_spec(hidden: &[usize], input_dropout: f32, dropout: f32) -> Result<ModelSpec> {
+    let mut layers: Vec<String> = Vec::new();
+    if input_dropout > 0.0 {
+        layers.push(format!("dropout {input_dropout}"));
+    }
+    layers.extend(hidden.iter().map(|h| {
+        if dropout > 0.0 {
+            format!("dense {h}, sigmoid, dropout {dropout}")
+        } else {
+            format!("dense {h}, sigmoid")
+        }
+    }));
     layers.push("dense 10".into());
     ModelSpec::parse(&format!("input 784, {}", layers.join(", ")))
 }
 
+/// How [`fine_tune`] trains: SGD with momentum 0.9 at rate `lr` annealed by a cosine, batch 100, and
+/// dropout on the input and after every hidden layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FineTuning {
+    /// Epochs.
+    pub epochs: usize,
+    /// The initial learning rate.
+    pub lr: f32,
+    /// Dropout probability on the pixels (0: none).
+    pub input_dropout: f32,
+    /// Dropout probability after each hidden sigmoid (0: none).
+    pub dropout: f32,
+}
+
 /// Fine-tunes the deep sigmoid network of `hidden` on `data` by backprop, its hidden layers started
-/// from `stack` (pre-trained) or drawn by Xavier's rule (`None`); the same schedule for both: SGD with
-/// momentum 0.9, rate `lr` annealed by a cosine, batch 100. Returns every epoch's figures.
+/// from `stack` (pre-trained) or drawn by Xavier's rule (`None`), as `how` says. Returns every epoch's
+/// figures.
 pub fn fine_tune<B: Backend>(
     b: &B,
     data: &Mnist,
     hidden: &[usize],
     stack: Option<&[RbmValues]>,
-    epochs: usize,
-    lr: f32,
+    how: FineTuning,
     mut observe: impl FnMut(&EpochStats),
 ) -> Result<Vec<EpochStats>> {
+    let FineTuning {
+        epochs,
+        lr,
+        input_dropout,
+        dropout,
+    } = how;
     let optimizer = Optimizer::new(
         OptimizerKind::Momentum {
             momentum: 0.9,
@@ -206,7 +234,7 @@ pub fn fine_tune<B: Backend>(
     );
     let mut model = Model::new(
         b,
-        deep_sigmoid_spec(hidden)?,
+        deep_sigmoid_spec(hidden, input_dropout, dropout)?,
         Init::Xavier,
         7,
         optimizer.state_count(),
