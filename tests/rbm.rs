@@ -570,8 +570,7 @@ fn nan_in_an_rbm_stops_training() {
     };
     let mut epochs = 0;
     let error = train_rbm(&b, &mut rbm, &[], &split, None, &config, |_, _| epochs += 1)
-        .err()
-        .expect("a NaN weight must stop training");
+        .expect_err("a NaN weight must stop training");
     assert!(
         matches!(error, nabla::Error::Diverged { epoch: 1, .. }),
         "{error}"
