@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         &[strokes.filters_first.clone(), strokes.filters_last.clone()],
         (28, 28),
         20,
-        1,
+        2,
     )?;
     let samples = out.join("rbm-samples.png");
     let mut grids = strokes.reconstructions.to_vec();

@@ -86,6 +86,9 @@ pub fn run<B: Backend>(b: &B, args: &PretrainArgs) -> Result<()> {
         ..RbmConfig::default()
     };
     config.validate()?;
+    if args.layers.is_empty() || args.layers.contains(&0) {
+        bail!("--layers: every RBM needs at least 1 hidden unit, e.g. --layers 500,500,2000");
+    }
     let mut sizes = vec![prep.shape.len()];
     sizes.extend(&args.layers);
     let names: Vec<String> = sizes.iter().map(usize::to_string).collect();

@@ -541,8 +541,11 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                 config.optimizer.state_count(),
             )?;
             if let Some(file) = &args.init_from {
-                let stack = nabla::rbm::file::load(file)?;
-                nabla::rbm::stack::initialise(b, &stack, &mut model)
+                let stack = nabla::rbm::file::load(file)
+                    .and_then(|stack| {
+                        nabla::rbm::stack::initialise(b, &stack, &mut model)?;
+                        Ok(stack)
+                    })
                     .with_context(|| format!("--init-from {}", file.display()))?;
                 eprintln!(
                     "the first {} dense layers start from the RBMs in {}",

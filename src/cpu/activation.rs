@@ -12,8 +12,10 @@ pub(super) fn activation_forward(f: Activation, x: &CpuTensor, y: &mut CpuTensor
     shape::same("activation", x, y)?;
     let chunk = chunk_len(y.len());
     let jobs = y.data.chunks_mut(chunk).zip(x.data.chunks(chunk));
+    // The epilogue's code on a copy, so that a separate activation layer computes the fused one's bits.
     in_parallel(jobs, |(y, x)| {
-        y.iter_mut().zip(x).for_each(|(y, &x)| *y = f.forward(x));
+        y.copy_from_slice(x);
+        forward_in_place(f, y);
     });
     Ok(())
 }
@@ -24,6 +26,8 @@ pub(super) fn forward_in_place(f: Activation, row: &mut [f32]) {
     match f {
         Activation::Identity => {}
         Activation::Relu => simd::widest(|| row.iter_mut().for_each(|v| *v = v.max(0.0))),
+        // The vectorised sigmoid, within 3e-7 of libm's (`cpu::simd`'s accuracy test).
+        Activation::Sigmoid => simd::widest(|| row.iter_mut().for_each(|v| *v = simd::sigmoid(*v))),
         _ => row.iter_mut().for_each(|v| *v = f.forward(*v)),
     }
 }

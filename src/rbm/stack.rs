@@ -110,8 +110,8 @@ pub fn initialise<B: Backend>(b: &B, stack: &[RbmValues], model: &mut Model<B>) 
         let (inputs, outputs) = (input.len(), shapes[at].len());
         if (inputs, outputs) != (rbm.visible, rbm.hidden) {
             return Err(Error::shape(format!(
-                "dense layer {at} of `{}` is {inputs}→{outputs}, but the RBM that should start it is \
-                 {}→{}",
+                "layer {at} of `{}` is a dense layer of {inputs}→{outputs}, but the RBM that should \
+                 start it is {}→{}",
                 model.spec.describe(),
                 rbm.visible,
                 rbm.hidden
