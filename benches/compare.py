@@ -247,8 +247,9 @@ class Rbm:
     h₀ ~ ph₀, pv = σ(h₀W + b), ph = σ(pvWᵀ + c); the gradient (phᵀpv − ph₀ᵀv₀)/N and the bias means;
     momentum 0.5 for the first epochs, then 0.9; the weight cost on W. nabla's `src/rbm/train.rs`."""
 
-    def __init__(self, lib, rng):
+    def __init__(self, lib, rng, steps_per_epoch):
         self.lib = lib
+        self.steps_per_epoch = steps_per_epoch
         w = (0.01 * np.random.default_rng(SEED).standard_normal((RBM_HIDDEN, PIXELS))).astype(np.float32)
         zeros = np.zeros
         self.params = [self.tensor(w), self.tensor(zeros(PIXELS, np.float32)),
@@ -275,12 +276,18 @@ class Rbm:
         pv = self.sigmoid(h0 @ w + b)
         ph = self.sigmoid(pv @ w.T + c)
         grads = [(ph.T @ pv - ph0.T @ v0) / n + RBM_WEIGHT_COST * w, (pv - v0).mean(0), (ph - ph0).mean(0)]
-        momentum = 0.5 if self.steps < RBM_MOMENTUM_SWITCH * (60_000 // RBM_BATCH) else 0.9
+        momentum = 0.5 if self.steps < RBM_MOMENTUM_SWITCH * self.steps_per_epoch else 0.9
         for p, v, g in zip(self.params, self.velocity, grads):
             v *= momentum
             v += g
             p -= RBM_LR * v
         self.steps += 1
+
+
+def rbm_steps(n, limit):
+    """The steps W7 takes an epoch, as `time_epochs` runs them (`limit` batches at most, if set)."""
+    batches = n // RBM_BATCH
+    return min(batches, limit) if limit else batches
 
 
 def numpy_runs(workloads, train, test, epochs, limit):
@@ -290,7 +297,7 @@ def numpy_runs(workloads, train, test, epochs, limit):
     for name in workloads:
         rng = np.random.default_rng(SEED)
         if name == "rbm":
-            rbm = Rbm(np, rng)
+            rbm = Rbm(np, rng, rbm_steps(len(x), limit))
             runs[name] = Run(time_epochs("numpy rbm", epochs, len(x), RBM_BATCH, limit, rng.permutation,
                                          lambda idx: rbm.step(x[idx])), None)
             continue
@@ -396,7 +403,7 @@ def torch_runs(workloads, train, test, epochs, limit):
             runs[name] = Run(seconds, accuracy)
             continue
         if name == "rbm":
-            rbm = Rbm(torch, None)
+            rbm = Rbm(torch, None, rbm_steps(len(x), limit))
             with torch.no_grad():
                 runs[name] = Run(time_epochs("torch rbm", epochs, len(x), RBM_BATCH, limit,
                                              torch.randperm, lambda idx: rbm.step(x[idx])), None)

@@ -543,16 +543,69 @@ fn bad_rbm_settings_are_refused() {
         &[],
         &split,
         None,
-        &RbmConfig::default(),
+        &RbmConfig {
+            batch: 10,
+            ..RbmConfig::default()
+        },
         |_, _| {},
     )
-    .err()
-    .unwrap()
+    .expect_err("63 visible units cannot read 64 pixels")
     .to_string();
+    assert!(message.contains("63 visible units"), "{message}");
+    for (config, part) in [
+        (RbmConfig::default(), "batch size"),
+        (
+            RbmConfig {
+                batch: 10,
+                monitor: 0,
+                ..RbmConfig::default()
+            },
+            "at least 1 sample",
+        ),
+    ] {
+        let mut rbm = Rbm::new(&b, 64, 4, 1).unwrap();
+        let message = train_rbm(&b, &mut rbm, &[], &split, None, &config, |_, _| {})
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains(part), "{message}");
+    }
+    let rbm = Rbm::new(&b, 64, 4, 1).unwrap();
+    assert!(Cd::new(&b, &rbm, 10, 0, false).is_err());
+    assert!(Rbm::new(&b, 0, 4, 1).is_err());
+    assert!(RbmValues::initial(usize::MAX, 2, 1).is_err());
+}
+
+/// Sets whose length is not a multiple of the 1000-row chunks (1500 samples: 1000, then 500) are
+/// measured and averaged whole: the pixel means against the host's, and the monitor's figures against
+/// the same RBM measured on the first 1000 and the last 500 apart.
+#[test]
+fn chunked_passes_cover_sets_of_any_length() {
+    let b = cpu();
+    let (split, pixels) = digits(&b, 1500, 8);
+    let means = nabla::rbm::stack::means(&b, &[], &split).unwrap();
+    let want: Vec<f32> = (0..64)
+        .map(|i| {
+            (pixels
+                .iter()
+                .skip(i)
+                .step_by(64)
+                .map(|&p| f64::from(p))
+                .sum::<f64>()
+                / 1500.0) as f32
+        })
+        .collect();
+    assert_close("pixel means", &means, &want, 1e-6, 0.0);
+    let r = tiny(64, 6, 2);
+    let rbm = Rbm::from_values(&b, &r).unwrap();
+    let whole = nabla::rbm::train::monitor(&b, &rbm, &[], &split, 5000).unwrap();
+    let energy: f64 = pixels.chunks(64).map(|v| r.free_energy(v)).sum::<f64>() / 1500.0;
     assert!(
-        message.contains("batch size") || message.contains("63"),
-        "{message}"
+        (whole.free_energy - energy).abs() < 1e-4 * energy.abs(),
+        "{} against {energy}",
+        whole.free_energy
     );
+    let features = nabla::curriculum::rbm::features(&b, &[rbm], &split).unwrap();
+    assert_eq!(features.len(), 1500 * 6);
 }
 
 /// A NaN in the weights stops training after the epoch, with the trainer's divergence error.

@@ -16,7 +16,7 @@ use crate::mnist::{Mnist, Split};
 use crate::model::{Model, ModelSpec};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rbm::stack::initialise;
-use crate::rbm::train::{Feed, RbmConfig, RbmEpoch, train_rbm};
+use crate::rbm::train::{RbmConfig, RbmEpoch, feed_chunks, train_rbm};
 use crate::rbm::{Rbm, RbmValues};
 use crate::schedule::LrSchedule;
 use crate::train::{Batch, DeviceSplit, EpochStats, TrainConfig, train};
@@ -63,7 +63,7 @@ pub fn learn_strokes<B: Backend>(
     seed: u64,
 ) -> Result<Strokes> {
     let (train_set, test_set) = (split_set(b, &data.train)?, split_set(b, &data.test)?);
-    let mut values = Rbm::new(b, 784, hidden, seed)?.read(b)?;
+    let mut values = RbmValues::initial(784, hidden, seed)?;
     values.set_visible_bias_from_means(&crate::rbm::stack::means(b, &[], &train_set)?)?;
     let mut rbm = Rbm::from_values(b, &values)?;
     let config = RbmConfig {
@@ -71,7 +71,7 @@ pub fn learn_strokes<B: Backend>(
         seed,
         ..RbmConfig::default()
     };
-    let mut filters_first = Vec::new();
+    let mut after_first = None;
     let history = train_rbm(
         b,
         &mut rbm,
@@ -81,13 +81,14 @@ pub fn learn_strokes<B: Backend>(
         &config,
         |e, r| {
             if e.epoch == 1 {
-                filters_first = r
-                    .read(b)
-                    .map(|v| rows(&v.weight, 784, 100))
-                    .unwrap_or_default();
+                after_first = Some(r.read(b));
             }
         },
     )?;
+    let filters_first = match after_first.transpose()? {
+        Some(values) => rows(&values.weight, 784, 100),
+        None => Vec::new(),
+    };
     let values = rbm.read(b)?;
     let mut batch = Batch::new(b, &test_set, 10)?;
     batch.gather(b, &test_set, &b.indices(&(0..10).collect::<Vec<u32>>())?, 0)?;
@@ -114,19 +115,12 @@ pub fn learn_strokes<B: Backend>(
 /// Every sample of `set` carried up through `stack` (its hidden probabilities at the top; the inputs
 /// themselves for an empty stack), `[len, width]` row-major on the host.
 pub fn features<B: Backend>(b: &B, stack: &[Rbm<B>], set: &DeviceSplit<B>) -> Result<Vec<f32>> {
-    let chunk = set.len.clamp(1, 1000);
     let width = stack.last().map_or(set.width, |r| r.hidden());
-    let padded = set.len.div_ceil(chunk) * chunk;
-    let order: Vec<u32> = (0..padded as u32).map(|i| i.min(set.len as u32)).collect();
-    let order = b.indices(&order)?;
-    let mut batch = Batch::new(b, set, chunk)?;
-    let mut feed = Feed::new(b, stack, chunk)?;
-    let mut out = Vec::with_capacity(padded * width);
-    for offset in (0..set.len).step_by(chunk) {
-        batch.gather(b, set, &order, offset)?;
-        out.extend(b.read(feed.up(b, &batch.x)?)?);
-    }
-    out.truncate(set.len * width);
+    let mut out = Vec::with_capacity(set.len * width);
+    feed_chunks(b, stack, set, set.len, |x| {
+        out.extend(b.read(x)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -53,28 +53,9 @@ pub struct RbmValues {
 }
 
 impl<B: Backend> Rbm<B> {
-    /// A `visible`–`hidden` RBM as Hinton's practical guide starts one: weights from N(0, 0.01²) drawn
-    /// with `seed`, zero biases (see [`RbmValues::set_visible_bias_from_means`] for the visible ones).
+    /// [`RbmValues::initial`], uploaded.
     pub fn new(b: &B, visible: usize, hidden: usize, seed: u64) -> Result<Self> {
-        if visible == 0 || hidden == 0 {
-            return Err(Error::Invalid(format!(
-                "an RBM needs at least one visible and one hidden unit (got {visible}–{hidden})"
-            )));
-        }
-        let mut rng = StdRng::seed_from_u64(seed);
-        let weight = (0..visible * hidden)
-            .map(|_| 0.01 * standard_normal(&mut rng))
-            .collect();
-        Self::from_values(
-            b,
-            &RbmValues {
-                visible,
-                hidden,
-                weight,
-                visible_bias: vec![0.0; visible],
-                hidden_bias: vec![0.0; hidden],
-            },
-        )
+        Self::from_values(b, &RbmValues::initial(visible, hidden, seed)?)
     }
 
     /// The RBM `values` describe, uploaded.
@@ -134,7 +115,7 @@ impl<B: Backend> Rbm<B> {
 
     /// Runs a Gibbs chain from the visible vectors `start` (`[N, V]`): each step samples `h ~ p(h | v)`,
     /// then `v ~ p(v | h)`; returns the visible probabilities `p(v | h)` after each step count in
-    /// `snapshots` (increasing), each `N·V` values. Draws come from `seed`.
+    /// `snapshots` (increasing, each at least 1), each `N·V` values. Draws come from `seed`.
     pub fn gibbs_chain(
         &self,
         b: &B,
@@ -142,6 +123,11 @@ impl<B: Backend> Rbm<B> {
         snapshots: &[usize],
         seed: u64,
     ) -> Result<Vec<Vec<f32>>> {
+        if snapshots.contains(&0) {
+            return Err(Error::Invalid(
+                "a Gibbs chain's snapshots come after at least one step".into(),
+            ));
+        }
         let n = start.rows();
         let (mut v, mut pv) = (b.zeros(n, self.visible())?, b.zeros(n, self.visible())?);
         let (mut ph, mut h) = (b.zeros(n, self.hidden())?, b.zeros(n, self.hidden())?);
@@ -161,16 +147,41 @@ impl<B: Backend> Rbm<B> {
     }
 }
 
+/// The weight count `visible·hidden`, refused when a unit count is 0 or the product overflows.
+fn weight_count(visible: usize, hidden: usize) -> Result<usize> {
+    if visible == 0 || hidden == 0 {
+        return Err(Error::Invalid(format!(
+            "an RBM needs at least one visible and one hidden unit (got {visible}–{hidden})"
+        )));
+    }
+    visible
+        .checked_mul(hidden)
+        .ok_or_else(|| Error::Invalid(format!("an RBM of {visible}×{hidden} weights is too large")))
+}
+
 impl RbmValues {
+    /// A `visible`–`hidden` RBM as Hinton's practical guide starts one: weights from N(0, 0.01²) drawn
+    /// with `seed`, zero biases (see [`RbmValues::set_visible_bias_from_means`] for the visible ones).
+    pub fn initial(visible: usize, hidden: usize, seed: u64) -> Result<Self> {
+        let count = weight_count(visible, hidden)?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        Ok(RbmValues {
+            visible,
+            hidden,
+            weight: (0..count)
+                .map(|_| 0.01 * standard_normal(&mut rng))
+                .collect(),
+            visible_bias: vec![0.0; visible],
+            hidden_bias: vec![0.0; hidden],
+        })
+    }
+
     /// Refuses values whose lengths do not match their sizes.
     pub fn check(&self) -> Result<()> {
         let (v, h) = (self.visible, self.hidden);
-        if v == 0 || h == 0 {
-            return Err(Error::Invalid(format!(
-                "an RBM needs at least one visible and one hidden unit (got {v}–{h})"
-            )));
-        }
-        if self.weight.len() != v * h || self.visible_bias.len() != v || self.hidden_bias.len() != h
+        if self.weight.len() != weight_count(v, h)?
+            || self.visible_bias.len() != v
+            || self.hidden_bias.len() != h
         {
             return Err(Error::shape(format!(
                 "an RBM of {v} visible and {h} hidden units needs a weight of {h}×{v}, a visible bias \
@@ -185,26 +196,18 @@ impl RbmValues {
 
     /// The free energy of one visible vector, in f64: `F(v) = −bᵀv − Σ_j softplus(c_j + W_j·v)`.
     pub fn free_energy(&self, v: &[f32]) -> f64 {
-        let bias: f64 = v
-            .iter()
-            .zip(&self.visible_bias)
-            .map(|(&v, &b)| f64::from(v) * f64::from(b))
-            .sum();
-        let hidden: f64 = self
+        let inputs: Vec<f64> = self
             .weight
             .chunks_exact(self.visible)
             .zip(&self.hidden_bias)
-            .map(|(row, &c)| {
-                let z = f64::from(c)
-                    + row
-                        .iter()
-                        .zip(v)
-                        .map(|(&w, &v)| f64::from(w) * f64::from(v))
-                        .sum::<f64>();
-                softplus(z)
-            })
-            .sum();
-        -bias - hidden
+            .map(|(row, &c)| f64::from(c) + dot(row, v))
+            .collect();
+        self.free_energy_given(v, &inputs)
+    }
+
+    /// [`RbmValues::free_energy`] from the hidden units' total inputs `z = vWᵀ + c`, already computed.
+    pub fn free_energy_given(&self, v: &[f32], z: &[impl Into<f64> + Copy]) -> f64 {
+        -dot(&self.visible_bias, v) - z.iter().map(|&z| softplus(z.into())).sum::<f64>()
     }
 
     /// Sets the visible biases to `log(p/(1 − p))` of each unit's mean activity `p` over the training
@@ -223,6 +226,14 @@ impl RbmValues {
         }
         Ok(())
     }
+}
+
+/// `Σ aᵢbᵢ` in f64.
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
 }
 
 /// `log(1 + eᶻ)`, without overflow for large `z`.

@@ -2,13 +2,13 @@
 //! hidden probabilities of the one below; their weights then start a multi-layer perceptron that
 //! backprop fine-tunes (Hinton, Osindero & Teh 2006; Hinton & Salakhutdinov 2006).
 
-use super::train::{Feed, RbmConfig, RbmEpoch, train_rbm};
+use super::train::{RbmConfig, RbmEpoch, feed_chunks, train_rbm};
 use super::{Rbm, RbmValues};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layers::Values;
 use crate::model::Model;
-use crate::train::{Batch, DeviceSplit};
+use crate::train::DeviceSplit;
 
 /// Pre-trains a stack of RBMs of `sizes` (`[784, 500, 500, 2000]`: three RBMs, the first reading the
 /// samples' `784` features), each by `config` (its seed plus the layer's index), with its visible biases
@@ -35,7 +35,7 @@ pub fn pretrain<B: Backend>(
     let mut stack: Vec<Rbm<B>> = Vec::with_capacity(sizes.len() - 1);
     for (layer, pair) in sizes.windows(2).enumerate() {
         let seed = config.seed.wrapping_add(layer as u64);
-        let mut values = Rbm::new(b, pair[0], pair[1], seed)?.read(b)?;
+        let mut values = RbmValues::initial(pair[0], pair[1], seed)?;
         values.set_visible_bias_from_means(&means(b, &stack, train)?)?;
         let mut rbm = Rbm::from_values(b, &values)?;
         let layer_config = RbmConfig {
@@ -58,24 +58,16 @@ pub fn pretrain<B: Backend>(
 
 /// Each input unit's mean over `set` as the RBM above `lower` sees it (fed up through `lower`).
 pub fn means<B: Backend>(b: &B, lower: &[Rbm<B>], set: &DeviceSplit<B>) -> Result<Vec<f32>> {
-    let chunk = set.len.clamp(1, 1000);
-    let padded = set.len.div_ceil(chunk) * chunk;
-    // Indices past the set gather zeros, which add nothing to the sums.
-    let order: Vec<u32> = (0..padded as u32).map(|i| i.min(set.len as u32)).collect();
-    let order = b.indices(&order)?;
-    let mut batch = Batch::new(b, set, chunk)?;
-    let mut feed = Feed::new(b, lower, chunk)?;
     let width = lower.last().map_or(set.width, |r| r.hidden());
     let mut column = b.zeros(1, width)?;
     let mut sums = vec![0f64; width];
-    for offset in (0..set.len).step_by(chunk) {
-        batch.gather(b, set, &order, offset)?;
-        let x = feed.up(b, &batch.x)?;
+    feed_chunks(b, lower, set, set.len, |x| {
         b.bias_grad(x, &mut column)?;
         for (s, v) in sums.iter_mut().zip(b.read(&column)?) {
             *s += f64::from(v);
         }
-    }
+        Ok(())
+    })?;
     Ok(sums.iter().map(|&s| (s / set.len as f64) as f32).collect())
 }
 

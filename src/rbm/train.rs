@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{Rbm, RbmValues};
+use super::Rbm;
 use crate::backend::{Backend, Shaped};
 use crate::dropout;
 use crate::error::{Error, Result};
@@ -98,6 +98,9 @@ impl RbmConfig {
                 self.weight_cost
             ));
         }
+        if self.monitor == 0 {
+            return bad("an RBM is measured on at least 1 sample an epoch".into());
+        }
         Ok(())
     }
 
@@ -149,6 +152,9 @@ pub struct Cd<B: Backend> {
 impl<B: Backend> Cd<B> {
     /// Buffers for `rbm` and batches of `n` rows, `k` Gibbs steps, persistent chains or not.
     pub fn new(b: &B, rbm: &Rbm<B>, n: usize, k: usize, persistent: bool) -> Result<Self> {
+        if k == 0 {
+            return Err(Error::Invalid("CD-k needs at least one Gibbs step".into()));
+        }
         let (v, h) = (rbm.visible(), rbm.hidden());
         Ok(Cd {
             k,
@@ -410,8 +416,35 @@ pub fn train_rbm<B: Backend>(
     Ok(history)
 }
 
+/// Carries the first `count` samples of `set` (at most its length) up through `lower`, in order and in
+/// chunks of up to 1000 rows, the last one shorter: `visit` gets each chunk's inputs to the RBM above
+/// `lower` (`[rows, width]`).
+pub fn feed_chunks<B: Backend>(
+    b: &B,
+    lower: &[Rbm<B>],
+    set: &DeviceSplit<B>,
+    count: usize,
+    mut visit: impl FnMut(&B::Tensor) -> Result<()>,
+) -> Result<()> {
+    let count = count.min(set.len);
+    let order = b.indices(&(0..count as u32).collect::<Vec<_>>())?;
+    let chunk = count.clamp(1, 1000);
+    let mut offset = 0;
+    while offset < count {
+        let rows = chunk.min(count - offset);
+        let mut batch = Batch::new(b, set, rows)?;
+        let mut feed = Feed::new(b, lower, rows)?;
+        while offset + rows <= count {
+            batch.gather(b, set, &order, offset)?;
+            visit(feed.up(b, &batch.x)?)?;
+            offset += rows;
+        }
+    }
+    Ok(())
+}
+
 /// The reconstruction error and mean free energy of the first `count` samples of `set` (fed up through
-/// `lower`), in chunks of up to 1000 rows; the sums in f64 on the host.
+/// `lower`); the sums in f64 on the host.
 pub fn monitor<B: Backend>(
     b: &B,
     rbm: &Rbm<B>,
@@ -424,57 +457,28 @@ pub fn monitor<B: Backend>(
         return Err(Error::Invalid("no samples to measure an RBM on".into()));
     }
     let values = rbm.read(b)?;
-    let chunk = count.min(1000);
-    // Padded to whole chunks with an index past the set, which gathers zeros (never counted).
-    let padded = count.div_ceil(chunk) * chunk;
-    let order: Vec<u32> = (0..padded)
-        .map(|i| if i < count { i as u32 } else { set.len as u32 })
-        .collect();
-    let order = b.indices(&order)?;
-    let mut batch = Batch::new(b, set, chunk)?;
-    let mut feed = Feed::new(b, lower, chunk)?;
-    let (mut z, mut ph, mut pv) = (
-        b.zeros(chunk, rbm.hidden())?,
-        b.zeros(chunk, rbm.hidden())?,
-        b.zeros(chunk, rbm.visible())?,
-    );
     let (mut error, mut energy) = (0.0f64, 0.0f64);
-    for offset in (0..count).step_by(chunk) {
-        batch.gather(b, set, &order, offset)?;
-        let v = feed.up(b, &batch.x)?;
+    feed_chunks(b, lower, set, count, |v| {
+        let rows = v.rows();
+        let (mut z, mut ph) = (b.zeros(rows, rbm.hidden())?, b.zeros(rows, rbm.hidden())?);
+        let mut pv = b.zeros(rows, rbm.visible())?;
         rbm.hidden_inputs(b, v, &mut z)?;
         b.activation_forward(crate::Activation::Sigmoid, &z, &mut ph)?;
         rbm.visible_probs(b, &ph, &mut pv)?;
         let (v, z, pv) = (b.read(v)?, b.read(&z)?, b.read(&pv)?);
-        let rows = chunk.min(count - offset);
-        let width = values.visible;
-        for row in 0..rows {
-            let v = &v[row * width..(row + 1) * width];
-            let pv = &pv[row * width..(row + 1) * width];
+        let samples = v.chunks(values.visible).zip(pv.chunks(values.visible));
+        for ((v, pv), z) in samples.zip(z.chunks(values.hidden)) {
             error += v
                 .iter()
                 .zip(pv)
                 .map(|(&a, &r)| (f64::from(a) - f64::from(r)).powi(2))
                 .sum::<f64>();
-            energy +=
-                free_energy_from_inputs(&values, v, &z[row * values.hidden..][..values.hidden]);
+            energy += values.free_energy_given(v, z);
         }
-    }
+        Ok(())
+    })?;
     Ok(Monitor {
         reconstruction_error: error / count as f64,
         free_energy: energy / count as f64,
     })
-}
-
-/// `F(v) = −bᵀv − Σ_j softplus(z_j)` from the hidden inputs `z = vWᵀ + c` already computed.
-fn free_energy_from_inputs(values: &RbmValues, v: &[f32], z: &[f32]) -> f64 {
-    let bias: f64 = v
-        .iter()
-        .zip(&values.visible_bias)
-        .map(|(&v, &b)| f64::from(v) * f64::from(b))
-        .sum();
-    -bias
-        - z.iter()
-            .map(|&z| super::softplus(f64::from(z)))
-            .sum::<f64>()
 }
