@@ -6,7 +6,7 @@
 //! against raw pixels.
 //!
 //! `cargo run --release --example rbm [EPOCHS] [OUT_DIR]` (default 15 epochs, `runs/`): writes
-//! `rbm-filters.png`, `rbm-samples.png` and `rbm-curves.png`; about 2 minutes on two cores.
+//! `rbm-filters.png`, `rbm-samples.png` and `rbm-curves.png`; under a minute on two cores.
 
 #[allow(dead_code)]
 mod support;
