@@ -915,4 +915,27 @@ fn an_rbm_learns_strokes_whose_features_a_linear_classifier_reads() {
         accuracy > 0.8,
         "logistic regression on RBM features: {accuracy}"
     );
+    // The RBM starts a 784-64-10 sigmoid network, which backprop fine-tunes, ahead after 3 epochs of
+    // the same network started from random weights.
+    let how = rbm::FineTuning {
+        epochs: 3,
+        lr: 0.1,
+        input_dropout: 0.0,
+        dropout: 0.2,
+    };
+    let mut seen = 0;
+    let history = rbm::fine_tune(&b, &data, &[64], Some(&[strokes.values]), how, |_| {
+        seen += 1
+    })
+    .unwrap();
+    let tuned = history[2].test_accuracy.unwrap();
+    assert_eq!(seen, 3);
+    let random = rbm::fine_tune(&b, &data, &[64], None, how, |_| {}).unwrap()[2]
+        .test_accuracy
+        .unwrap();
+    // Measured: 83.4% from the RBM, 78.4% from Xavier weights.
+    assert!(
+        tuned > 0.75 && tuned > random + 0.02,
+        "fine-tuned from the RBM {tuned}, from random weights {random}"
+    );
 }
