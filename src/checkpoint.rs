@@ -171,6 +171,23 @@ pub(crate) fn serialize(
         .map_err(|e| data_error(path, format!("cannot serialise the model: {e}")))
 }
 
+/// The f32 values of tensor `name`'s little-endian `data`, refused (naming the file, the tensor and the
+/// index) where one is not finite: parameters saved from a diverged run cannot be used.
+pub(crate) fn finite_f32(path: &Path, name: &str, data: &[u8]) -> Result<Vec<f32>> {
+    let values: Vec<f32> = bytemuck::pod_collect_to_vec(data);
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(data_error(
+            path,
+            format!(
+                "tensor {name} holds {} at index {i}: a model with non-finite parameters cannot be \
+                 used (was it saved from a diverged run?)",
+                values[i]
+            ),
+        )),
+        None => Ok(values),
+    }
+}
+
 /// What continuing an interrupted run needs besides the model: the command line that started it
 /// (which rebuilds its data, model and configuration) and where it stood.
 #[derive(Clone, Debug, PartialEq)]
@@ -427,20 +444,7 @@ pub fn load<B: Backend>(b: &B, path: &Path, optimizer_states: usize) -> Result<S
         }
         match t.dtype() {
             Dtype::I64 => Ok(Values::I64(bytemuck::pod_collect_to_vec(t.data()))),
-            Dtype::F32 => {
-                let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
-                match values.iter().position(|v| !v.is_finite()) {
-                    Some(i) => Err(data_error(
-                        path,
-                        format!(
-                            "tensor {name} holds {} at index {i}: a model with non-finite \
-                             parameters cannot be used (was it saved from a diverged run?)",
-                            values[i]
-                        ),
-                    )),
-                    None => Ok(Values::F32(values)),
-                }
-            }
+            Dtype::F32 => finite_f32(path, name, t.data()).map(Values::F32),
             _ => Err(wrong()),
         }
     };

@@ -1,5 +1,5 @@
 //! Property tests: random and mutated bytes fed to everything that reads a user's files (the IDX
-//! checks, the checkpoint loader, the PNG reader, the CSV and NumPy loaders). None may panic, and every rejection is an
+//! checks, the checkpoint loader, the RBM stack loader, the PNG reader, the CSV and NumPy loaders). None may panic, and every rejection is an
 //! [`Error::Data`] naming the file; a mutation that happens to leave the file valid may load.
 
 mod common;
@@ -46,6 +46,18 @@ fn checkpoint_bytes() -> Vec<u8> {
     let path = scratch().join(format!("seed-{call}.safetensors"));
     let prep = Prep::images(model.spec.input, model.spec.outputs(), true);
     checkpoint::save(&b, &model, &prep, &path).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// A valid file of two stacked RBMs (5-4-3), as `nabla pretrain` writes it.
+fn rbm_stack_bytes() -> Vec<u8> {
+    let layer = |visible: usize, hidden: usize, seed: u64| {
+        nabla::rbm::RbmValues::initial(visible, hidden, seed).unwrap()
+    };
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = scratch().join(format!("seed-stack-{call}.safetensors"));
+    nabla::rbm::file::save(&[layer(5, 4, 1), layer(4, 3, 2)], &path).unwrap();
     std::fs::read(&path).unwrap()
 }
 
@@ -237,6 +249,13 @@ proptest! {
     }
 
     #[test]
+    fn rbm_stacks_never_panic(bytes in mutated(rbm_stack_bytes())) {
+        let path = scratch().join("fuzzed-stack.safetensors");
+        std::fs::write(&path, &bytes).unwrap();
+        refused_cleanly(nabla::rbm::file::load(&path), &path)?;
+    }
+
+    #[test]
     fn pngs_never_panic(bytes in mutated(png_bytes()), invert in any::<bool>()) {
         let path = Path::new("digit.png");
         let result = nabla::png_digit::decode(path, &bytes, invert);
@@ -287,6 +306,9 @@ fn the_seeds_load() {
     let path = scratch().join("seed.safetensors");
     std::fs::write(&path, checkpoint_bytes()).unwrap();
     assert!(checkpoint::load::<CpuBackend>(&cpu(), &path, 2).is_ok());
+    let path = scratch().join("seed-stack.safetensors");
+    std::fs::write(&path, rbm_stack_bytes()).unwrap();
+    assert_eq!(nabla::rbm::file::load(&path).unwrap().len(), 2);
     let pixels = nabla::png_digit::decode(Path::new("p.png"), &png_bytes(), false).unwrap();
     assert_eq!(pixels[1], 3);
     let path = scratch().join("seed.csv");

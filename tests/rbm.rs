@@ -448,7 +448,7 @@ impl<B: Backend> BackendRun for B {
     }
 }
 
-/// A saved stack reads back exactly; damaged files are refused with the file named.
+/// A saved stack reads back exactly; damaged files and non-finite values are refused with the file named.
 #[test]
 fn stacks_save_and_load_and_bad_files_are_refused() {
     let dir = std::env::temp_dir().join(format!("nabla-rbm-{}", std::process::id()));
@@ -462,6 +462,15 @@ fn stacks_save_and_load_and_bad_files_are_refused() {
     assert!(message.contains("stack.safetensors"), "{message}");
     let mismatched = vec![tiny(6, 4, 1), tiny(5, 3, 2)];
     assert!(file::save(&mismatched, &path).is_err());
+    let mut diverged = stack.clone();
+    diverged[1].hidden_bias[2] = f32::NAN;
+    file::save(&diverged, &path).unwrap();
+    let message = file::load(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("stack.safetensors")
+            && message.contains("rbm.1.hidden_bias holds NaN at index 2"),
+        "{message}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

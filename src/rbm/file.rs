@@ -13,7 +13,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::RbmValues;
 use super::stack::{check_stack, sizes};
-use crate::checkpoint::{Entry, data_error, io, serialize, write_atomically};
+use crate::checkpoint::{Entry, data_error, finite_f32, io, serialize, write_atomically};
 use crate::error::Result;
 
 const LAYERS: &str = "nabla.rbm_layers";
@@ -40,7 +40,8 @@ pub fn save(stack: &[RbmValues], path: &Path) -> Result<()> {
     write_atomically(path, &serialize(path, tensors, metadata)?)
 }
 
-/// Reads the stack [`save`] wrote; a missing, corrupt or inconsistent file is an error naming it.
+/// Reads the stack [`save`] wrote; a missing, corrupt or inconsistent file, or one holding a value that
+/// is not finite, is an error naming it.
 pub fn load(path: &Path) -> Result<Vec<RbmValues>> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let file = SafeTensors::deserialize(&bytes)
@@ -82,10 +83,7 @@ pub fn load(path: &Path) -> Result<Vec<RbmValues>> {
                 ),
             ));
         }
-        Ok(t.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        finite_f32(path, &name, t.data())
     };
     let stack = sizes
         .windows(2)
