@@ -199,6 +199,20 @@ pub trait Backend: 'static {
     /// Copies `t` back to the host once the pending work has run. The one readback path: a browser
     /// awaits it, native code waits through [`Backend::read`].
     fn read_async(&self, t: &Self::Tensor) -> impl Future<Output = Result<Vec<f32>>>;
+    /// [`Backend::read_async`] into `out` (the tensor's length), which a caller keeps from step to
+    /// step: on the CPU one copy, with no allocation.
+    fn read_into_async(
+        &self,
+        t: &Self::Tensor,
+        out: &mut [f32],
+    ) -> impl Future<Output = Result<()>> {
+        async move {
+            let values = self.read_async(t).await?;
+            crate::shape::data_len(out.len(), values.len(), 1)?;
+            out.copy_from_slice(&values);
+            Ok(())
+        }
+    }
     /// [`Backend::read_async`], waited for. It blocks, so a browser's main thread must not call it.
     fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>> {
         pollster::block_on(self.read_async(t))

@@ -196,6 +196,9 @@ pub struct Resume {
     pub args: Vec<String>,
     /// Epochs and steps done, with their figures.
     pub start: Start,
+    /// Processes that trained together (data-parallel replicas; 1 for a single process): a resumed
+    /// run must have as many, since the steps it skips depend on it.
+    pub ranks: usize,
 }
 
 /// Saves a checkpoint that [`load_resumable`] continues from: the model as [`save`] writes it, every
@@ -241,6 +244,7 @@ pub fn save_resumable<B: Backend>(
         "args": resume.args,
         "epochs_done": resume.start.epochs_done,
         "steps_done": resume.start.steps_done,
+        "ranks": resume.ranks,
         "history": history,
     });
     let mut metadata = model_metadata(model, prep);
@@ -332,6 +336,8 @@ pub fn read_resume(path: &Path) -> Result<Resume> {
             steps_done: count("steps_done")?,
             history,
         },
+        // Written before data-parallel training existed: one process.
+        ranks: v.get("ranks").map_or(Ok(1), |_| count("ranks"))? as usize,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod cpu;
 pub mod curriculum;
 pub mod data;
+pub mod distributed;
 pub mod dropout;
 pub mod error;
 pub mod fetch;

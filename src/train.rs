@@ -6,6 +6,8 @@
 //! permutation from the seed, uploads it once, and walks it in whole batches; the last partial batch is
 //! left for a later epoch's shuffle, so every step has the same shape.
 
+use std::rc::Rc;
+
 use web_time::Instant;
 
 use rand::SeedableRng;
@@ -14,6 +16,7 @@ use rand::seq::SliceRandom;
 
 use crate::backend::Backend;
 use crate::data::{Prep, Task};
+use crate::distributed::{Replicas, replica_seed};
 use crate::error::{Error, Result};
 use crate::model::{Model, Truth, Workspace};
 use crate::optim::Optimizer;
@@ -243,6 +246,25 @@ pub fn train_from<B: Backend>(
     test: Option<&DeviceSplit<B>>,
     config: &TrainConfig,
     start: Start,
+    observe: impl FnMut(&Event, &Model<B>),
+) -> Result<Vec<EpochStats>> {
+    let solo = Rc::new(Replicas::solo());
+    train_replicated(b, model, train, test, config, start, solo, observe)
+}
+
+/// [`train_from`] as one of `replicas`: every replica starts from rank 0's model, takes its own share
+/// of each step's samples (`config.batch` of them: the global batch is `config.batch` times the
+/// number of replicas) and applies the same averaged gradient, so all stay identical. Each rank
+/// evaluates the whole evaluation split; only the caller decides who writes what.
+#[allow(clippy::too_many_arguments)]
+pub fn train_replicated<B: Backend>(
+    b: &B,
+    model: &mut Model<B>,
+    train: &DeviceSplit<B>,
+    test: Option<&DeviceSplit<B>>,
+    config: &TrainConfig,
+    start: Start,
+    replicas: Rc<Replicas>,
     mut observe: impl FnMut(&Event, &Model<B>),
 ) -> Result<Vec<EpochStats>> {
     if config.patience.is_some() && test.is_none() {
@@ -251,8 +273,9 @@ pub fn train_from<B: Backend>(
                 .into(),
         ));
     }
-    let mut trainer = Trainer::new(b, model, train, config, start)?;
+    let mut trainer = Trainer::replicated(b, model, train, config, start, replicas.clone())?;
     pollster::block_on(async {
+        replicas.broadcast_model(b, model).await?;
         while !trainer.finished() {
             for event in trainer.advance(b, model, train, test).await? {
                 observe(&event, model);
@@ -287,6 +310,9 @@ pub struct Trainer<B: Backend> {
     trained: f64,
     history: Vec<EpochStats>,
     stopped: bool,
+    replicas: Rc<Replicas>,
+    // What dropout keys its masks by: the run's seed, mixed with the rank on ranks other than 0.
+    draw_seed: u64,
 }
 
 impl<B: Backend> Trainer<B> {
@@ -298,10 +324,26 @@ impl<B: Backend> Trainer<B> {
         config: &TrainConfig,
         start: Start,
     ) -> Result<Self> {
+        Self::replicated(b, model, train, config, start, Rc::new(Replicas::solo()))
+    }
+
+    /// [`Trainer::new`] as one of `replicas` (see [`train_replicated`]): each epoch's shuffle is the
+    /// same on every rank, and step `s` of rank `r` takes the `config.batch` samples at
+    /// `(s·size + r)·config.batch`, so the ranks together take what one process with the global batch
+    /// would. The remainder that would leave ranks with unequal steps waits for a later shuffle.
+    pub fn replicated(
+        b: &B,
+        model: &Model<B>,
+        train: &DeviceSplit<B>,
+        config: &TrainConfig,
+        start: Start,
+        replicas: Rc<Replicas>,
+    ) -> Result<Self> {
         let train_len = train.len;
+        let ranks = replicas.size();
         config.optimizer.validate()?;
         config.schedule.validate()?;
-        check_batch(config.batch, train_len)?;
+        check_batch(config.batch, train_len / ranks)?;
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut order: Vec<u32> = (0..train_len as u32).collect();
         // Draw the shuffles of the epochs already done, so the next epoch gets its own.
@@ -315,14 +357,16 @@ impl<B: Backend> Trainer<B> {
             order,
             device_order: None,
             rng,
-            steps_per_epoch: train_len / config.batch,
-            total_steps: steps_after(config.epochs, train_len, config),
+            steps_per_epoch: train_len / ranks / config.batch,
+            total_steps: steps_after(config.epochs, train_len / ranks, config),
             epoch: start.epochs_done,
             step: None,
             t: start.steps_done,
             trained: 0.0,
             history: start.history,
             stopped: false,
+            draw_seed: replica_seed(config.seed, replicas.rank()),
+            replicas,
             config: config.clone(),
         })
     }
@@ -391,10 +435,13 @@ impl<B: Backend> Trainer<B> {
             .expect("set when the epoch began");
         self.t += 1;
         let t = self.t;
-        self.batch.gather(b, train, order, s * config.batch)?;
-        model.forward_train(b, &self.batch.x, &mut self.ws, config.seed, t)?;
+        let ranks = self.replicas.size();
+        let offset = (s * ranks + self.replicas.rank()) * config.batch;
+        self.batch.gather(b, train, order, offset)?;
+        model.forward_train(b, &self.batch.x, &mut self.ws, self.draw_seed, t)?;
         let truth = self.batch.truth(model.task)?;
         model.backward(b, &self.batch.x, truth, &mut self.ws)?;
+        self.replicas.average_gradients(b, model).await?;
         let mut optimizer = config.optimizer;
         optimizer.lr *= config
             .schedule
@@ -415,9 +462,11 @@ impl<B: Backend> Trainer<B> {
         if !report && !epoch_ends {
             return Ok(Vec::new());
         }
-        let totals = b.read_async(&self.totals).await?;
-        let loss = totals[0] / steps as f32;
-        let accuracy = totals[1] / (steps * config.batch) as f32;
+        // Every rank's running totals, summed: the figures of the global batches.
+        let mut totals = b.read_async(&self.totals).await?;
+        self.replicas.comm().all_reduce_sum(&mut totals)?;
+        let loss = totals[0] / (steps * ranks) as f32;
+        let accuracy = totals[1] / (steps * ranks * config.batch) as f32;
         if !loss.is_finite() {
             return Err(Error::Diverged {
                 loss,
@@ -426,7 +475,7 @@ impl<B: Backend> Trainer<B> {
             });
         }
         let seconds = self.trained + entered.elapsed().as_secs_f64();
-        let samples_per_sec = (steps * config.batch) as f64 / seconds;
+        let samples_per_sec = (steps * ranks * config.batch) as f64 / seconds;
         let mut events = Vec::new();
         if report {
             events.push(Event::Progress {
@@ -442,6 +491,8 @@ impl<B: Backend> Trainer<B> {
             return Ok(events);
         }
         self.step = None;
+        self.replicas.average_running_statistics(b, model).await?;
+        self.replicas.check_in_step(b, model).await?;
         let test = match test {
             Some(split) => Some(evaluate_async(b, model, split, 1000).await?),
             None => None,

@@ -254,6 +254,7 @@ fn resumes_bit_for_bit<B: Backend>(b: &B) {
             steps_done: nabla::train::steps_after(2, set.len, &cfg) as u64,
             history,
         },
+        ranks: 1,
     };
     let path = std::env::temp_dir().join(format!(
         "nabla-table-resume-{}-{}.safetensors",

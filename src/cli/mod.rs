@@ -10,6 +10,7 @@ mod pretrain;
 mod train;
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -17,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use nabla::checkpoint;
 use nabla::data::prep::Column;
 use nabla::data::{LoadOptions, Loaded, Prep, Task};
+use nabla::distributed::Replicas;
 use nabla::gpu::context;
 use nabla::mnist::Mnist;
 use nabla::{Backend, CpuBackend, GpuBackend};
@@ -150,8 +152,21 @@ fn resumed(command: Command) -> Result<Command> {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Train(args) => {
-            let backend = open(args.common.device)?;
-            with_backend!(backend, b => train::run(&b, &args))
+            let replicas = Rc::new(replicas()?);
+            let backend = open_as(args.common.device, &replicas)?;
+            let result = with_backend!(backend, b => train::run(&b, &args, replicas.clone()));
+            if let Err(e) = &result
+                && replicas.size() > 1
+            {
+                // The other ranks may be waiting in a collective for this one: end them all now.
+                eprintln!(
+                    "error on rank {} of {}: {e:#}",
+                    replicas.rank(),
+                    replicas.size()
+                );
+                replicas.comm().abort(1);
+            }
+            result
         }
         Command::Eval(args) => {
             let backend = open(args.common.device)?;
@@ -171,11 +186,35 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
+/// This process's place in a data-parallel run: one of the processes an MPI launcher started (with
+/// the `mpi` feature), or a process of its own.
+fn replicas() -> Result<Replicas> {
+    #[cfg(feature = "mpi")]
+    if nabla::distributed::launched_processes().is_some() {
+        let comm = nabla::distributed::mpi::MpiCollective::init()?;
+        return Ok(Replicas::new(Box::new(comm)));
+    }
+    if let Some(n) = nabla::distributed::launched_processes() {
+        anyhow::bail!(
+            "started as one of {n} MPI processes, but this nabla was built without MPI: build it \
+             with `cargo build --release --features mpi` (see the README's \"Several processes\")"
+        );
+    }
+    Ok(Replicas::solo())
+}
+
 /// Opens the backend `choice` names, and says which.
 fn open(choice: DeviceChoice) -> Result<Device> {
+    open_as(choice, &Replicas::solo())
+}
+
+/// [`open`] for one of `replicas`: where a machine has several GPUs, each replica on it takes its
+/// own (by local rank), and only rank 0 says which device it opened.
+fn open_as(choice: DeviceChoice, replicas: &Replicas) -> Result<Device> {
+    let local_rank = replicas.comm().local_rank();
     let device = match choice {
         DeviceChoice::Cpu => Device::Cpu(CpuBackend::new()),
-        DeviceChoice::Gpu => Device::Gpu(Box::new(GpuBackend::new()?)),
+        DeviceChoice::Gpu => Device::Gpu(Box::new(GpuBackend::for_replica(local_rank)?)),
         DeviceChoice::Auto => {
             let best = context::list_adapters()
                 .into_iter()
@@ -183,7 +222,7 @@ fn open(choice: DeviceChoice) -> Result<Device> {
                 .map(|a| a.get_info());
             match best {
                 Some(info) if info.device_type != wgpu::DeviceType::Cpu => {
-                    Device::Gpu(Box::new(GpuBackend::new()?))
+                    Device::Gpu(Box::new(GpuBackend::for_replica(local_rank)?))
                 }
                 Some(info) => {
                     eprintln!(
@@ -204,7 +243,15 @@ fn open(choice: DeviceChoice) -> Result<Device> {
         Device::Cpu(b) => b.describe(),
         Device::Gpu(b) => b.describe(),
     };
-    eprintln!("device: {description}");
+    if replicas.size() > 1 {
+        eprintln!(
+            "rank {} of {}: device {description}",
+            replicas.rank(),
+            replicas.size()
+        );
+    } else {
+        eprintln!("device: {description}");
+    }
     Ok(device)
 }
 
@@ -244,6 +291,14 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     Ok(Mnist::load(dir)?)
 }
 
+/// Fetches MNIST into the default directory where `--data` names it and it is missing.
+pub fn fetch_default_data(common: &Common) -> Result<()> {
+    if common.data == Path::new(DEFAULT_DATA) {
+        nabla::fetch::ensure(&common.data, |msg| eprintln!("{msg}"))?;
+    }
+    Ok(())
+}
+
 /// The data set `--data` names, split into training and test parts; MNIST is fetched first when the
 /// default directory lacks it.
 /// A table is read by `columns` where given (a saved model's).
@@ -253,9 +308,7 @@ pub fn load_data(
     seed: u64,
     columns: Option<Vec<Column>>,
 ) -> Result<Loaded> {
-    if common.data == Path::new(DEFAULT_DATA) {
-        nabla::fetch::ensure(&common.data, |msg| eprintln!("{msg}"))?;
-    }
+    fetch_default_data(common)?;
     let options = LoadOptions {
         targets: data.targets.clone(),
         task: data.task,

@@ -1,6 +1,7 @@
 //! `nabla train` (the default command): train on MNIST, evaluate after every epoch, save.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -8,18 +9,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use nabla::data::metrics::Metrics;
 use nabla::data::{Dataset, Loaded, Prep, Schema, Targets, Task};
+use nabla::distributed::Replicas;
 use nabla::init::Init;
 use nabla::model::presets::{self, Layers};
 use nabla::model::{MlpOptions, Model, ModelSpec};
 use nabla::schedule::LrSchedule;
 use nabla::train::{
     DeviceSplit, EpochStats, Event, Start, TrainConfig, check_batch, epochs_since_best, outputs,
-    steps_after, train_from,
+    steps_after, train_replicated,
 };
 use nabla::{Activation, Backend, Optimizer, OptimizerKind};
 use nabla::{checkpoint, plot};
 
-use super::{Common, DataArgs, load_data};
+use super::{Common, DataArgs, fetch_default_data, load_data};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Preset {
@@ -479,9 +481,24 @@ fn write_test_picture(
 }
 
 /// Trains as the options say, evaluating and saving after every epoch.
-pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
-    if args.plot.is_some() {
+/// Trains as one of `replicas` (one process alone, or one of several under an MPI launcher): every
+/// rank trains, only rank 0 prints, saves and plots.
+pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Result<()> {
+    let leads = replicas.leads();
+    let ranks = replicas.size();
+    replicas.agree(
+        "options",
+        std::env::args().collect::<Vec<_>>().join("\0").as_bytes(),
+    )?;
+    if args.plot.is_some() && leads {
         plot::check_font()?;
+    }
+    if ranks > 1 {
+        // One rank fetches missing data while the others wait, rather than all writing the same files.
+        if leads {
+            fetch_default_data(&args.common)?;
+        }
+        replicas.comm().barrier()?;
     }
     let Loaded {
         train,
@@ -516,6 +533,14 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         Some(file) => {
             let (saved, resume) =
                 checkpoint::load_resumable(b, file, config.optimizer.state_count())?;
+            if resume.ranks != ranks {
+                bail!(
+                    "{}: the run was started with {} processes; resume it with the same number \
+                     (this is {ranks})",
+                    file.display(),
+                    resume.ranks
+                );
+            }
             if saved.model.spec != spec {
                 bail!(
                     "{}: its model {} is not the one its command line builds ({})",
@@ -524,12 +549,14 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                     spec.describe()
                 );
             }
-            eprintln!(
-                "resuming after epoch {} (step {}) from {}",
-                resume.start.epochs_done,
-                resume.start.steps_done,
-                file.display()
-            );
+            leads.then(|| {
+                eprintln!(
+                    "resuming after epoch {} (step {}) from {}",
+                    resume.start.epochs_done,
+                    resume.start.steps_done,
+                    file.display()
+                )
+            });
             (saved.model, resume.start)
         }
         None => {
@@ -547,11 +574,13 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                         Ok(stack)
                     })
                     .with_context(|| format!("--init-from {}", file.display()))?;
-                eprintln!(
-                    "the first {} dense layers start from the RBMs in {}",
-                    stack.len(),
-                    file.display()
-                );
+                leads.then(|| {
+                    eprintln!(
+                        "the first {} dense layers start from the RBMs in {}",
+                        stack.len(),
+                        file.display()
+                    )
+                });
             }
             (model, Start::default())
         }
@@ -562,7 +591,13 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         Some(file) => checkpoint::read_resume(file)?.args,
         None => std::env::args().collect(),
     };
-    eprintln!(
+    // Only rank 0 speaks; the others say what rank 0 says.
+    let say = |line: String| {
+        if leads {
+            eprintln!("{line}");
+        }
+    };
+    say(format!(
         "data {}: {} task, {} training samples of {}, test: {} ({} samples)",
         args.common.data.display(),
         prep.task.name(),
@@ -570,8 +605,8 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         prep.shape,
         test_from,
         test.len()
-    );
-    eprintln!(
+    ));
+    say(format!(
         "model {} (--preset {preset}, --init {}), --optimizer {optimizer} --lr {}{} --batch {} --epochs {}{}",
         spec.describe(),
         init_name(init),
@@ -587,11 +622,22 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .max_steps
             .map(|s| format!(" --steps {s}"))
             .unwrap_or_default(),
-    );
-    if let Some(v) = &validation {
-        eprintln!("{} samples held out for validation", v.len());
+    ));
+    if ranks > 1 {
+        say(format!(
+            "{ranks} processes, each taking --batch {} of every step: a global batch of {}",
+            config.batch,
+            config.batch * ranks
+        ));
     }
-    let bar = ProgressBar::new(0);
+    if let Some(v) = &validation {
+        say(format!("{} samples held out for validation", v.len()));
+    }
+    let bar = if leads {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
             .expect("valid template")
@@ -601,13 +647,14 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
     let mut rows: Vec<EpochStats> = start.history.clone();
     let started = std::time::Instant::now();
     let mut failure = None;
-    let history = train_from(
+    let history = train_replicated(
         b,
         &mut model,
         &train_set,
         Some(eval_set),
         &config,
         start,
+        replicas.clone(),
         |event, model| match event {
             Event::Progress {
                 epoch,
@@ -632,6 +679,9 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             Event::Epoch(stats) => {
                 bar.finish_and_clear();
                 rows.push(stats.clone());
+                if !leads {
+                    return;
+                }
                 // With a validation split only an improving epoch's model is kept.
                 let improved = validation_set.is_none() || epochs_since_best(&rows) == 0;
                 let figures = if classifies {
@@ -668,9 +718,10 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
                     args: command_line.clone(),
                     start: Start {
                         epochs_done: stats.epoch,
-                        steps_done: steps_after(stats.epoch, train_len, &config) as u64,
+                        steps_done: steps_after(stats.epoch, train_len / ranks, &config) as u64,
                         history: rows.clone(),
                     },
+                    ranks,
                 };
                 let saved = saved.and_then(|()| {
                     checkpoint::save_resumable(b, model, &prep, &resume, &resume_file)
@@ -698,6 +749,9 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
         return Err(e.context("saving the model, metrics or plot failed"));
     }
     let history = history?;
+    if !leads {
+        return Ok(());
+    }
     let last = history
         .last()
         .context("no epoch ran: raise --epochs or --steps")?;
@@ -744,6 +798,16 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs) -> Result<()> {
             .map(|(p, q)| format!(", curves to {} and {}", p.display(), q.display()))
             .unwrap_or_default()
     );
+    if ranks > 1 {
+        let (seconds, bytes, steps) = replicas.gradient_traffic();
+        let training: f64 = history.iter().map(|s| s.seconds).sum();
+        println!(
+            "gradients averaged over {ranks} processes: {:.2} MB all-reduced per step, {seconds:.1}s \
+             of {training:.1}s training ({:.1}%)",
+            bytes as f64 / steps.max(1) as f64 / 1e6,
+            100.0 * seconds / training.max(f64::MIN_POSITIVE)
+        );
+    }
     if let Some(table) = metrics.confusion_table()
         && prep.names.len() <= 20
     {

@@ -190,6 +190,12 @@ impl Backend for CpuBackend {
         Ok(t.data.clone())
     }
 
+    async fn read_into_async(&self, t: &CpuTensor, out: &mut [f32]) -> Result<()> {
+        shape::data_len(out.len(), t.rows, t.cols)?;
+        out.copy_from_slice(&t.data);
+        Ok(())
+    }
+
     fn indices(&self, data: &[u32]) -> Result<Vec<u32>> {
         Ok(data.to_vec())
     }

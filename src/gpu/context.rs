@@ -120,6 +120,32 @@ impl GpuContext {
         Self::with_adapter(choose(adapters().await, wanted.as_deref())?).await
     }
 
+    /// [`GpuContext::open`] for the replica with local rank `local_rank` of a data-parallel run: on a
+    /// machine with several hardware GPUs, replica `r` takes GPU `r mod count` (of those on the best
+    /// GPU's graphics API, so that one GPU seen through two APIs counts once). `NABLA_ADAPTER`, where
+    /// set, overrides the choice as usual.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub async fn open_for_replica(local_rank: usize) -> Result<Self> {
+        if std::env::var(ADAPTER_ENV).is_ok_and(|s| !s.is_empty()) {
+            return Self::open().await;
+        }
+        let all = adapters().await;
+        let api = all.first().map(|a| a.get_info().backend);
+        let mut hardware: Vec<wgpu::Adapter> = all
+            .iter()
+            .filter(|a| {
+                let info = a.get_info();
+                info.device_type != wgpu::DeviceType::Cpu && Some(info.backend) == api
+            })
+            .cloned()
+            .collect();
+        if hardware.len() <= 1 {
+            return Self::with_adapter(choose(all, None)?).await;
+        }
+        let pick = local_rank % hardware.len();
+        Self::with_adapter(hardware.swap_remove(pick)).await
+    }
+
     /// Opens the browser's high-performance WebGPU adapter with its full limits.
     #[cfg(target_arch = "wasm32")]
     pub async fn open() -> Result<Self> {

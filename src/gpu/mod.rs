@@ -161,6 +161,14 @@ impl GpuBackend {
         Self::with_context(GpuContext::new()?)
     }
 
+    /// The GPU of the replica with local rank `local_rank` (see [`GpuContext::open_for_replica`]).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn for_replica(local_rank: usize) -> Result<Self> {
+        Self::with_context(pollster::block_on(GpuContext::open_for_replica(
+            local_rank,
+        ))?)
+    }
+
     /// [`GpuBackend::new`] without blocking, as a browser needs.
     pub async fn open() -> Result<Self> {
         Self::with_context(GpuContext::open().await?)

@@ -156,6 +156,14 @@ impl<B: Backend> Layer<B> for BatchNorm<B> {
         vec![&mut self.affine]
     }
 
+    fn running_statistics(&self) -> Vec<&B::Tensor> {
+        vec![&self.running]
+    }
+
+    fn running_statistics_mut(&mut self) -> Vec<&mut B::Tensor> {
+        vec![&mut self.running]
+    }
+
     /// As PyTorch's `BatchNorm1d`/`BatchNorm2d`: `weight` (γ), `bias` (β), `running_mean`, `running_var`
     /// (`[channels]` each) and `num_batches_tracked`.
     fn saved_tensors(&self) -> Vec<&B::Tensor> {

@@ -277,6 +277,17 @@ pub trait Layer<B: Backend> {
         Vec::new()
     }
 
+    /// Statistics the layer gathers while training and uses at inference (batch norm's running mean and
+    /// variance): what data-parallel replicas average, since each gathers them from its own samples.
+    fn running_statistics(&self) -> Vec<&B::Tensor> {
+        Vec::new()
+    }
+
+    /// The running statistics, mutable.
+    fn running_statistics_mut(&mut self) -> Vec<&mut B::Tensor> {
+        Vec::new()
+    }
+
     /// True for a layer that can apply an activation after its own output in its forward pass and
     /// multiply its input gradient by the derivative of the activation before it (a dense layer: both
     /// land in its matrix product's epilogue).

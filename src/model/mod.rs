@@ -331,6 +331,18 @@ impl<B: Backend> Model<B> {
         self.layers.iter_mut().flat_map(|l| l.params_mut())
     }
 
+    /// Every layer's running statistics (see [`Layer::running_statistics`]), input first.
+    pub fn running_statistics(&self) -> impl Iterator<Item = &B::Tensor> {
+        self.layers.iter().flat_map(|l| l.running_statistics())
+    }
+
+    /// Every layer's running statistics, mutable, input first.
+    pub fn running_statistics_mut(&mut self) -> impl Iterator<Item = &mut B::Tensor> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.running_statistics_mut())
+    }
+
     /// Floating-point operations of one forward pass per sample (the matrix products).
     pub fn forward_flops_per_sample(&self) -> f64 {
         self.spec.forward_flops_per_sample()
