@@ -494,7 +494,7 @@ impl<B: Backend> Trainer<B> {
         self.replicas.average_running_statistics(b, model).await?;
         self.replicas.check_in_step(b, model).await?;
         let test = match test {
-            Some(split) => Some(evaluate_async(b, model, split, 1000).await?),
+            Some(split) => Some(self.agreed(evaluate_async(b, model, split, 1000).await?)?),
             None => None,
         };
         let classifies = model.task != Task::Regress;
@@ -516,6 +516,20 @@ impl<B: Backend> Trainer<B> {
         }
         events.push(Event::Epoch(stats));
         Ok(events)
+    }
+}
+
+impl<B: Backend> Trainer<B> {
+    /// Rank 0's `evaluation` on every rank: the replicas hold the same model, but a rank on other
+    /// hardware may round its evaluation differently, and early stopping must stop every rank at the
+    /// same epoch.
+    fn agreed(&self, evaluation: Evaluation) -> Result<Evaluation> {
+        let mut figures = [evaluation.loss, evaluation.accuracy];
+        self.replicas.comm().broadcast(&mut figures)?;
+        Ok(Evaluation {
+            loss: figures[0],
+            accuracy: figures[1],
+        })
     }
 }
 

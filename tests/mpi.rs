@@ -26,7 +26,7 @@ use nabla::model::{Model, ModelSpec};
 use nabla::optim::{Optimizer, OptimizerKind};
 use nabla::schedule::LrSchedule;
 use nabla::train::{DeviceSplit, Event, Start, TrainConfig, train_from, train_replicated};
-use nabla::{Backend, CpuBackend};
+use nabla::{Backend, CpuBackend, Shaped};
 use rand::Rng;
 
 /// What Open MPI needs to run here: as root (containers, CI) and without the cross-memory attach that
@@ -306,6 +306,54 @@ fn rank_matches_one_process() {
 }
 
 #[test]
+fn gradients_and_running_statistics_average_to_the_mean_over_ranks() {
+    run_ranks(3, "rank_averages");
+}
+
+#[test]
+#[ignore = "one rank's half of gradients_and_running_statistics_average_to_the_mean_over_ranks"]
+fn rank_averages() {
+    let replicas = join();
+    let (rank, size) = (replicas.rank(), replicas.size());
+    let b = CpuBackend::new();
+    let spec = ModelSpec::parse("input 5, dense 7, batch_norm, relu, dense 3").unwrap();
+    let mut model = Model::new(&b, spec, Init::He, 1, 1).unwrap();
+    // Each rank's gradients and statistics are its own seeded values; every rank can compute the mean.
+    let own = |rank: usize, k: usize, n: usize| values(1000 * rank as u64 + k as u64, n);
+    let sizes: Vec<usize> = model
+        .params()
+        .map(|p| p.grad.rows() * p.grad.cols())
+        .collect();
+    for (k, p) in model.params_mut().enumerate() {
+        b.write(&mut p.grad, &own(rank, k, sizes[k])).unwrap();
+    }
+    assert_eq!(model.running_statistics().count(), 1, "batch norm's");
+    for t in model.running_statistics_mut() {
+        let n = t.rows() * t.cols();
+        b.write(t, &own(rank, 99, n)).unwrap();
+    }
+    pollster::block_on(replicas.average_gradients(&b, &mut model)).unwrap();
+    pollster::block_on(replicas.average_running_statistics(&b, &mut model)).unwrap();
+    let mean = |k: usize, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| (0..size).map(|r| own(r, k, n)[i]).sum::<f32>() / size as f32)
+            .collect()
+    };
+    // The same sums in another order: within a few roundings of values of at most 1.
+    for (k, p) in model.params().enumerate() {
+        let got = b.read(&p.grad).unwrap();
+        common::assert_close("averaged gradient", &got, &mean(k, sizes[k]), 1e-6, 0.0);
+    }
+    for t in model.running_statistics() {
+        let got = b.read(t).unwrap();
+        let want = mean(99, t.rows() * t.cols());
+        common::assert_close("averaged running statistics", &got, &want, 1e-6, 0.0);
+    }
+    let (_, bytes, steps) = replicas.gradient_traffic();
+    assert_eq!((bytes, steps), (4 * sizes.iter().sum::<usize>() as u64, 1));
+}
+
+#[test]
 fn replicas_hold_the_same_parameters_after_every_epoch() {
     run_ranks(2, "rank_stays_identical");
 }
@@ -410,9 +458,20 @@ fn train_args(dir: &Path, csv: &Path, extra: &str) -> String {
 #[test]
 fn two_ranks_train_from_the_command_line_and_only_rank_0_writes() {
     let (dir, csv) = teacher_csv("cli");
-    let args = train_args(&dir, &csv, "--epochs 3 --batch 16");
+    // The same command line on both ranks, each in a directory of its own: whatever rank 1 wrote
+    // would land in r1/.
+    for r in ["r0", "r1"] {
+        std::fs::create_dir_all(dir.join(r)).unwrap();
+    }
+    let script = format!(
+        "cd {}/r$OMPI_COMM_WORLD_RANK && exec {} train --device cpu --data {} --target label \
+         --out model.safetensors --metrics metrics.csv --plot curves.png --epochs 3 --batch 16",
+        dir.display(),
+        env!("CARGO_BIN_EXE_nabla"),
+        csv.display()
+    );
     let out = mpirun(2)
-        .args(args.split(' '))
+        .args(["sh", "-c", &script])
         .output()
         .expect("mpirun runs");
     let text = transcript(&out);
@@ -428,14 +487,17 @@ fn two_ranks_train_from_the_command_line_and_only_rank_0_writes() {
         text.contains("gradients averaged over 2 processes"),
         "{text}"
     );
-    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let metrics = std::fs::read_to_string(dir.join("r0/metrics.csv")).unwrap();
     assert_eq!(
         metrics.lines().count(),
         4,
         "a header and 3 epochs:\n{metrics}"
     );
+    assert!(dir.join("r0/model.safetensors").exists() && dir.join("r0/curves.png").exists());
+    let written: Vec<_> = std::fs::read_dir(dir.join("r1")).unwrap().collect();
+    assert!(written.is_empty(), "rank 1 wrote {written:?}");
     // The training state records the number of processes: a single process may not resume it.
-    let resume = dir.join("model.resume.safetensors");
+    let resume = dir.join("r0/model.resume.safetensors");
     let alone = Command::new(env!("CARGO_BIN_EXE_nabla"))
         .arg("train")
         .arg("--resume")
@@ -471,6 +533,37 @@ fn options_that_differ_between_ranks_are_refused_by_every_rank() {
 }
 
 #[test]
+fn data_that_differs_between_ranks_is_refused_by_every_rank() {
+    let (dir, csv) = teacher_csv("data");
+    // The same relative path on both ranks, as on two machines, with one value changed in rank 1's.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let row = text.find('\n').unwrap() + 1;
+    let changed = format!("{}9{}", &text[..row], &text[row..]);
+    for (r, contents) in [("r0", &text), ("r1", &changed)] {
+        std::fs::create_dir_all(dir.join(r)).unwrap();
+        std::fs::write(dir.join(r).join("data.csv"), contents).unwrap();
+    }
+    let script = format!(
+        "cd {}/r$OMPI_COMM_WORLD_RANK && exec {} train --device cpu --data data.csv --target label \
+         --out model.safetensors --metrics metrics.csv --epochs 1",
+        dir.display(),
+        env!("CARGO_BIN_EXE_nabla")
+    );
+    let out = mpirun(2).args(["sh", "-c", &script]).output().unwrap();
+    let text = transcript(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("1 of the 2 ranks were given data (sizes or contents of --data) different"),
+        "{text}"
+    );
+    assert!(
+        !dir.join("r0/model.safetensors").exists(),
+        "nothing is written"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_killed_rank_ends_the_run_with_an_error() {
     let (dir, csv) = teacher_csv("kill");
     let args = train_args(&dir, &csv, "--epochs 100000 --batch 16");
@@ -479,7 +572,7 @@ fn a_killed_rank_ends_the_run_with_an_error() {
         "echo $$ > {}/pid.$OMPI_COMM_WORLD_RANK; exec {args}",
         dir.display()
     );
-    let run = mpirun(2)
+    let mut run = mpirun(2)
         .args(["sh", "-c", &script])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -488,6 +581,13 @@ fn a_killed_rank_ends_the_run_with_an_error() {
     // Once rank 0 has finished an epoch (its metrics file exists), both ranks are training.
     let started = Instant::now();
     while !dir.join("metrics.csv").exists() {
+        if run.try_wait().unwrap().is_some() {
+            let out = run.wait_with_output().unwrap();
+            panic!(
+                "the run ended before its first epoch:\n{}",
+                transcript(&out)
+            );
+        }
         assert!(
             started.elapsed() < LIMIT,
             "the run never finished its first epoch"
@@ -518,12 +618,23 @@ fn a_killed_rank_ends_the_run_with_an_error() {
         text.contains("exited on signal 9"),
         "mpirun names the cause:\n{text}"
     );
-    // Rank 0 is gone too.
-    let rank0 = PathBuf::from("/proc").join(pid(0));
+    // Rank 0 is gone too: no process of that id, or only its zombie (state Z) awaiting its parent.
+    assert!(
+        Path::new("/proc/self/stat").exists(),
+        "this test reads /proc"
+    );
+    let rank0 = PathBuf::from("/proc").join(pid(0)).join("stat");
+    let alive = || {
+        std::fs::read_to_string(&rank0).is_ok_and(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|state| !state.starts_with('Z'))
+        })
+    };
     let gone = Instant::now();
-    while rank0.exists() && gone.elapsed() < Duration::from_secs(10) {
+    while alive() && gone.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!rank0.exists(), "rank 0 outlived the run");
+    assert!(!alive(), "rank 0 outlived the run");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -153,8 +153,9 @@ fn run(command: Command) -> Result<()> {
     match command {
         Command::Train(args) => {
             let replicas = Rc::new(replicas()?);
-            let backend = open_as(args.common.device, &replicas)?;
-            let result = with_backend!(backend, b => train::run(&b, &args, replicas.clone()));
+            let result = open_as(args.common.device, &replicas).and_then(
+                |backend| with_backend!(backend, b => train::run(&b, &args, replicas.clone())),
+            );
             if let Err(e) = &result
                 && replicas.size() > 1
             {

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use nabla::data::metrics::Metrics;
-use nabla::data::{Dataset, Loaded, Prep, Schema, Targets, Task};
+use nabla::data::{Dataset, Features, Loaded, Prep, Schema, Targets, Task};
 use nabla::distributed::Replicas;
 use nabla::init::Init;
 use nabla::model::presets::{self, Layers};
@@ -215,6 +215,8 @@ fn preset_name(args: &TrainArgs, prep: &Prep) -> String {
     }
 }
 
+/// The model and training configuration the options ask for, where each process trains on `train_len`
+/// samples an epoch (the whole training part, or a replica's share of it).
 fn plan(args: &TrainArgs, train_len: usize, prep: &Prep) -> Result<Plan> {
     let preset = presets::named(&preset_name(args, prep))?;
     let (hidden, act, options, arch) = match preset.layers {
@@ -407,6 +409,21 @@ fn init_name(init: Init) -> String {
 }
 
 /// The training, validation and test parts as `--train-images` and `--validation` cut them.
+/// A 64-bit digest of a set's features and targets, for ranks to compare what they loaded.
+fn digest(set: &Dataset) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match &set.features {
+        Features::Bytes(v) => h.write(v),
+        Features::Floats(v) => h.write(bytemuck::cast_slice(v)),
+    }
+    match &set.targets {
+        Targets::Classes { labels, .. } => h.write(bytemuck::cast_slice(labels)),
+        Targets::Values { values, .. } => h.write(bytemuck::cast_slice(values)),
+    }
+    h.finish()
+}
+
 fn parts(args: &TrainArgs, train: Dataset) -> Result<(Dataset, Option<Dataset>)> {
     let train = match args.train_images {
         Some(0) => bail!("--train-images 0: train on at least 1 sample"),
@@ -480,12 +497,18 @@ fn write_test_picture(
     }
 }
 
-/// Trains as the options say, evaluating and saving after every epoch.
-/// Trains as one of `replicas` (one process alone, or one of several under an MPI launcher): every
-/// rank trains, only rank 0 prints, saves and plots.
+/// Trains as the options say, evaluating and saving after every epoch, as one of `replicas` (one
+/// process alone, or one of several under an MPI launcher): every rank trains, only rank 0 prints,
+/// saves and plots.
 pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Result<()> {
     let leads = replicas.leads();
     let ranks = replicas.size();
+    // Only rank 0 speaks; the others would say the same.
+    let say = |line: String| {
+        if leads {
+            eprintln!("{line}");
+        }
+    };
     replicas.agree(
         "options",
         std::env::args().collect::<Vec<_>>().join("\0").as_bytes(),
@@ -509,13 +532,27 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Resul
     } = load_data(&args.common, &args.data, args.seed, None)?;
     let (train, validation) = parts(args, train)?;
     let prep = Prep::fit(&train, task, !args.no_normalise, schema)?;
+    if ranks > 1 {
+        // The same path may hold other files on another machine: the ranks would then take different
+        // numbers of steps and wait on each other in different collectives.
+        let parts = format!(
+            "{} {} {} {} {} {:x}",
+            train.len(),
+            validation.as_ref().map_or(0, |v| v.len()),
+            test.len(),
+            prep.shape,
+            prep.task.name(),
+            digest(&train)
+        );
+        replicas.agree("data (sizes or contents of --data)", parts.as_bytes())?;
+    }
     let Plan {
         spec,
         init,
         config,
         preset,
         optimizer,
-    } = plan(args, train.len(), &prep)?;
+    } = plan(args, train.len() / ranks, &prep)?;
     check_memory(b, &spec, config.batch, config.optimizer.state_count())?;
     let train_len = train.len();
     let train_set = DeviceSplit::from_dataset(b, train, &prep)?;
@@ -549,14 +586,12 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Resul
                     spec.describe()
                 );
             }
-            leads.then(|| {
-                eprintln!(
-                    "resuming after epoch {} (step {}) from {}",
-                    resume.start.epochs_done,
-                    resume.start.steps_done,
-                    file.display()
-                )
-            });
+            say(format!(
+                "resuming after epoch {} (step {}) from {}",
+                resume.start.epochs_done,
+                resume.start.steps_done,
+                file.display()
+            ));
             (saved.model, resume.start)
         }
         None => {
@@ -574,13 +609,11 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Resul
                         Ok(stack)
                     })
                     .with_context(|| format!("--init-from {}", file.display()))?;
-                leads.then(|| {
-                    eprintln!(
-                        "the first {} dense layers start from the RBMs in {}",
-                        stack.len(),
-                        file.display()
-                    )
-                });
+                say(format!(
+                    "the first {} dense layers start from the RBMs in {}",
+                    stack.len(),
+                    file.display()
+                ));
             }
             (model, Start::default())
         }
@@ -590,12 +623,6 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Resul
     let command_line: Vec<String> = match &args.resume {
         Some(file) => checkpoint::read_resume(file)?.args,
         None => std::env::args().collect(),
-    };
-    // Only rank 0 speaks; the others say what rank 0 says.
-    let say = |line: String| {
-        if leads {
-            eprintln!("{line}");
-        }
     };
     say(format!(
         "data {}: {} task, {} training samples of {}, test: {} ({} samples)",
@@ -644,6 +671,7 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Resul
             .progress_chars("=> "),
     );
     let classifies = prep.task != Task::Regress;
+    let epochs_before = start.history.len();
     let mut rows: Vec<EpochStats> = start.history.clone();
     let started = std::time::Instant::now();
     let mut failure = None;
@@ -800,7 +828,8 @@ pub fn run<B: Backend>(b: &B, args: &TrainArgs, replicas: Rc<Replicas>) -> Resul
     );
     if ranks > 1 {
         let (seconds, bytes, steps) = replicas.gradient_traffic();
-        let training: f64 = history.iter().map(|s| s.seconds).sum();
+        // This run's epochs only: a resumed run's history holds the earlier run's too.
+        let training: f64 = history[epochs_before..].iter().map(|s| s.seconds).sum();
         println!(
             "gradients averaged over {ranks} processes: {:.2} MB all-reduced per step, {seconds:.1}s \
              of {training:.1}s training ({:.1}%)",

@@ -274,9 +274,11 @@ async fn broadcast_tensor<B: Backend>(
     b.write(t, &values)
 }
 
-/// Variables that MPI launchers set in every process they start, holding the number of processes:
-/// Open MPI's `mpirun`, PMI (MPICH's Hydra, Slurm's `srun --mpi=pmi2`) and Slurm itself.
-const LAUNCHER_SIZE_VARIABLES: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"];
+/// Variables that launchers set in every process they start, holding the number of processes: Open
+/// MPI's `mpirun`, PMI (MPICH's Hydra, Slurm's `srun --mpi=pmi2`) and a Slurm job step (`srun`; not
+/// `SLURM_NTASKS`, which a whole batch script sees).
+const LAUNCHER_SIZE_VARIABLES: [&str; 3] =
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"];
 
 /// The number of processes an MPI launcher started alongside this one (`None` when none did, or it
 /// started just this one).

@@ -28,9 +28,18 @@ pub struct MpiCollective {
 
 impl MpiCollective {
     /// Initialises MPI. It can be done once per process; a second call is refused.
+    ///
+    /// From then on a panic ends the process at once, after its message: unwinding would finalise MPI
+    /// on the way out, which waits for ranks that are themselves waiting for this one. A rank that
+    /// exits without finalising makes the launcher end the others.
     pub fn init() -> Result<Self> {
         let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Funneled)
             .ok_or_else(|| Error::Device("MPI was already initialised in this process".into()))?;
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            report(info);
+            std::process::exit(101);
+        }));
         let world = universe.world();
         let local_rank = world.split_shared(world.rank()).rank() as usize;
         Ok(MpiCollective {

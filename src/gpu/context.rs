@@ -121,21 +121,27 @@ impl GpuContext {
     }
 
     /// [`GpuContext::open`] for the replica with local rank `local_rank` of a data-parallel run: on a
-    /// machine with several hardware GPUs, replica `r` takes GPU `r mod count` (of those on the best
-    /// GPU's graphics API, so that one GPU seen through two APIs counts once). `NABLA_ADAPTER`, where
-    /// set, overrides the choice as usual.
+    /// machine with several hardware GPUs, replica `r` takes GPU `r mod count`, counting those of the
+    /// best GPU's kind and graphics API (so that one GPU seen through two APIs counts once).
+    /// `NABLA_ADAPTER`, where set, overrides the choice as usual.
     #[cfg(not(target_arch = "wasm32"))]
     pub async fn open_for_replica(local_rank: usize) -> Result<Self> {
         if std::env::var(ADAPTER_ENV).is_ok_and(|s| !s.is_empty()) {
             return Self::open().await;
         }
         let all = adapters().await;
-        let api = all.first().map(|a| a.get_info().backend);
+        let best = all.first().map(|a| a.get_info());
+        // GPUs like the best one: the same API and kind (replicas on a discrete and an integrated GPU
+        // would round differently, and wait for the slower).
         let mut hardware: Vec<wgpu::Adapter> = all
             .iter()
             .filter(|a| {
                 let info = a.get_info();
-                info.device_type != wgpu::DeviceType::Cpu && Some(info.backend) == api
+                best.as_ref().is_some_and(|best| {
+                    info.device_type != wgpu::DeviceType::Cpu
+                        && info.backend == best.backend
+                        && info.device_type == best.device_type
+                })
             })
             .cloned()
             .collect();
