@@ -25,7 +25,9 @@ use nabla::layers::Shape;
 use nabla::model::{Model, ModelSpec};
 use nabla::optim::{Optimizer, OptimizerKind};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, Event, Start, TrainConfig, train_from, train_replicated};
+use nabla::train::{
+    DeviceSplit, Event, Start, TrainConfig, Trainer, steps_after, train_from, train_replicated,
+};
 use nabla::{Backend, CpuBackend, Shaped};
 use rand::Rng;
 
@@ -420,6 +422,75 @@ fn rank_stays_identical() {
     );
 }
 
+#[test]
+fn replicas_resume_where_they_stopped_with_the_same_number_of_ranks() {
+    run_ranks(2, "rank_resumes");
+}
+
+#[test]
+#[ignore = "one rank's half of replicas_resume_where_they_stopped_with_the_same_number_of_ranks"]
+fn rank_resumes() {
+    let replicas = Rc::new(join());
+    let ranks = replicas.size();
+    let b = CpuBackend::new();
+    let set = upload(&b, teacher_set());
+    let spec = ModelSpec::parse("input 12, dense 24, relu, dropout 0.2, dense 4").unwrap();
+    let mut config = sgd_config(32, 3, None);
+    config.optimizer = Optimizer::adam(1e-2);
+    config.schedule = LrSchedule::parse("cosine", 10).unwrap();
+    let run = |model: &mut Model<CpuBackend>, config: &TrainConfig, start: Start| {
+        train_replicated(
+            &b,
+            model,
+            &set,
+            None,
+            config,
+            start,
+            replicas.clone(),
+            |_, _| {},
+        )
+        .unwrap()
+    };
+    let mut whole = Model::new(&b, spec.clone(), Init::He, 4, 2).unwrap();
+    run(&mut whole, &config, Start::default());
+    // Two epochs, then the third from where they stopped, as `--resume` starts it (the model and its
+    // optimizer state carry over; the CLI's checkpoint round trip is tested in tests/resume.rs).
+    let mut split = Model::new(&b, spec, Init::He, 4, 2).unwrap();
+    let mut trainer = Trainer::replicated(
+        &b,
+        &split,
+        &set,
+        &config,
+        Start::default(),
+        replicas.clone(),
+    )
+    .unwrap();
+    pollster::block_on(replicas.broadcast_model(&b, &mut split)).unwrap();
+    let mut history = Vec::new();
+    while history.len() < 2 {
+        for event in pollster::block_on(trainer.advance(&b, &mut split, &set, None)).unwrap() {
+            if let Event::Epoch(stats) = event {
+                history.push(stats);
+            }
+        }
+    }
+    drop(trainer);
+    let start = Start {
+        epochs_done: 2,
+        steps_done: steps_after(2, set.len / ranks, &config) as u64,
+        history,
+    };
+    let history = run(&mut split, &config, start);
+    assert_eq!(history.len(), 3);
+    let (a, b) = (parameters(&b, &whole), parameters(&b, &split));
+    let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+    assert!(
+        same,
+        "rank {}: the resumed run ends elsewhere",
+        replicas.rank()
+    );
+}
+
 /// A CSV table of the teacher's samples (`f0..f11,label`) in a fresh directory.
 fn teacher_csv(name: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("nabla-mpi-{name}-{}", std::process::id()));
@@ -510,6 +581,19 @@ fn two_ranks_train_from_the_command_line_and_only_rank_0_writes() {
         refusal.contains("the run was started with 2 processes; resume it with the same number"),
         "{refusal}"
     );
+    // Two processes may: every rank loads the training state, and the run (already complete) ends
+    // with its test figures, rank 1 still writing nothing.
+    let script = format!(
+        "cd {}/r$OMPI_COMM_WORLD_RANK && exec {} train --resume {}",
+        dir.display(),
+        env!("CARGO_BIN_EXE_nabla"),
+        resume.display()
+    );
+    let out = mpirun(2).args(["sh", "-c", &script]).output().unwrap();
+    let text = transcript(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("resuming after epoch 3"), "{text}");
+    assert_eq!(std::fs::read_dir(dir.join("r1")).unwrap().count(), 0);
     let _ = std::fs::remove_dir_all(dir);
 }
 
