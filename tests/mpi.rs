@@ -598,6 +598,33 @@ fn two_ranks_train_from_the_command_line_and_only_rank_0_writes() {
 }
 
 #[test]
+fn two_ranks_train_on_the_gpu_backend_in_step() {
+    // Both ranks on this machine's adapter (lavapipe in CI): the run ends only if every rank's
+    // parameters hold rank 0's bits after each epoch (the trainer checks), so the GPU path's
+    // readback, all-reduce and write-back keep the replicas in step as the CPU's do.
+    common::with_gpu(|_| {
+        let (dir, csv) = teacher_csv("gpu");
+        let args =
+            train_args(&dir, &csv, "--epochs 2 --batch 16").replace("--device cpu", "--device gpu");
+        let out = mpirun(2).args(args.split(' ')).output().unwrap();
+        let text = transcript(&out);
+        assert!(out.status.success(), "{text}");
+        for rank in 0..2 {
+            let opened = text
+                .lines()
+                .find(|l| l.starts_with(&format!("rank {rank} of 2: device ")))
+                .unwrap_or_else(|| panic!("rank {rank} names its device:\n{text}"));
+            assert!(!opened.contains("device CPU"), "a GPU adapter: {opened}");
+        }
+        assert!(
+            text.contains("gradients averaged over 2 processes"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    });
+}
+
+#[test]
 fn options_that_differ_between_ranks_are_refused_by_every_rank() {
     let (dir, csv) = teacher_csv("options");
     let args = train_args(&dir, &csv, "--epochs");
