@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Data-parallel training's tests (tests/mpi.rs): installs Open MPI and libclang (which the mpi crate's
-# bindgen needs) from apt where they are missing, lints the `mpi` feature's build, then runs the tests,
-# which start `mpirun` with 2 and 3 ranks (oversubscribed) on the CPU backend over loopback, and 2 on
-# the GPU backend (it needs a Vulkan driver, which the test command installs, or NABLA_GPU_TESTS=off). Not part of
-# the README's test command (the default build needs no MPI); CI (.ci/run) runs it after that command.
-# Extra arguments go to `cargo test`.
+# bindgen needs) from apt where they are missing, lints the `mpi` feature's build, then runs the tests.
+# They start `mpirun` with 2 and 3 ranks (oversubscribed) on the CPU backend over loopback, and 2 on the
+# GPU backend (that one needs a Vulkan driver, which the test command installs, or NABLA_GPU_TESTS=off).
+# Not part of the README's test command (the default build needs no MPI); CI (.ci/run) runs it after
+# that command. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
