@@ -34,9 +34,7 @@ fn main() -> anyhow::Result<()> {
         epochs,
         batch: 100,
         optimizer,
-        // A first epoch of warm-up: a full-size step on the first, noisy gradients can silence the cell
-        // for good (the loss climbs back to ln 10 and stays there).
-        schedule: LrSchedule::parse("cosine", 600)?,
+        schedule: LrSchedule::parse("cosine", 0)?,
         seed: 7,
         max_steps: None,
         report_every: 100,
