@@ -39,6 +39,9 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 
+# lavapipe's window-system code complains when this is unset; compute needs no display.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
 cargo clippy --release --all-targets --features mpi -- -D warnings
 cargo test --release --features mpi --test mpi --no-run
 # The tests time each mpirun out themselves; this bounds the whole file too (built above, not timed).

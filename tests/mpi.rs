@@ -42,6 +42,17 @@ const MPI_ENV: [(&str, &str); 3] = [
 /// How long any one `mpirun` may take before the test fails (the runs below take seconds).
 const LIMIT: Duration = Duration::from_secs(180);
 
+/// Held while an `mpirun` job runs: the tests start one job at a time (concurrent Open MPI jobs on one
+/// machine share its session directory and ports, and are not what these tests are about).
+static ONE_JOB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_job() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding it poisons it; the next job may still run.
+    ONE_JOB
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// `mpirun -np RANKS` (oversubscribing this machine's cores where RANKS exceeds them, unbound) under
 /// coreutils' `timeout`, so that a hang fails the test instead of stalling the suite.
 fn mpirun(ranks: usize) -> Command {
@@ -58,29 +69,84 @@ fn mpirun(ranks: usize) -> Command {
     c
 }
 
+/// What an `mpirun` job left: its exit status and output, and each rank's output apart. Lines that two
+/// ranks write at the same moment can interleave in mpirun's own output, so assertions about what a rank
+/// said read that rank's (`--output-filename`).
+struct Job {
+    out: Output,
+    ranks: Vec<String>,
+}
+
+impl Job {
+    fn success(&self) -> bool {
+        self.out.status.success()
+    }
+
+    /// Everything, for failure messages.
+    fn transcript(&self) -> String {
+        let mut text = transcript(&self.out);
+        for (r, said) in self.ranks.iter().enumerate() {
+            text += &format!("--- rank {r}\n{said}");
+        }
+        text
+    }
+}
+
+/// Runs `mpirun -np RANKS ARGS…` to the end, keeping each rank's stdout and stderr.
+fn run_job<S: AsRef<std::ffi::OsStr>>(ranks: usize, args: impl IntoIterator<Item = S>) -> Job {
+    static JOB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let job = JOB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let logs = std::env::temp_dir().join(format!("nabla-mpi-logs-{}-{job}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&logs);
+    let _job = one_job();
+    let out = mpirun(ranks)
+        .arg("--output-filename")
+        .arg(&logs)
+        .args(args)
+        .output()
+        .expect("coreutils' timeout and Open MPI's mpirun run (apt-get install openmpi-bin)");
+    // Open MPI writes LOGS/<job>/rank.<r>/{stdout,stderr}.
+    let mut said = vec![String::new(); ranks];
+    for job_dir in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+        for (r, text) in said.iter_mut().enumerate() {
+            for stream in ["stdout", "stderr"] {
+                let file = job_dir.path().join(format!("rank.{r}")).join(stream);
+                *text += &std::fs::read_to_string(file).unwrap_or_default();
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&logs);
+    Job { out, ranks: said }
+}
+
 /// Runs this binary's test `name` as every rank of an `mpirun -np RANKS` job and asserts it passed on
 /// all of them.
 fn run_ranks(ranks: usize, name: &str) {
     let exe = std::env::current_exe().unwrap();
-    let out = mpirun(ranks)
-        .arg(exe)
-        .args([
+    let exe = exe.to_str().unwrap();
+    let job = run_job(
+        ranks,
+        [
+            exe,
             name,
             "--exact",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
-        ])
-        .output()
-        .expect("coreutils' timeout and Open MPI's mpirun run (apt-get install openmpi-bin)");
-    let text = transcript(&out);
-    assert!(
-        out.status.success(),
-        "{name} failed under mpirun -np {ranks} ({}):\n{text}",
-        out.status
+        ],
     );
-    let passed = text.matches("1 passed").count();
-    assert_eq!(passed, ranks, "every rank runs {name} and passes:\n{text}");
+    let text = job.transcript();
+    assert!(
+        job.success(),
+        "{name} failed under mpirun -np {ranks} ({}):\n{text}",
+        job.out.status
+    );
+    for said in &job.ranks {
+        assert!(
+            said.contains("1 passed"),
+            "every rank runs {name} and passes:\n{text}"
+        );
+    }
 }
 
 fn transcript(out: &Output) -> String {
@@ -541,23 +607,24 @@ fn two_ranks_train_from_the_command_line_and_only_rank_0_writes() {
         env!("CARGO_BIN_EXE_nabla"),
         csv.display()
     );
-    let out = mpirun(2)
-        .args(["sh", "-c", &script])
-        .output()
-        .expect("mpirun runs");
-    let text = transcript(&out);
-    assert!(out.status.success(), "{text}");
-    // Rank 0 alone reports: one summary, one line per epoch, and the all-reduce's share.
-    assert_eq!(text.matches("test accuracy").count(), 1, "{text}");
-    assert_eq!(text.matches("epoch   2:").count(), 1, "{text}");
+    let job = run_job(2, ["sh", "-c", &script]);
+    let text = job.transcript();
+    assert!(job.success(), "{text}");
+    // Rank 0 alone reports: one summary, one line per epoch, and the all-reduce's share; rank 1 only
+    // names its device.
+    let (first, second) = (&job.ranks[0], &job.ranks[1]);
+    assert_eq!(first.matches("test accuracy").count(), 1, "{text}");
+    assert_eq!(first.matches("epoch   2:").count(), 1, "{text}");
     assert!(
-        text.contains("2 processes, each taking --batch 16 of every step: a global batch of 32"),
+        first.contains("2 processes, each taking --batch 16 of every step: a global batch of 32"),
         "{text}"
     );
     assert!(
-        text.contains("gradients averaged over 2 processes"),
+        first.contains("gradients averaged over 2 processes"),
         "{text}"
     );
+    assert!(second.starts_with("rank 1 of 2: device CPU"), "{text}");
+    assert_eq!(second.lines().count(), 1, "{text}");
     let metrics = std::fs::read_to_string(dir.join("r0/metrics.csv")).unwrap();
     assert_eq!(
         metrics.lines().count(),
@@ -589,10 +656,10 @@ fn two_ranks_train_from_the_command_line_and_only_rank_0_writes() {
         env!("CARGO_BIN_EXE_nabla"),
         resume.display()
     );
-    let out = mpirun(2).args(["sh", "-c", &script]).output().unwrap();
-    let text = transcript(&out);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("resuming after epoch 3"), "{text}");
+    let job = run_job(2, ["sh", "-c", &script]);
+    let text = job.transcript();
+    assert!(job.success(), "{text}");
+    assert!(job.ranks[0].contains("resuming after epoch 3"), "{text}");
     assert_eq!(std::fs::read_dir(dir.join("r1")).unwrap().count(), 0);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -606,18 +673,20 @@ fn two_ranks_train_on_the_gpu_backend_in_step() {
         let (dir, csv) = teacher_csv("gpu");
         let args =
             train_args(&dir, &csv, "--epochs 2 --batch 16").replace("--device cpu", "--device gpu");
-        let out = mpirun(2).args(args.split(' ')).output().unwrap();
-        let text = transcript(&out);
-        assert!(out.status.success(), "{text}");
-        for rank in 0..2 {
-            let opened = text
-                .lines()
-                .find(|l| l.starts_with(&format!("rank {rank} of 2: device ")))
-                .unwrap_or_else(|| panic!("rank {rank} names its device:\n{text}"));
-            assert!(!opened.contains("device CPU"), "a GPU adapter: {opened}");
+        let job = run_job(2, args.split(' '));
+        let text = job.transcript();
+        assert!(job.success(), "{text}");
+        for (rank, said) in job.ranks.iter().enumerate() {
+            let opened = format!("rank {rank} of 2: device ");
+            let line = said.lines().find(|l| l.starts_with(&opened));
+            let line = line.unwrap_or_else(|| panic!("rank {rank} names its device:\n{text}"));
+            assert!(
+                !line.starts_with(&format!("{opened}CPU")),
+                "a GPU adapter:\n{text}"
+            );
         }
         assert!(
-            text.contains("gradients averaged over 2 processes"),
+            job.ranks[0].contains("gradients averaged over 2 processes"),
             "{text}"
         );
         let _ = std::fs::remove_dir_all(dir);
@@ -629,11 +698,13 @@ fn options_that_differ_between_ranks_are_refused_by_every_rank() {
     let (dir, csv) = teacher_csv("options");
     let args = train_args(&dir, &csv, "--epochs");
     let script = format!("exec {args} $((OMPI_COMM_WORLD_RANK + 1))");
-    let out = mpirun(2).args(["sh", "-c", &script]).output().unwrap();
-    let text = transcript(&out);
-    assert!(!out.status.success(), "{text}");
+    let job = run_job(2, ["sh", "-c", &script]);
+    let text = job.transcript();
+    assert!(!job.success(), "{text}");
+    // Every rank fails the check; the first to abort may end the other before it prints.
+    let refused = "1 of the 2 ranks were given options different from rank 0's";
     assert!(
-        text.contains("1 of the 2 ranks were given options different from rank 0's"),
+        job.ranks.iter().any(|said| said.contains(refused)),
         "{text}"
     );
     assert!(
@@ -660,11 +731,12 @@ fn data_that_differs_between_ranks_is_refused_by_every_rank() {
         dir.display(),
         env!("CARGO_BIN_EXE_nabla")
     );
-    let out = mpirun(2).args(["sh", "-c", &script]).output().unwrap();
-    let text = transcript(&out);
-    assert!(!out.status.success(), "{text}");
+    let job = run_job(2, ["sh", "-c", &script]);
+    let text = job.transcript();
+    assert!(!job.success(), "{text}");
+    let refused = "1 of the 2 ranks were given data (sizes or contents of --data) different";
     assert!(
-        text.contains("1 of the 2 ranks were given data (sizes or contents of --data) different"),
+        job.ranks.iter().any(|said| said.contains(refused)),
         "{text}"
     );
     assert!(
@@ -683,6 +755,7 @@ fn a_killed_rank_ends_the_run_with_an_error() {
         "echo $$ > {}/pid.$OMPI_COMM_WORLD_RANK; exec {args}",
         dir.display()
     );
+    let _job = one_job();
     let mut run = mpirun(2)
         .args(["sh", "-c", &script])
         .stdout(std::process::Stdio::piped())
