@@ -693,24 +693,26 @@ fn two_ranks_train_on_the_gpu_backend_in_step() {
     });
 }
 
+/// The job failed, a rank said `refused` (every rank fails the check, but the first to abort may end
+/// the other before it prints), and no model was written to `model`.
+fn assert_refused(job: &Job, refused: &str, model: &Path) {
+    let text = job.transcript();
+    assert!(!job.success(), "{text}");
+    assert!(
+        job.ranks.iter().any(|said| said.contains(refused)),
+        "{text}"
+    );
+    assert!(!model.exists(), "nothing is written");
+}
+
 #[test]
 fn options_that_differ_between_ranks_are_refused_by_every_rank() {
     let (dir, csv) = teacher_csv("options");
     let args = train_args(&dir, &csv, "--epochs");
     let script = format!("exec {args} $((OMPI_COMM_WORLD_RANK + 1))");
     let job = run_job(2, ["sh", "-c", &script]);
-    let text = job.transcript();
-    assert!(!job.success(), "{text}");
-    // Every rank fails the check; the first to abort may end the other before it prints.
     let refused = "1 of the 2 ranks were given options different from rank 0's";
-    assert!(
-        job.ranks.iter().any(|said| said.contains(refused)),
-        "{text}"
-    );
-    assert!(
-        !dir.join("model.safetensors").exists(),
-        "nothing is written"
-    );
+    assert_refused(&job, refused, &dir.join("model.safetensors"));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -732,17 +734,8 @@ fn data_that_differs_between_ranks_is_refused_by_every_rank() {
         env!("CARGO_BIN_EXE_nabla")
     );
     let job = run_job(2, ["sh", "-c", &script]);
-    let text = job.transcript();
-    assert!(!job.success(), "{text}");
     let refused = "1 of the 2 ranks were given data (sizes or contents of --data) different";
-    assert!(
-        job.ranks.iter().any(|said| said.contains(refused)),
-        "{text}"
-    );
-    assert!(
-        !dir.join("r0/model.safetensors").exists(),
-        "nothing is written"
-    );
+    assert_refused(&job, refused, &dir.join("r0/model.safetensors"));
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -411,8 +411,8 @@ fn init_name(init: Init) -> String {
 /// The training, validation and test parts as `--train-images` and `--validation` cut them.
 /// A 64-bit digest of a set's features and targets, for ranks to compare what they loaded.
 fn digest(set: &Dataset) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
     match &set.features {
         Features::Bytes(v) => h.write(v),
         Features::Floats(v) => h.write(bytemuck::cast_slice(v)),

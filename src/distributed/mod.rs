@@ -13,6 +13,7 @@
 pub mod mpi;
 
 use std::cell::{Cell, RefCell};
+use std::hash::{DefaultHasher, Hasher};
 
 use web_time::Instant;
 
@@ -82,12 +83,6 @@ pub struct Replicas {
     sync_seconds: Cell<f64>,
     sync_bytes: Cell<u64>,
     syncs: Cell<u64>,
-}
-
-impl Default for Replicas {
-    fn default() -> Self {
-        Self::solo()
-    }
 }
 
 impl Replicas {
@@ -160,16 +155,12 @@ impl Replicas {
         if self.size() == 1 {
             return Ok(());
         }
-        // FNV-1a over the parameters' bits: equal models give equal hashes, and any drift shows.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        // A digest of the parameters' bits: equal models give equal digests, and any drift shows.
+        let mut digest = DefaultHasher::new();
         for p in model.params() {
-            for v in b.read_async(&p.value).await? {
-                for byte in v.to_bits().to_le_bytes() {
-                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-                }
-            }
+            digest.write(bytemuck::cast_slice(&b.read_async(&p.value).await?));
         }
-        match self.ranks_differing(&hash.to_le_bytes())? {
+        match self.ranks_differing(&digest.finish().to_le_bytes())? {
             0 => Ok(()),
             n => Err(Error::Invalid(format!(
                 "the parameters of {n} of the {} replicas drifted from rank 0's: the replicas no \
