@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     let lr = std::env::args().nth(2).map_or(Ok(1e-3), |l| l.parse())?;
     let mnist = support::mnist()?;
     let b = CpuBackend::new();
-    let spec = ModelSpec::parse("input 784, lstm 128 steps 784 forget-bias, dense 10")?;
+    let spec = ModelSpec::parse("input 784, lstm 128 steps 784 chrono, dense 10")?;
     println!("{} on the CPU, {epochs} epochs, Adam {lr}", spec.describe());
     let mut model = Model::new(&b, spec, Init::He, 7, 2)?;
     let input = Prep::mnist(true);

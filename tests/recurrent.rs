@@ -417,6 +417,14 @@ fn recurrent_specs_are_read_and_bad_ones_refused() {
         "input 28x28, gru 8 forget-bias, dense 10",
         "expected `gru UNITS [seq] [steps T]`",
     );
+    refused(
+        "input 28x28, lstm 8 forget-bias chrono, dense 10",
+        "expected `lstm UNITS [seq] [steps T] [forget-bias | chrono]`",
+    );
+    refused(
+        "input 28x28, rnn 8 chrono, dense 10",
+        "expected `rnn UNITS [seq] [steps T]`",
+    );
     let mut optimizer = nabla::Optimizer::adam(1e-3);
     for bad in [0.0, -1.0, f32::NAN] {
         optimizer.clip_norm = Some(bad);
@@ -452,6 +460,45 @@ fn forget_bias_starts_the_forget_gate_at_one() {
         }
     }
     assert_eq!(forget.w_hh, plain.w_hh);
+}
+
+/// `chrono` starts unit j's forget gate at a total bias of `log u_j` and its input gate at `−log u_j`,
+/// `u_j` in [1, T − 1] for `T` steps (Tallec & Ollivier 2018), spread over that range, and leaves the
+/// cell and output gates' draws and the weights as they were.
+#[test]
+fn chrono_spreads_the_forget_gate_over_the_sequence() {
+    let b = cpu();
+    let (t, h) = (200, 64);
+    let build = |text: &str| {
+        let model = Model::new(&b, ModelSpec::parse(text).unwrap(), Init::He, 3, 2).unwrap();
+        weights(&b, &model, 0)
+    };
+    let text = format!("input {t}, lstm {h} steps {t} chrono, dense 10");
+    let plain = build(&format!("input {t}, lstm {h} steps {t}, dense 10"));
+    let chrono = build(&text);
+    assert_eq!(
+        ModelSpec::parse(&text).unwrap().describe(),
+        format!("input {t}, lstm {h} steps {t} chrono, dense 10")
+    );
+    let longest = ((t - 1) as f32).ln();
+    let forget: Vec<f32> = (h..2 * h)
+        .map(|u| chrono.b_ih[u] + chrono.b_hh[u])
+        .collect();
+    for (j, &f) in forget.iter().enumerate() {
+        assert!((0.0..=longest).contains(&f), "forget unit {j}: {f}");
+        assert_eq!(chrono.b_ih[j] + chrono.b_hh[j], -f, "input unit {j}");
+    }
+    // A draw from U(1, T − 1) spreads its logarithms: a quarter of them above ln(0.75·T).
+    let long = forget
+        .iter()
+        .filter(|&&f| f > (0.75 * t as f32).ln())
+        .count();
+    assert!((4..=h / 2).contains(&long), "{long} of {h} long memories");
+    for unit in 2 * h..4 * h {
+        assert_eq!(chrono.b_ih[unit], plain.b_ih[unit], "gate unit {unit}");
+        assert_eq!(chrono.b_hh[unit], plain.b_hh[unit], "gate unit {unit}");
+    }
+    assert_eq!((chrono.w_ih, chrono.w_hh), (plain.w_ih, plain.w_hh));
 }
 
 /// A NaN that reaches the recurrent state stops training with the trainer's divergence error.

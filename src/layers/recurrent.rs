@@ -28,9 +28,22 @@ pub struct RecurrentKind {
     pub sequence: bool,
     /// Steps to read the input as (`None`: the input's rows).
     pub steps: Option<usize>,
-    /// LSTM only: start the forget gate's bias at 1 instead of a random draw (`forget-bias`; Keras's
-    /// `unit_forget_bias`, after Jozefowicz et al. 2015), so that the cell keeps its memory at first.
-    pub forget_bias: bool,
+    /// LSTM only: how the forget and input gates' biases start.
+    pub gate_bias: GateBias,
+}
+
+/// How an LSTM's forget and input gates' biases start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateBias {
+    /// PyTorch's random draw, like every other bias.
+    Drawn,
+    /// The forget gate's bias at 1 (`forget-bias`; Keras's `unit_forget_bias`, after Jozefowicz et
+    /// al. 2015), so that the cell keeps its memory at first.
+    ForgetOne,
+    /// Chrono initialisation (`chrono`; Tallec & Ollivier 2018): unit j's forget bias is `log u_j`
+    /// and its input bias `−log u_j`, with `u_j ~ U(1, T − 1)` for `T` steps, so that the cells start
+    /// with memories whose lengths, `≈ u_j` steps, spread over the whole sequence.
+    Chrono,
 }
 
 fn parse(cell: Cell, item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
@@ -39,7 +52,7 @@ fn parse(cell: Cell, item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
             "layer `{item}`: expected `{0} UNITS [seq] [steps T]{1}`, e.g. `{0} 128` or `{0} 64 seq`",
             cell.name(),
             if cell == Cell::Lstm {
-                " [forget-bias]"
+                " [forget-bias | chrono]"
             } else {
                 ""
             }
@@ -57,7 +70,7 @@ fn parse(cell: Cell, item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
         units,
         sequence: false,
         steps: None,
-        forget_bias: false,
+        gate_bias: GateBias::Drawn,
     };
     let mut words = rest.iter();
     while let Some(&word) = words.next() {
@@ -72,7 +85,12 @@ fn parse(cell: Cell, item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
                 }
                 kind.steps = Some(steps);
             }
-            "forget-bias" if cell == Cell::Lstm && !kind.forget_bias => kind.forget_bias = true,
+            "forget-bias" if cell == Cell::Lstm && kind.gate_bias == GateBias::Drawn => {
+                kind.gate_bias = GateBias::ForgetOne
+            }
+            "chrono" if cell == Cell::Lstm && kind.gate_bias == GateBias::Drawn => {
+                kind.gate_bias = GateBias::Chrono
+            }
             _ => return Err(bad()),
         }
     }
@@ -84,7 +102,7 @@ pub fn parse_rnn(item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
     parse(Cell::Rnn, item, args)
 }
 
-/// Reads `lstm N [seq] [steps T] [forget-bias]`.
+/// Reads `lstm N [seq] [steps T] [forget-bias | chrono]`.
 pub fn parse_lstm(item: &str, args: &[&str]) -> Result<Box<dyn LayerKind>> {
     parse(Cell::Lstm, item, args)
 }
@@ -122,10 +140,22 @@ impl RecurrentKind {
         let mut draw =
             |n: usize| -> Vec<f32> { (0..n).map(|_| at.rng.random_range(-bound..bound)).collect() };
         let (w_ih, w_hh, mut b_ih, mut b_hh) = (draw(g * features), draw(g * h), draw(g), draw(g));
-        if self.forget_bias {
-            // The gates are ordered i, f, g, o: the forget gate's bias is b_ih + b_hh over [H, 2H).
-            b_ih[h..2 * h].fill(1.0);
-            b_hh[h..2 * h].fill(0.0);
+        // The gates are ordered i, f, g, o: a gate's bias is b_ih + b_hh, the input gate's over
+        // [0, H) and the forget gate's over [H, 2H).
+        match self.gate_bias {
+            GateBias::Drawn => {}
+            GateBias::ForgetOne => {
+                b_ih[h..2 * h].fill(1.0);
+                b_hh[h..2 * h].fill(0.0);
+            }
+            GateBias::Chrono => {
+                let longest = (steps as f32 - 1.0).max(1.0);
+                for unit in 0..h {
+                    let forget = at.rng.random_range(1.0..=longest).ln();
+                    (b_ih[h + unit], b_ih[unit]) = (forget, -forget);
+                }
+                b_hh[..2 * h].fill(0.0);
+            }
         }
         Ok(Box::new(Recurrent {
             kind: *self,
@@ -153,8 +183,10 @@ impl LayerKind for RecurrentKind {
         if let Some(t) = self.steps {
             s += &format!(" steps {t}");
         }
-        if self.forget_bias {
-            s += " forget-bias";
+        match self.gate_bias {
+            GateBias::Drawn => {}
+            GateBias::ForgetOne => s += " forget-bias",
+            GateBias::Chrono => s += " chrono",
         }
         s
     }

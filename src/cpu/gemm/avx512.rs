@@ -14,6 +14,8 @@ const KC: usize = 256;
 const NC: usize = 1024;
 /// How many rows of a `B` strip ahead the micro-kernel asks the cache for.
 const PREFETCH: usize = 8;
+/// Steps of the shared dimension per pass of the micro-kernel's loop.
+const UNROLL: usize = 4;
 /// Products with fewer multiply-adds than this run on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 22;
 
@@ -434,6 +436,11 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 /// else `a[p·step + i]`; `b` is a packed strip (`kc` runs of `NR`); the tile's rows are `ldc` apart.
 /// Each sum is one chain of fused multiply-adds in `p` order, accumulated in 16 registers.
 ///
+/// The loop over `p` is unrolled by [`UNROLL`], each row of `A` addressed from its own pointer: the
+/// integer work of a step (address arithmetic, the loop's count) competes with the multiply-adds for
+/// the ports that run 512-bit vectors, and cutting it raised 1024³ from about 298 to 312 GFLOP/s
+/// here, and 784×256×1024 Aᵀ from 252 to 283 (unrolling by 8 measured the same as by 4).
+///
 /// # Safety
 /// AVX-512F must be present and the pointers must address the strip's `MR·kc` elements, `kc·NR`
 /// floats of `b` and the tile's floats.
@@ -449,6 +456,9 @@ unsafe fn kernel<const ALONG_K: bool>(
     accumulate: bool,
 ) {
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    // A(i, p) lies at rows[i] + p·along.
+    let (across, along) = if ALONG_K { (step, 1) } else { (1, step) };
+    let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i * across));
     unsafe {
         // The tile's lines, wanted at the end (and at the start when accumulating).
         for i in 0..MR {
@@ -461,20 +471,27 @@ unsafe fn kernel<const ALONG_K: bool>(
                 row[1] = _mm512_loadu_ps(c.add(i * ldc + 16));
             }
         }
-        for p in 0..kc {
+        let step_p = |acc: &mut [[__m512; 2]; MR], p: usize| {
             _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR) as *const i8);
             _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR + 16) as *const i8);
             let b0 = _mm512_loadu_ps(b.add(p * NR));
             let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm512_set1_ps(if ALONG_K {
-                    *a.add(i * step + p)
-                } else {
-                    *a.add(p * step + i)
-                });
+            for (row, &ai) in acc.iter_mut().zip(&rows) {
+                let ai = _mm512_set1_ps(*ai.add(p * along));
                 row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
                 row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
             }
+        };
+        let mut p = 0;
+        while p + UNROLL <= kc {
+            for u in 0..UNROLL {
+                step_p(&mut acc, p + u);
+            }
+            p += UNROLL;
+        }
+        while p < kc {
+            step_p(&mut acc, p);
+            p += 1;
         }
         for (i, row) in acc.iter().enumerate() {
             _mm512_storeu_ps(c.add(i * ldc), row[0]);
