@@ -13,8 +13,9 @@ use nabla::{Backend, CpuBackend, Epilogue, GpuBackend, MatmulKernel};
 
 /// `(M, K, N, op(A) transposed)`: W2's and W3's first-layer forward and weight gradient, W3's second
 /// layer, and a square product.
-const SHAPES: [(usize, usize, usize, bool); 7] = [
+const SHAPES: [(usize, usize, usize, bool); 8] = [
     (128, 784, 128, false),
+    (1000, 784, 128, false),
     (784, 128, 128, true),
     (128, 128, 128, false),
     (256, 784, 1024, false),
