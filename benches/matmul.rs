@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use nabla::bench::load_average;
 use nabla::{Backend, CpuBackend, Epilogue, GpuBackend, MatmulKernel};
 
-/// `(M, K, N, op(A) transposed)`: W2's and W3's first-layer forward and weight gradient, W3's second
-/// layer, and a square product.
+/// `(M, K, N, op(A) transposed)`: W2's and W3's first-layer forward and weight gradient, W4's first
+/// layer (a batch of 1000), W3's second layer, and a square product.
 const SHAPES: [(usize, usize, usize, bool); 8] = [
     (128, 784, 128, false),
     (1000, 784, 128, false),

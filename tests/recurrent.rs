@@ -499,6 +499,16 @@ fn chrono_spreads_the_forget_gate_over_the_sequence() {
         assert_eq!(chrono.b_hh[unit], plain.b_hh[unit], "gate unit {unit}");
     }
     assert_eq!((chrono.w_ih, chrono.w_hh), (plain.w_ih, plain.w_hh));
+    // One or two steps leave no room for a memory: u = 1, both biases 0.
+    for short in [
+        "input 5, lstm 4 steps 1 chrono, dense 2",
+        "input 2x3, lstm 4 chrono, dense 2",
+    ] {
+        let w = build(short);
+        for unit in 0..8 {
+            assert_eq!(w.b_ih[unit] + w.b_hh[unit], 0.0, "{short}: unit {unit}");
+        }
+    }
 }
 
 /// A NaN that reaches the recurrent state stops training with the trainer's divergence error.

@@ -98,17 +98,21 @@ def parse_options(text, words, allowed):
 
 
 def parse_recurrent(text, words):
-    """`lstm 128 [seq] [steps T]` -> ("lstm", (units, sequence, steps or None)), likewise rnn and gru."""
-    bad = ValueError(f"layer `{text}`: expected `{words[0]} UNITS [seq] [steps T]`")
-    units, sequence, steps = int(words[1]), False, None
+    """`lstm 128 [seq] [steps T]` -> ("lstm", (units, sequence, steps or None)), likewise rnn and gru.
+    An LSTM's `forget-bias` or `chrono` only chose its starting biases, so it is read and ignored."""
+    gate_bias = " [forget-bias | chrono]" if words[0] == "lstm" else ""
+    bad = ValueError(f"layer `{text}`: expected `{words[0]} UNITS [seq] [steps T]{gate_bias}`")
+    units, sequence, steps, initialised = int(words[1]), False, None, False
     rest = iter(words[2:])
-    for word in rest:  # `seq` and `steps T`, each at most once, in either order
+    for word in rest:  # `seq`, `steps T` and a gate bias, each at most once, in any order
         if word == "seq" and not sequence:
             sequence = True
         elif word == "steps" and steps is None:
             steps = int(next(rest, "0"))
             if steps < 1:
                 raise bad
+        elif word in ("forget-bias", "chrono") and gate_bias and not initialised:
+            initialised = True
         else:
             raise bad
     if units < 1:
@@ -140,7 +144,8 @@ def parse_layer(text):
         return (words[0], None)
     raise ValueError(
         f"unknown layer `{text}`: this script knows dense N, conv OxKHxKW [stride S] [pad P], "
-        f"max_pool K [stride S], avg_pool K [stride S], rnn|lstm|gru N [seq] [steps T], flatten, "
+        f"max_pool K [stride S], avg_pool K [stride S], rnn|lstm|gru N [seq] [steps T] (lstm also "
+        f"[forget-bias | chrono]), flatten, "
         f"batch_norm, dropout P and the activations {', '.join(ACTIVATIONS)} (is the checkpoint from a "
         f"newer nabla?)"
     )

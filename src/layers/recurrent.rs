@@ -42,7 +42,8 @@ pub enum GateBias {
     ForgetOne,
     /// Chrono initialisation (`chrono`; Tallec & Ollivier 2018): unit j's forget bias is `log u_j`
     /// and its input bias `−log u_j`, with `u_j ~ U(1, T − 1)` for `T` steps, so that the cells start
-    /// with memories whose lengths, `≈ u_j` steps, spread over the whole sequence.
+    /// with memories whose lengths, `≈ u_j` steps, spread over the whole sequence (`u_j = 1`, both
+    /// biases 0, when `T ≤ 2`).
     Chrono,
 }
 
@@ -144,6 +145,12 @@ impl RecurrentKind {
         // [0, H) and the forget gate's over [H, 2H).
         match self.gate_bias {
             GateBias::Drawn => {}
+            _ if self.cell != Cell::Lstm => {
+                return Err(Error::Invalid(format!(
+                    "layer `{}`: only an LSTM has forget and input gates to start",
+                    self.describe()
+                )));
+            }
             GateBias::ForgetOne => {
                 b_ih[h..2 * h].fill(1.0);
                 b_hh[h..2 * h].fill(0.0);

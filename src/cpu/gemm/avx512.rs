@@ -438,8 +438,7 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 ///
 /// The loop over `p` is unrolled by [`UNROLL`], each row of `A` addressed from its own pointer: the
 /// integer work of a step (address arithmetic, the loop's count) competes with the multiply-adds for
-/// the ports that run 512-bit vectors, and cutting it raised 1024³ from about 298 to 312 GFLOP/s
-/// here, and 784×256×1024 Aᵀ from 252 to 283 (unrolling by 8 measured the same as by 4).
+/// the ports that run 512-bit vectors (BENCHMARKS.md, "Round 2, the micro-kernel's loop").
 ///
 /// # Safety
 /// AVX-512F must be present and the pointers must address the strip's `MR·kc` elements, `kc·NR`
@@ -471,7 +470,7 @@ unsafe fn kernel<const ALONG_K: bool>(
                 row[1] = _mm512_loadu_ps(c.add(i * ldc + 16));
             }
         }
-        let step_p = |acc: &mut [[__m512; 2]; MR], p: usize| {
+        let one_p = |acc: &mut [[__m512; 2]; MR], p: usize| {
             _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR) as *const i8);
             _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR + 16) as *const i8);
             let b0 = _mm512_loadu_ps(b.add(p * NR));
@@ -485,12 +484,12 @@ unsafe fn kernel<const ALONG_K: bool>(
         let mut p = 0;
         while p + UNROLL <= kc {
             for u in 0..UNROLL {
-                step_p(&mut acc, p + u);
+                one_p(&mut acc, p + u);
             }
             p += UNROLL;
         }
         while p < kc {
-            step_p(&mut acc, p);
+            one_p(&mut acc, p);
             p += 1;
         }
         for (i, row) in acc.iter().enumerate() {
