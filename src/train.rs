@@ -517,9 +517,7 @@ impl<B: Backend> Trainer<B> {
         events.push(Event::Epoch(stats));
         Ok(events)
     }
-}
 
-impl<B: Backend> Trainer<B> {
     /// Rank 0's `evaluation` on every rank: the replicas hold the same model, but a rank on other
     /// hardware may round its evaluation differently, and early stopping must stop every rank at the
     /// same epoch.

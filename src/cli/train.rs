@@ -408,7 +408,6 @@ fn init_name(init: Init) -> String {
     }
 }
 
-/// The training, validation and test parts as `--train-images` and `--validation` cut them.
 /// A 64-bit digest of a set's features and targets, for ranks to compare what they loaded.
 fn digest(set: &Dataset) -> u64 {
     use std::hash::{DefaultHasher, Hasher};
@@ -424,6 +423,7 @@ fn digest(set: &Dataset) -> u64 {
     h.finish()
 }
 
+/// The training, validation and test parts as `--train-images` and `--validation` cut them.
 fn parts(args: &TrainArgs, train: Dataset) -> Result<(Dataset, Option<Dataset>)> {
     let train = match args.train_images {
         Some(0) => bail!("--train-images 0: train on at least 1 sample"),
