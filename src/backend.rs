@@ -519,6 +519,14 @@ pub trait Backend: 'static {
         s2: &mut Self::Tensor,
     ) -> Result<()>;
 
+    /// A `[rows, width]` tensor for [`Backend::gather`] to build batches of `set` in. Gathering
+    /// overwrites all of it, so its values do not matter: zeros, unless a backend has something
+    /// cheaper.
+    fn batch_buffer(&self, set: &Self::Dataset, rows: usize, width: usize) -> Result<Self::Tensor> {
+        let _ = set;
+        self.zeros(rows, width)
+    }
+
     /// Builds a batch from the stored set: for `b < x.rows()`, with `s = order[offset + b]`,
     /// `x[b, j] = byte[s, j]·scale + shift` (byte features) or `x[b, j] = value[s, j]` (float features),
     /// and `y[b] = label[s]`. A sample index past the set gives zeros and the label `0xFFFFFFFF`.

@@ -90,7 +90,7 @@ impl<B: Backend> Batch<B> {
     /// Buffers for `rows` samples of `split`.
     pub fn new(b: &B, split: &DeviceSplit<B>, rows: usize) -> Result<Self> {
         Ok(Batch {
-            x: b.zeros(rows, split.width)?,
+            x: b.batch_buffer(&split.set, rows, split.width)?,
             y: b.indices(&vec![0; rows])?,
             t: match split.target_width {
                 0 => None,
@@ -550,27 +550,27 @@ pub fn epochs_since_best(history: &[EpochStats]) -> usize {
     best.map_or(0, |(i, _)| history.len() - 1 - i)
 }
 
-/// Runs `model` over `split` in order, in batches of up to `batch`, computing each batch's loss, and
-/// hands each batch's workspace (outputs and loss inside) and labels to `visit` with the batch's row
-/// count. Buffers are allocated once per batch size.
+/// Runs `model` forward over `split` in order, in batches of up to `batch`, and hands each batch's
+/// workspace (its outputs inside) and buffers to `visit` with the batch's row count. Buffers are
+/// allocated once per batch size.
 fn forward_batches<B: Backend>(
     b: &B,
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
-    mut visit: impl FnMut(&mut Workspace<B>, &B::Indices, usize) -> Result<()>,
+    mut visit: impl FnMut(&mut Workspace<B>, &Batch<B>, usize) -> Result<()>,
 ) -> Result<()> {
     let order = b.indices(&(0..split.len as u32).collect::<Vec<_>>())?;
     let batch = batch.clamp(1, split.len.max(1));
     let mut offset = 0;
     while offset < split.len {
         let rows = batch.min(split.len - offset);
-        let mut ws = model.workspace(b, rows)?;
+        let mut ws = model.inference_workspace(b, rows)?;
         let mut buffers = Batch::new(b, split, rows)?;
         while offset + rows <= split.len {
             buffers.gather(b, split, &order, offset)?;
-            model.loss(b, &buffers.x, buffers.truth(model.task)?, &mut ws)?;
-            visit(&mut ws, &buffers.y, rows)?;
+            model.forward(b, &buffers.x, &mut ws)?;
+            visit(&mut ws, &buffers, rows)?;
             offset += rows;
         }
     }
@@ -586,15 +586,21 @@ pub struct Evaluation {
     pub accuracy: f32,
 }
 
-/// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`; the count of
-/// correct predictions accumulates on the device (one tally per batch) and is read back once.
+/// Accuracy of `model` on `split`, by batched inference in batches of up to `batch`: forward passes
+/// and the count of correct predictions only (no loss), which accumulates on the device (one tally
+/// per batch) and is read back once.
 pub fn evaluate<B: Backend>(
     b: &B,
     model: &Model<B>,
     split: &DeviceSplit<B>,
     batch: usize,
 ) -> Result<f32> {
-    Ok(pollster::block_on(evaluate_async(b, model, split, batch))?.accuracy)
+    let mut totals = b.zeros(1, 2)?;
+    let no_loss = b.zeros(1, 1)?;
+    forward_batches(b, model, split, batch, |ws, buffers, _| {
+        b.tally(ws.logits(), &buffers.y, &no_loss, &mut totals)
+    })?;
+    Ok(b.read(&totals)?[1] / split.len.max(1) as f32)
 }
 
 /// The loss and accuracy of `model` on `split`, awaiting its one readback.
@@ -606,10 +612,11 @@ pub async fn evaluate_async<B: Backend>(
 ) -> Result<Evaluation> {
     let mut totals = b.zeros(1, 2)?;
     let n = split.len.max(1) as f32;
-    forward_batches(b, model, split, batch, |ws, labels, rows| {
+    forward_batches(b, model, split, batch, |ws, buffers, rows| {
+        model.loss_of_outputs(b, buffers.truth(model.task)?, ws)?;
         // Each batch's mean loss weighted by its share of the split: their sum is the split's mean.
         b.scale(rows as f32 / n, &mut ws.loss)?;
-        b.tally(ws.logits(), labels, &ws.loss, &mut totals)
+        b.tally(ws.logits(), &buffers.y, &ws.loss, &mut totals)
     })?;
     let totals = b.read_async(&totals).await?;
     Ok(Evaluation {
@@ -654,7 +661,7 @@ pub fn outputs_of_inputs<B: Backend>(
     let mut out = Vec::with_capacity(inputs.len() / width * model.spec.outputs());
     for chunk in inputs.chunks(batch.max(1) * width) {
         let rows = chunk.len() / width;
-        let mut ws = model.workspace(b, rows)?;
+        let mut ws = model.inference_workspace(b, rows)?;
         model.forward(b, &b.tensor(rows, width, chunk)?, &mut ws)?;
         out.extend(b.read(ws.logits())?);
     }
@@ -678,7 +685,7 @@ pub async fn class_probabilities<B: Backend>(
         )));
     }
     let x = prep.inputs(&crate::data::Features::Bytes(pixels.to_vec()));
-    let mut ws = model.workspace(b, 1)?;
+    let mut ws = model.inference_workspace(b, 1)?;
     model.forward(b, &b.tensor(1, width, &x)?, &mut ws)?;
     let mut probs = b.zeros(1, model.spec.outputs())?;
     b.softmax(ws.logits(), &mut probs)?;

@@ -10,9 +10,11 @@ use nabla::bench::{self, Machine, Report, Workload};
 use nabla::data::Prep;
 use nabla::init::Init;
 use nabla::mnist::{self, Mnist, Split};
-use nabla::model::{MlpOptions, Model, ModelSpec};
+use nabla::model::{MlpOptions, Model, ModelSpec, Truth};
 use nabla::schedule::LrSchedule;
-use nabla::train::{DeviceSplit, EpochStats, TrainConfig, evaluate, train};
+use nabla::train::{
+    DeviceSplit, EpochStats, TrainConfig, evaluate, evaluate_async, outputs_of_inputs, train,
+};
 use nabla::{Activation, Backend, Error, Optimizer};
 
 fn scratch(name: &str) -> PathBuf {
@@ -444,4 +446,54 @@ fn benchmark_runs_the_book_workload_and_reports_it() {
         assert!(table.contains(&format!("| {ratio:.2}× |")), "{table}");
         assert_eq!(json["rows"][1]["gpu_over_cpu"].as_f64(), Some(ratio));
     }
+}
+
+/// Evaluation reads the test images in place (batches of consecutive rows are windows on the set, not
+/// copies) and counts hits without computing a loss: its accuracy must equal the arg-max count of the
+/// logits of a copy of the same images (`outputs_of_inputs`, which never reads a set), with batches
+/// that do not divide the set, and `evaluate_async` (hits and loss) must agree with it. On the CPU,
+/// whose windows these are; bit-identical logits, since the same products compute both.
+#[test]
+fn evaluation_in_place_counts_what_a_copy_of_the_images_gives() {
+    let data = real_mnist();
+    let b = cpu();
+    let prep = Prep::mnist(true);
+    let train_split = DeviceSplit::upload(&b, &data.train.clone().truncated(3000), &prep).unwrap();
+    let test = data.test.clone().truncated(2500);
+    let test_split = DeviceSplit::upload(&b, &test, &prep).unwrap();
+    let cfg = config(1);
+    let mut model = Model::new(&b, spec_with(0.0, false), Init::He, 7, 2).unwrap();
+    train(&b, &mut model, &train_split, None, &cfg, |_, _| {}).unwrap();
+    let pixels = prep.inputs(&nabla::data::Features::Bytes(test.images.clone()));
+    let logits = outputs_of_inputs(&b, &model, &pixels, 784, 700).unwrap();
+    let hits = logits
+        .chunks_exact(10)
+        .zip(&test.labels)
+        .filter(|(row, t)| nabla::cpu::argmax(row) == usize::from(**t))
+        .count();
+    let want = hits as f32 / 2500.0;
+    assert!(want > 0.8, "a trained model: {want}");
+    for batch in [1000, 700, 2500] {
+        assert_eq!(evaluate(&b, &model, &test_split, batch).unwrap(), want);
+        let both = pollster::block_on(evaluate_async(&b, &model, &test_split, batch)).unwrap();
+        assert_eq!(both.accuracy, want);
+        assert!(both.loss.is_finite() && both.loss > 0.0);
+    }
+    // A workspace for inference gives the same logits, and backpropagation refuses it.
+    let x = b.tensor(5, 784, &pixels[..5 * 784]).unwrap();
+    let labels = b.indices(&[7, 2, 1, 0, 4]).unwrap();
+    let (mut full, mut lean) = (
+        model.workspace(&b, 5).unwrap(),
+        model.inference_workspace(&b, 5).unwrap(),
+    );
+    model.forward(&b, &x, &mut full).unwrap();
+    model.forward(&b, &x, &mut lean).unwrap();
+    assert_eq!(full.logits(), lean.logits());
+    let err = model
+        .backward(&b, &x, Truth::Labels(&labels), &mut lean)
+        .unwrap_err();
+    assert!(err.to_string().contains("inference workspace"), "{err}");
+    model
+        .backward(&b, &x, Truth::Labels(&labels), &mut full)
+        .unwrap();
 }

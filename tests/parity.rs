@@ -674,13 +674,18 @@ fn gather_builds_the_same_batch() {
                 .map(|i| (i * 31 % 256) as u8)
                 .collect();
             let labels: Vec<u32> = (0..samples).map(|i| (i % 10) as u32).collect();
-            let order: Vec<u32> = (0..samples as u32).rev().collect();
             let set = Samples::bytes(&pixels, features, &labels, 1.0 / 255.0, -0.5);
             let cset = cpu.dataset(&set).unwrap();
             let gset = gpu.dataset(&set).unwrap();
-            let (co, go) = (cpu.indices(&order).unwrap(), gpu.indices(&order).unwrap());
             let rows = 9;
-            for offset in [0, 5, samples - rows] {
+            // Reversed, then in order: the CPU reads consecutive samples in place.
+            let reversed: Vec<u32> = (0..samples as u32).rev().collect();
+            let in_order: Vec<u32> = (0..samples as u32).collect();
+            for (order, offset) in [&reversed, &in_order]
+                .into_iter()
+                .flat_map(|o| [0, 5, samples - rows].map(|offset| (o, offset)))
+            {
+                let (co, go) = (cpu.indices(order).unwrap(), gpu.indices(order).unwrap());
                 let (mut cx, mut cy) = (
                     cpu.zeros(rows, features).unwrap(),
                     cpu.indices(&[0; 9]).unwrap(),
@@ -696,6 +701,7 @@ fn gather_builds_the_same_batch() {
                     let (row, col) = (i / features, i % features);
                     let byte = f32::from(pixels[order[offset + row] as usize * features + col]);
                     let fused = byte.mul_add(1.0 / 255.0, -0.5);
+                    assert_eq!(w, byte * (1.0 / 255.0) - 0.5, "the CPU's gather[{i}]");
                     assert!(
                         g == w || g == fused,
                         "gather[{i}]: got {g}, want {w} (or {fused} fused)"
@@ -705,6 +711,7 @@ fn gather_builds_the_same_batch() {
             }
             let mut gx = gpu.zeros(rows, features).unwrap();
             let mut gy = gpu.indices(&[0; 9]).unwrap();
+            let go = gpu.indices(&reversed).unwrap();
             assert!(
                 gpu.gather(&gset, &go, samples - rows + 1, &mut gx, &mut gy)
                     .is_err()

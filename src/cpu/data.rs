@@ -1,19 +1,52 @@
-//! The training set in host memory and batch gathering.
+//! A data set in host memory and batch gathering.
 
-use super::{CpuDataset, CpuTensor, chunk_len, in_parallel, simd};
+use std::sync::{Arc, OnceLock};
+
+use super::{CpuDataset, CpuTensor, Elements, chunk_len, in_parallel, simd};
 use crate::backend::{SampleFeatures, Samples};
 use crate::error::{Error, Result};
 use crate::shape;
 
-/// A set's features as the CPU keeps them.
+/// A set's features as the CPU keeps them: bytes (a quarter of the memory, and of the traffic of a
+/// shuffled batch's gather), with their floats made once, when a batch first reads the set in place;
+/// or floats.
 #[derive(Clone, Debug)]
 pub(super) enum Stored {
     Bytes {
         values: Vec<u8>,
         scale: f32,
         shift: f32,
+        floats: OnceLock<Arc<[f32]>>,
     },
-    Floats(Vec<f32>),
+    Floats(Arc<[f32]>),
+}
+
+impl Stored {
+    /// Every feature as a float: `byte·scale + shift`, as a gathered batch has them.
+    fn floats(&self) -> Arc<[f32]> {
+        match self {
+            Stored::Bytes {
+                values,
+                scale,
+                shift,
+                floats,
+            } => Arc::clone(floats.get_or_init(|| {
+                values
+                    .iter()
+                    .map(|&p| f32::from(p) * scale + shift)
+                    .collect()
+            })),
+            Stored::Floats(v) => Arc::clone(v),
+        }
+    }
+
+    /// The floats, where they are made already.
+    fn floats_made(&self) -> Option<Arc<[f32]>> {
+        match self {
+            Stored::Bytes { floats, .. } => floats.get().cloned(),
+            Stored::Floats(v) => Some(Arc::clone(v)),
+        }
+    }
 }
 
 pub(super) fn dataset(samples: &Samples<'_>) -> Result<CpuDataset> {
@@ -28,13 +61,35 @@ pub(super) fn dataset(samples: &Samples<'_>) -> Result<CpuDataset> {
                 values: values.to_vec(),
                 scale,
                 shift,
+                floats: OnceLock::new(),
             },
-            SampleFeatures::Floats(v) => Stored::Floats(v.to_vec()),
+            SampleFeatures::Floats(v) => Stored::Floats(v.into()),
         },
         labels: samples.labels.to_vec(),
         width: samples.width,
         targets: samples.targets.to_vec(),
         target_width: samples.target_width,
+    })
+}
+
+/// A batch's input tensor: a window on the set's first rows where the set has `rows` of `width` as
+/// floats already (nothing to allocate or zero: gathering replaces it), else zeros.
+pub(super) fn batch_buffer(set: &CpuDataset, rows: usize, width: usize) -> Result<CpuTensor> {
+    let len = rows
+        .checked_mul(width)
+        .ok_or_else(|| Error::shape(format!("{rows}×{width} overflows")))?;
+    let data = match set.features.floats_made() {
+        Some(floats) if len <= floats.len() => Elements::Window {
+            set: floats,
+            start: 0,
+            len,
+        },
+        _ => Elements::Owned(vec![0.0; len]),
+    };
+    Ok(CpuTensor {
+        rows,
+        cols: width,
+        data,
     })
 }
 
@@ -69,6 +124,21 @@ pub(super) fn gather(
     for (label, &s) in y.iter_mut().zip(&samples) {
         *label = set.labels[s];
     }
+    // Consecutive samples (evaluation takes the set in order) are read in place: no copy at all.
+    if let Some(&first) = samples.first()
+        && samples.windows(2).all(|p| p[1] == p[0] + 1)
+    {
+        x.data = Elements::Window {
+            set: set.features.floats(),
+            start: first * f,
+            len: x.rows * f,
+        };
+        return Ok(());
+    }
+    if matches!(x.data, Elements::Window { .. }) {
+        // The last batch was read in place: this one needs a buffer, and nothing of the window.
+        x.data = Elements::Owned(vec![0.0; x.data.len()]);
+    }
     // Split only for inference-sized batches: waking a thread costs more than a training batch's copy.
     let rows_per_job = if x.data.len() < GATHER_PARALLEL_MIN {
         x.rows.max(1)
@@ -86,6 +156,7 @@ pub(super) fn gather(
                     values,
                     scale,
                     shift,
+                    ..
                 } => {
                     // Copies, so that the loop knows they are not in `row`.
                     let (bytes, scale, shift) = (&values[s * f..(s + 1) * f], *scale, *shift);
@@ -120,4 +191,69 @@ pub(super) fn gather_targets(
         row.copy_from_slice(&set.targets[s * w..(s + 1) * w]);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Backend;
+    use crate::cpu::CpuBackend;
+
+    /// Batches of consecutive samples are windows on the set's floats, others copies; each holds
+    /// `byte·scale + shift` of its samples whichever it is, through every change from one to the
+    /// other, and writing to a window's batch leaves the set as it was.
+    #[test]
+    fn consecutive_batches_are_read_in_place_and_others_copied() {
+        let b = CpuBackend;
+        let (n, f) = (12, 5);
+        let bytes: Vec<u8> = (0..n * f).map(|i| (i * 37 % 256) as u8).collect();
+        let labels: Vec<u32> = (0..n as u32).collect();
+        let set = b
+            .dataset(&Samples::bytes(&bytes, f, &labels, 0.5, -3.0))
+            .unwrap();
+        let want = |s: usize| -> Vec<f32> {
+            bytes[s * f..(s + 1) * f]
+                .iter()
+                .map(|&p| f32::from(p) * 0.5 - 3.0)
+                .collect()
+        };
+        let rows = 4;
+        // No floats are made before a batch reads the set in place: a fresh buffer is zeros.
+        let mut x = b.batch_buffer(&set, rows, f).unwrap();
+        assert!(matches!(x.data, Elements::Owned(_)) && x.data.iter().all(|&v| v == 0.0));
+        let mut y = vec![0; rows];
+        let shuffled = [3, 1, 4, 0, 5, 9, 2, 6, 11, 8, 7, 10];
+        let in_order: Vec<u32> = (0..n as u32).collect();
+        for (order, offset, window) in [
+            (&in_order[..], 0, true),
+            (&shuffled[..], 2, false),
+            (&in_order[..], 8, true),
+            (&in_order[..], 7, true),
+            (&shuffled[..], 0, false),
+        ] {
+            b.gather(&set, &order.to_vec(), offset, &mut x, &mut y)
+                .unwrap();
+            assert_eq!(matches!(x.data, Elements::Window { .. }), window);
+            for r in 0..rows {
+                let s = order[offset + r] as usize;
+                assert_eq!(
+                    &x.data[r * f..(r + 1) * f],
+                    &want(s)[..],
+                    "{order:?} at {offset}"
+                );
+                assert_eq!(y[r], s as u32);
+            }
+        }
+        b.gather(&set, &in_order, 0, &mut x, &mut y).unwrap();
+        x.data[0] = 99.0;
+        let mut again = b.batch_buffer(&set, rows, f).unwrap();
+        assert!(
+            matches!(again.data, Elements::Window { .. }),
+            "the floats are made now"
+        );
+        b.gather(&set, &in_order, 0, &mut again, &mut y).unwrap();
+        assert_eq!(&again.data[..f], &want(0)[..]);
+        // A batch past the set is refused, in place or not.
+        assert!(b.gather(&set, &in_order, 9, &mut x, &mut y).is_err());
+    }
 }

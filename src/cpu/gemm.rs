@@ -388,6 +388,48 @@ mod tests {
         }
     }
 
+    /// An edge tile of at most 16 columns runs the narrow micro-kernel, the others the wide one: the
+    /// same chains of operations, so the columns of a 10-wide product have the bits of the same
+    /// columns of a 32-wide one (a full tile) and of a 20-wide one (a wide edge tile).
+    #[test]
+    fn narrow_edge_tiles_give_the_bits_of_wide_ones() {
+        if !avx512() {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(9);
+        let none: Finish<'_> = &|_, _, _| {};
+        let (m, k) = (37, 300);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let b32: Vec<f32> = (0..k * 32).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let columns = |n: usize| -> Vec<f32> {
+            let b: Vec<f32> = b32
+                .chunks_exact(32)
+                .flat_map(|row| &row[..n])
+                .copied()
+                .collect();
+            let route = Route {
+                avx512: true,
+                threads: 1,
+            };
+            let mut c = vec![f32::NAN; m * n];
+            let (a, b) = (strided(&a, k, false), strided(&b, n, false));
+            product(route, Dims { m, k, n }, a, b, &mut c, false, none);
+            c.chunks_exact(n)
+                .flat_map(|row| &row[..10])
+                .copied()
+                .collect()
+        };
+        let narrow = columns(10);
+        for wide in [columns(32), columns(20)] {
+            assert!(
+                narrow
+                    .iter()
+                    .zip(&wide)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
+        }
+    }
+
     /// A NaN in row i of A and an infinity in column j of B reach exactly their row and column: the
     /// zero padding of edge tiles and strips mixes nothing in. The finishing pass sees every element
     /// once, after its last product: on integer data the results are exact.

@@ -121,13 +121,14 @@ fn hits(logits: &CpuTensor, labels: &[u32]) -> usize {
         .count()
 }
 
-/// Index of the first largest element.
+/// Index of the first largest element (0 for an empty row; NaN is never larger). Chosen with selects,
+/// not branches, which a classifier's logits would mispredict.
 pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (j, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = j;
-        }
+    let (mut best, mut top) = (0, row.first().copied().unwrap_or(f32::NAN));
+    for (j, &v) in row.iter().enumerate().skip(1) {
+        let larger = v > top;
+        best = if larger { j } else { best };
+        top = if larger { v } else { top };
     }
     best
 }

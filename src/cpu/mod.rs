@@ -5,6 +5,7 @@ mod activation;
 mod conv;
 mod data;
 mod denormals;
+mod elements;
 mod gemm;
 mod linear;
 mod loss;
@@ -27,13 +28,14 @@ use crate::optim::OptimStep;
 use crate::recurrent::{Cell, Sequence, SequenceGrads};
 use crate::shape;
 use crate::window::Window;
+use elements::Elements;
 
 /// A row-major `f32` matrix in host memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuTensor {
     rows: usize,
     cols: usize,
-    data: Vec<f32>,
+    data: Elements,
 }
 
 impl CpuTensor {
@@ -52,7 +54,7 @@ impl Shaped for CpuTensor {
     }
 }
 
-/// A training set in host memory: bytes or floats per feature, one label and any float targets per
+/// A data set in host memory: bytes or floats per feature, one label and any float targets per
 /// sample.
 #[derive(Clone, Debug)]
 pub struct CpuDataset {
@@ -167,7 +169,7 @@ impl Backend for CpuBackend {
         Ok(CpuTensor {
             rows,
             cols,
-            data: vec![0.0; len],
+            data: Elements::Owned(vec![0.0; len]),
         })
     }
 
@@ -176,7 +178,7 @@ impl Backend for CpuBackend {
         Ok(CpuTensor {
             rows,
             cols,
-            data: data.to_vec(),
+            data: Elements::Owned(data.to_vec()),
         })
     }
 
@@ -187,7 +189,7 @@ impl Backend for CpuBackend {
     }
 
     async fn read_async(&self, t: &CpuTensor) -> Result<Vec<f32>> {
-        Ok(t.data.clone())
+        Ok(t.data.to_vec())
     }
 
     async fn read_into_async(&self, t: &CpuTensor, out: &mut [f32]) -> Result<()> {
@@ -477,6 +479,10 @@ impl Backend for CpuBackend {
         s2: &mut CpuTensor,
     ) -> Result<()> {
         optim::optimizer_step(step, param, grad, s1, s2)
+    }
+
+    fn batch_buffer(&self, set: &CpuDataset, rows: usize, width: usize) -> Result<CpuTensor> {
+        data::batch_buffer(set, rows, width)
     }
 
     fn gather(

@@ -26,6 +26,8 @@ pub struct Workspace<B: Backend> {
     grads: Vec<B::Tensor>,
     /// The batch's mean loss, `[1, 1]`.
     pub loss: B::Tensor,
+    /// Whether it holds every layer's gradient ([`Model::workspace`]), not only the loss's.
+    every_grad: bool,
 }
 
 impl<B: Backend> Workspace<B> {
@@ -102,19 +104,34 @@ impl<B: Backend> Model<B> {
 }
 
 impl<B: Backend> Model<B> {
-    /// Buffers for batches of `rows`.
+    /// Buffers for batches of `rows`: to train on, or to evaluate.
     pub fn workspace(&self, b: &B, rows: usize) -> Result<Workspace<B>> {
+        self.buffers(b, rows, true)
+    }
+
+    /// Buffers for forward passes and losses of batches of `rows`: the outputs, and of the gradients
+    /// only the loss's (the last layer's); [`Model::backward`] refuses it.
+    pub fn inference_workspace(&self, b: &B, rows: usize) -> Result<Workspace<B>> {
+        self.buffers(b, rows, false)
+    }
+
+    fn buffers(&self, b: &B, rows: usize, every_grad: bool) -> Result<Workspace<B>> {
         let mut outputs = Vec::new();
         let mut grads = Vec::new();
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
             let width = layer.output_shape().len();
             outputs.push(b.zeros(rows, width)?);
-            grads.push(b.zeros(rows, width)?);
+            grads.push(if every_grad || i + 1 == self.layers.len() {
+                b.zeros(rows, width)?
+            } else {
+                b.zeros(1, 1)?
+            });
         }
         Ok(Workspace {
             outputs,
             grads,
             loss: b.zeros(1, 1)?,
+            every_grad,
         })
     }
 
@@ -222,7 +239,12 @@ impl<B: Backend> Model<B> {
 
     /// The task's loss of the last outputs against `truth` into `ws.loss`, and its gradient into the
     /// last layer's output gradient.
-    fn loss_of_outputs(&self, b: &B, truth: Truth<'_, B>, ws: &mut Workspace<B>) -> Result<()> {
+    pub(crate) fn loss_of_outputs(
+        &self,
+        b: &B,
+        truth: Truth<'_, B>,
+        ws: &mut Workspace<B>,
+    ) -> Result<()> {
         let last = self.layers.len() - 1;
         let (out, grad, loss) = (&ws.outputs[last], &mut ws.grads[last], &mut ws.loss);
         match (self.task, truth) {
@@ -277,6 +299,13 @@ impl<B: Backend> Model<B> {
         ws: &mut Workspace<B>,
         mut input_grad: Option<&mut B::Tensor>,
     ) -> Result<()> {
+        if !ws.every_grad {
+            return Err(Error::Invalid(
+                "an inference workspace holds no layer's gradient: backpropagate with \
+                 Model::workspace's"
+                    .into(),
+            ));
+        }
         self.loss_of_outputs(b, truth, ws)?;
         for i in (0..self.layers.len()).rev() {
             if self.is_fused(i) {

@@ -232,7 +232,12 @@ unsafe fn block(
                                     };
                                 }
                             }
-                            strip.kernel(kc, b_strip, tile.as_mut_ptr(), NR, accumulate);
+                            // At most 16 columns: the narrow kernel, half the work.
+                            if nr <= 16 {
+                                strip.narrow_kernel(kc, b_strip, tile.as_mut_ptr(), NR, accumulate);
+                            } else {
+                                strip.kernel(kc, b_strip, tile.as_mut_ptr(), NR, accumulate);
+                            }
                             for i in 0..mr {
                                 for j in 0..nr {
                                     *dst.add(i * c.ld + j) = tile[i * NR + j];
@@ -272,8 +277,30 @@ impl StripA {
     unsafe fn kernel(self, kc: usize, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
         unsafe {
             match self {
-                StripA::AlongK(a, step) => kernel::<true>(kc, a, step, b, c, ldc, accumulate),
-                StripA::Across(a, step) => kernel::<false>(kc, a, step, b, c, ldc, accumulate),
+                StripA::AlongK(a, step) => kernel::<true, 2>(kc, a, step, b, c, ldc, accumulate),
+                StripA::Across(a, step) => kernel::<false, 2>(kc, a, step, b, c, ldc, accumulate),
+            }
+        }
+    }
+
+    /// The micro-kernel's narrow form on this strip: the tile's first 16 columns only.
+    ///
+    /// # Safety
+    /// As for [`kernel`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn narrow_kernel(
+        self,
+        kc: usize,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        unsafe {
+            match self {
+                StripA::AlongK(a, step) => kernel::<true, 1>(kc, a, step, b, c, ldc, accumulate),
+                StripA::Across(a, step) => kernel::<false, 1>(kc, a, step, b, c, ldc, accumulate),
             }
         }
     }
@@ -431,10 +458,12 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
-/// The micro-kernel: `C[i][j] = C₀[i][j] + Σ_p A(i, p)·B[p][j]` over a `MR×NR` tile, with `C₀` the
+/// The micro-kernel: `C[i][j] = C₀[i][j] + Σ_p A(i, p)·B[p][j]` over a `MR×NR` tile (`MR×16` when
+/// `HALVES` is 1: a narrow edge tile's first 16 columns, at half the multiply-adds), with `C₀` the
 /// tile's present contents when `accumulate`, else zero. `A(i, p)` is `a[i·step + p]` when `ALONG_K`,
 /// else `a[p·step + i]`; `b` is a packed strip (`kc` runs of `NR`); the tile's rows are `ldc` apart.
-/// Each sum is one chain of fused multiply-adds in `p` order, accumulated in 16 registers.
+/// Each sum is one chain of fused multiply-adds in `p` order, accumulated in `MR·HALVES` registers,
+/// so both widths compute the same bits.
 ///
 /// The loop over `p` is unrolled by [`UNROLL`], each row of `A` addressed from its own pointer: the
 /// integer work of a step (address arithmetic, the loop's count) competes with the multiply-adds for
@@ -445,7 +474,7 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 /// floats of `b` and the tile's floats.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn kernel<const ALONG_K: bool>(
+unsafe fn kernel<const ALONG_K: bool, const HALVES: usize>(
     kc: usize,
     a: *const f32,
     step: usize,
@@ -454,31 +483,36 @@ unsafe fn kernel<const ALONG_K: bool>(
     ldc: usize,
     accumulate: bool,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let mut acc = [[_mm512_setzero_ps(); HALVES]; MR];
     // A(i, p) lies at rows[i] + p·along.
     let (across, along) = if ALONG_K { (step, 1) } else { (1, step) };
     let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i * across));
     unsafe {
         // The tile's lines, wanted at the end (and at the start when accumulating).
         for i in 0..MR {
-            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
+            for h in 0..HALVES {
+                _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16 * h) as *const i8);
+            }
         }
         if accumulate {
             for (i, row) in acc.iter_mut().enumerate() {
-                row[0] = _mm512_loadu_ps(c.add(i * ldc));
-                row[1] = _mm512_loadu_ps(c.add(i * ldc + 16));
+                for (h, half) in row.iter_mut().enumerate() {
+                    *half = _mm512_loadu_ps(c.add(i * ldc + 16 * h));
+                }
             }
         }
-        let one_p = |acc: &mut [[__m512; 2]; MR], p: usize| {
-            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH) * NR + 16) as *const i8);
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+        let one_p = |acc: &mut [[__m512; HALVES]; MR], p: usize| {
+            let bs: [__m512; HALVES] = std::array::from_fn(|h| {
+                _mm_prefetch::<_MM_HINT_T0>(
+                    b.wrapping_add((p + PREFETCH) * NR + 16 * h) as *const i8
+                );
+                _mm512_loadu_ps(b.add(p * NR + 16 * h))
+            });
             for (row, &ai) in acc.iter_mut().zip(&rows) {
                 let ai = _mm512_set1_ps(*ai.add(p * along));
-                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+                for (half, &bh) in row.iter_mut().zip(&bs) {
+                    *half = _mm512_fmadd_ps(ai, bh, *half);
+                }
             }
         };
         let mut p = 0;
@@ -493,8 +527,9 @@ unsafe fn kernel<const ALONG_K: bool>(
             p += 1;
         }
         for (i, row) in acc.iter().enumerate() {
-            _mm512_storeu_ps(c.add(i * ldc), row[0]);
-            _mm512_storeu_ps(c.add(i * ldc + 16), row[1]);
+            for (h, half) in row.iter().enumerate() {
+                _mm512_storeu_ps(c.add(i * ldc + 16 * h), *half);
+            }
         }
     }
 }
