@@ -529,7 +529,8 @@ pub trait Backend: 'static {
 
     /// Builds a batch from the stored set: for `b < x.rows()`, with `s = order[offset + b]`,
     /// `x[b, j] = byte[s, j]·scale + shift` (byte features) or `x[b, j] = value[s, j]` (float features),
-    /// and `y[b] = label[s]`. A sample index past the set gives zeros and the label `0xFFFFFFFF`.
+    /// and `y[b] = label[s]`. A sample index past the set is refused by the CPU; a GPU, which cannot
+    /// see it without a readback, gives that row zeros and the label `0xFFFFFFFF`.
     fn gather(
         &self,
         set: &Self::Dataset,
@@ -539,8 +540,22 @@ pub trait Backend: 'static {
         y: &mut Self::Indices,
     ) -> Result<()>;
 
+    /// [`Backend::gather`] of the samples `first..first + x.rows()` in the set's own order, where
+    /// `order` is the identity `0..N`: evaluation's batches, which a backend may read where they lie
+    /// instead of copying them (the CPU does).
+    fn gather_in_order(
+        &self,
+        set: &Self::Dataset,
+        order: &Self::Indices,
+        first: usize,
+        x: &mut Self::Tensor,
+        y: &mut Self::Indices,
+    ) -> Result<()> {
+        self.gather(set, order, first, x, y)
+    }
+
     /// The float targets of the batch [`Backend::gather`] builds: `t[b, j] = target[s, j]` with
-    /// `s = order[offset + b]` (zeros past the set); `t` is `[rows, target_width]`.
+    /// `s = order[offset + b]` (on a GPU, zeros past the set); `t` is `[rows, target_width]`.
     fn gather_targets(
         &self,
         set: &Self::Dataset,

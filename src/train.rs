@@ -114,6 +114,22 @@ impl<B: Backend> Batch<B> {
         Ok(())
     }
 
+    /// Gathers the samples `first..` of `split` in its own order (`order` the identity), which a
+    /// backend may read in place ([`Backend::gather_in_order`]).
+    pub fn gather_in_order(
+        &mut self,
+        b: &B,
+        split: &DeviceSplit<B>,
+        order: &B::Indices,
+        first: usize,
+    ) -> Result<()> {
+        b.gather_in_order(&split.set, order, first, &mut self.x, &mut self.y)?;
+        if let Some(t) = &mut self.t {
+            b.gather_targets(&split.set, order, first, t)?;
+        }
+        Ok(())
+    }
+
     /// What the loss compares with for a model of `task`.
     pub fn truth(&self, task: Task) -> Result<Truth<'_, B>> {
         match (task, &self.t) {
@@ -568,7 +584,7 @@ fn forward_batches<B: Backend>(
         let mut ws = model.inference_workspace(b, rows)?;
         let mut buffers = Batch::new(b, split, rows)?;
         while offset + rows <= split.len {
-            buffers.gather(b, split, &order, offset)?;
+            buffers.gather_in_order(b, split, &order, offset)?;
             model.forward(b, &buffers.x, &mut ws)?;
             visit(&mut ws, &buffers, rows)?;
             offset += rows;

@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::shape;
 
 /// A set's features as the CPU keeps them: bytes (a quarter of the memory, and of the traffic of a
-/// shuffled batch's gather), with their floats made once, when a batch first reads the set in place;
-/// or floats.
+/// shuffled batch's gather), with their floats made once, when evaluation first reads the set in
+/// place ([`gather_in_order`]); or floats.
 #[derive(Clone, Debug)]
 pub(super) enum Stored {
     Bytes {
@@ -124,17 +124,6 @@ pub(super) fn gather(
     for (label, &s) in y.iter_mut().zip(&samples) {
         *label = set.labels[s];
     }
-    // Consecutive samples (evaluation takes the set in order) are read in place: no copy at all.
-    if let Some(&first) = samples.first()
-        && samples.windows(2).all(|p| p[1] == p[0] + 1)
-    {
-        x.data = Elements::Window {
-            set: set.features.floats(),
-            start: first * f,
-            len: x.rows * f,
-        };
-        return Ok(());
-    }
     if matches!(x.data, Elements::Window { .. }) {
         // The last batch was read in place: this one needs a buffer, and nothing of the window.
         x.data = Elements::Owned(vec![0.0; x.data.len()]);
@@ -173,6 +162,24 @@ pub(super) fn gather(
     Ok(())
 }
 
+/// The batch of samples `first..first + x.rows` in the set's order, read in place: `x` becomes a
+/// window on the set's floats (made now for a byte set, if they are not yet), `y` their labels.
+pub(super) fn gather_in_order(
+    set: &CpuDataset,
+    first: usize,
+    x: &mut CpuTensor,
+    y: &mut [u32],
+) -> Result<()> {
+    shape::gather(set.labels.len(), first, x.rows, x.cols, set.width, y.len())?;
+    y.copy_from_slice(&set.labels[first..first + x.rows]);
+    x.data = Elements::Window {
+        set: set.features.floats(),
+        start: first * set.width,
+        len: x.rows * set.width,
+    };
+    Ok(())
+}
+
 pub(super) fn gather_targets(
     set: &CpuDataset,
     order: &[u32],
@@ -196,64 +203,66 @@ pub(super) fn gather_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Backend;
+    use crate::backend::{Backend, SampleFeatures};
     use crate::cpu::CpuBackend;
 
-    /// Batches of consecutive samples are windows on the set's floats, others copies; each holds
-    /// `byte·scale + shift` of its samples whichever it is, through every change from one to the
-    /// other, and writing to a window's batch leaves the set as it was.
+    /// Evaluation's batches (in the set's order) are windows on the set's floats, training's
+    /// (shuffled) copies, for bytes and for floats alike; each holds its samples' values whichever it
+    /// is, through every change from one to the other; writing to a window's batch leaves the set as
+    /// it was; and a batch in order past the set's end is refused.
     #[test]
-    fn consecutive_batches_are_read_in_place_and_others_copied() {
+    fn batches_in_order_are_read_in_place_and_shuffled_ones_copied() {
         let b = CpuBackend;
         let (n, f) = (12, 5);
         let bytes: Vec<u8> = (0..n * f).map(|i| (i * 37 % 256) as u8).collect();
+        let floats: Vec<f32> = bytes.iter().map(|&p| f32::from(p) * 0.5 - 3.0).collect();
         let labels: Vec<u32> = (0..n as u32).collect();
-        let set = b
-            .dataset(&Samples::bytes(&bytes, f, &labels, 0.5, -3.0))
-            .unwrap();
-        let want = |s: usize| -> Vec<f32> {
-            bytes[s * f..(s + 1) * f]
-                .iter()
-                .map(|&p| f32::from(p) * 0.5 - 3.0)
-                .collect()
-        };
-        let rows = 4;
-        // No floats are made before a batch reads the set in place: a fresh buffer is zeros.
-        let mut x = b.batch_buffer(&set, rows, f).unwrap();
-        assert!(matches!(x.data, Elements::Owned(_)) && x.data.iter().all(|&v| v == 0.0));
-        let mut y = vec![0; rows];
-        let shuffled = [3, 1, 4, 0, 5, 9, 2, 6, 11, 8, 7, 10];
-        let in_order: Vec<u32> = (0..n as u32).collect();
-        for (order, offset, window) in [
-            (&in_order[..], 0, true),
-            (&shuffled[..], 2, false),
-            (&in_order[..], 8, true),
-            (&in_order[..], 7, true),
-            (&shuffled[..], 0, false),
+        for samples in [
+            Samples::bytes(&bytes, f, &labels, 0.5, -3.0),
+            Samples {
+                features: SampleFeatures::Floats(&floats),
+                ..Samples::bytes(&bytes, f, &labels, 0.5, -3.0)
+            },
         ] {
-            b.gather(&set, &order.to_vec(), offset, &mut x, &mut y)
-                .unwrap();
-            assert_eq!(matches!(x.data, Elements::Window { .. }), window);
-            for r in 0..rows {
-                let s = order[offset + r] as usize;
-                assert_eq!(
-                    &x.data[r * f..(r + 1) * f],
-                    &want(s)[..],
-                    "{order:?} at {offset}"
-                );
-                assert_eq!(y[r], s as u32);
+            let set = b.dataset(&samples).unwrap();
+            let rows = 4;
+            let mut x = b.batch_buffer(&set, rows, f).unwrap();
+            // A byte set has no floats before evaluation first reads it: a fresh buffer is zeros.
+            let is_bytes = matches!(samples.features, SampleFeatures::Bytes { .. });
+            assert_eq!(matches!(x.data, Elements::Owned(_)), is_bytes);
+            let mut y = vec![0; rows];
+            let shuffled = vec![3, 1, 4, 0, 5, 9, 2, 6, 11, 8, 7, 10];
+            let in_order: Vec<u32> = (0..n as u32).collect();
+            for (window, offset) in [(true, 0), (false, 2), (true, 8), (false, 0)] {
+                let order = if window { &in_order } else { &shuffled };
+                if window {
+                    b.gather_in_order(&set, order, offset, &mut x, &mut y)
+                        .unwrap();
+                } else {
+                    b.gather(&set, order, offset, &mut x, &mut y).unwrap();
+                }
+                assert_eq!(matches!(x.data, Elements::Window { .. }), window);
+                for r in 0..rows {
+                    let s = order[offset + r] as usize;
+                    assert_eq!(&x.data[r * f..(r + 1) * f], &floats[s * f..(s + 1) * f]);
+                    assert_eq!(y[r], s as u32);
+                }
             }
+            b.gather_in_order(&set, &in_order, 0, &mut x, &mut y)
+                .unwrap();
+            x.data[0] = 99.0;
+            let mut again = b.batch_buffer(&set, rows, f).unwrap();
+            assert!(
+                matches!(again.data, Elements::Window { .. }),
+                "the floats exist now"
+            );
+            b.gather_in_order(&set, &in_order, 0, &mut again, &mut y)
+                .unwrap();
+            assert_eq!(&again.data[..f], &floats[..f]);
+            assert!(
+                b.gather_in_order(&set, &in_order, 9, &mut x, &mut y)
+                    .is_err()
+            );
         }
-        b.gather(&set, &in_order, 0, &mut x, &mut y).unwrap();
-        x.data[0] = 99.0;
-        let mut again = b.batch_buffer(&set, rows, f).unwrap();
-        assert!(
-            matches!(again.data, Elements::Window { .. }),
-            "the floats are made now"
-        );
-        b.gather(&set, &in_order, 0, &mut again, &mut y).unwrap();
-        assert_eq!(&again.data[..f], &want(0)[..]);
-        // A batch past the set is refused, in place or not.
-        assert!(b.gather(&set, &in_order, 9, &mut x, &mut y).is_err());
     }
 }

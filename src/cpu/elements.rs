@@ -4,10 +4,10 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-/// A tensor's elements, row-major. A batch whose samples are consecutive rows of its set (evaluation,
-/// which takes the set in order) is a [`Elements::Window`] on the set's floats instead of a copy of
-/// them. Writing to a window first copies it into a buffer of its own, so no tensor ever changes a set.
-#[derive(Clone, Debug)]
+/// A tensor's elements, row-major. Evaluation's batches, consecutive samples in the set's order, are
+/// [`Elements::Window`]s on the set's floats instead of copies of them. Writing to a window first
+/// copies it into a buffer of its own, so no tensor ever changes a set.
+#[derive(Clone)]
 pub(super) enum Elements {
     /// A buffer of the tensor's own.
     Owned(Vec<f32>),
@@ -59,6 +59,13 @@ impl<'a> IntoIterator for &'a mut Elements {
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter_mut()
+    }
+}
+
+/// The values alone (a window's, not its whole set's).
+impl std::fmt::Debug for Elements {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 

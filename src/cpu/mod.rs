@@ -496,6 +496,17 @@ impl Backend for CpuBackend {
         data::gather(set, order, offset, x, y)
     }
 
+    fn gather_in_order(
+        &self,
+        set: &CpuDataset,
+        _order: &Vec<u32>,
+        first: usize,
+        x: &mut CpuTensor,
+        y: &mut Vec<u32>,
+    ) -> Result<()> {
+        data::gather_in_order(set, first, x, y)
+    }
+
     fn gather_targets(
         &self,
         set: &CpuDataset,

@@ -34,20 +34,19 @@ pub(super) fn batch_norm_train(
     )?;
     shape::batch_statistics(x.rows, spatial)?;
     let m = (x.rows * spatial) as f64;
+    // Slices taken once, outside the loops (the elements' variant is not checked per value).
+    let (xv, yv) = (&x.data[..], &mut y.data[..]);
     for c in 0..channels {
         let at = || channel(x.rows, channels, spatial, c);
-        let mean = at().map(|i| f64::from(x.data[i])).sum::<f64>() / m;
-        let var = at()
-            .map(|i| (f64::from(x.data[i]) - mean).powi(2))
-            .sum::<f64>()
-            / m;
+        let mean = at().map(|i| f64::from(xv[i])).sum::<f64>() / m;
+        let var = at().map(|i| (f64::from(xv[i]) - mean).powi(2)).sum::<f64>() / m;
         let r = 1.0 / (var + f64::from(eps)).sqrt();
         let (gamma, beta) = (
             f64::from(affine.data[c]),
             f64::from(affine.data[channels + c]),
         );
         for i in at() {
-            y.data[i] = (gamma * (f64::from(x.data[i]) - mean) * r + beta) as f32;
+            yv[i] = (gamma * (f64::from(xv[i]) - mean) * r + beta) as f32;
         }
         saved.data[c] = mean as f32;
         saved.data[channels + c] = r as f32;
@@ -68,11 +67,12 @@ pub(super) fn batch_norm_eval(
 ) -> Result<()> {
     let (channels, spatial) =
         shape::batch_norm(x, affine, &[("batch-norm running statistics", running)], y)?;
+    let (xv, yv) = (&x.data[..], &mut y.data[..]);
     for c in 0..channels {
         let r = 1.0 / (running.data[channels + c] + eps).sqrt();
         let (mean, gamma, beta) = (running.data[c], affine.data[c], affine.data[channels + c]);
         for i in channel(x.rows, channels, spatial, c) {
-            y.data[i] = gamma * (x.data[i] - mean) * r + beta;
+            yv[i] = gamma * (xv[i] - mean) * r + beta;
         }
     }
     Ok(())
@@ -97,19 +97,19 @@ pub(super) fn batch_norm_backward(
     )?;
     shape::same("batch-norm output gradient", x, dy)?;
     let m = (x.rows * spatial) as f64;
+    let (xv, dyv, dxv) = (&x.data[..], &dy.data[..], &mut dx.data[..]);
     for c in 0..channels {
         let at = || channel(x.rows, channels, spatial, c);
         let (mean, r) = (
             f64::from(saved.data[c]),
             f64::from(saved.data[channels + c]),
         );
-        let x_hat = |i: usize| (f64::from(x.data[i]) - mean) * r;
-        let dbeta: f64 = at().map(|i| f64::from(dy.data[i])).sum();
-        let dgamma: f64 = at().map(|i| f64::from(dy.data[i]) * x_hat(i)).sum();
+        let x_hat = |i: usize| (f64::from(xv[i]) - mean) * r;
+        let dbeta: f64 = at().map(|i| f64::from(dyv[i])).sum();
+        let dgamma: f64 = at().map(|i| f64::from(dyv[i]) * x_hat(i)).sum();
         let gamma = f64::from(affine.data[c]);
         for i in at() {
-            dx.data[i] =
-                (gamma * r * (f64::from(dy.data[i]) - dbeta / m - x_hat(i) * dgamma / m)) as f32;
+            dxv[i] = (gamma * r * (f64::from(dyv[i]) - dbeta / m - x_hat(i) * dgamma / m)) as f32;
         }
         daffine.data[c] = dgamma as f32;
         daffine.data[channels + c] = dbeta as f32;

@@ -20,7 +20,8 @@ use crate::init::Init;
 use crate::layers::{BuildAt, Draw, Layer, Param};
 use crate::optim::OptimStep;
 
-/// Buffers for one batch size: every layer's output and the gradient of the loss with respect to it.
+/// Buffers for one batch size: every layer's output and the gradient of the loss with respect to it
+/// ([`Model::workspace`]), or for inference only the last layer's ([`Model::inference_workspace`]).
 pub struct Workspace<B: Backend> {
     outputs: Vec<B::Tensor>,
     grads: Vec<B::Tensor>,

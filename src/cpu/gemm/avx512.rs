@@ -221,8 +221,9 @@ unsafe fn block(
                         if mr == MR && nr == NR {
                             strip.kernel(kc, b_strip, dst, c.ld, accumulate);
                         } else {
-                            // An edge tile: computed whole in a scratch tile, of which the part
-                            // inside C is read and written back.
+                            // An edge tile: computed in a scratch tile (its first 16 columns only
+                            // where it has no more), of which the part inside C is read and
+                            // written back.
                             for i in 0..mr {
                                 for j in 0..nr {
                                     tile[i * NR + j] = if accumulate {
