@@ -108,10 +108,7 @@ impl<B: Backend> Batch<B> {
         offset: usize,
     ) -> Result<()> {
         b.gather(&split.set, order, offset, &mut self.x, &mut self.y)?;
-        if let Some(t) = &mut self.t {
-            b.gather_targets(&split.set, order, offset, t)?;
-        }
-        Ok(())
+        self.gather_targets(b, split, order, offset)
     }
 
     /// Gathers the samples `first..` of `split` in its own order (`order` the identity), which a
@@ -124,10 +121,21 @@ impl<B: Backend> Batch<B> {
         first: usize,
     ) -> Result<()> {
         b.gather_in_order(&split.set, order, first, &mut self.x, &mut self.y)?;
-        if let Some(t) = &mut self.t {
-            b.gather_targets(&split.set, order, first, t)?;
+        self.gather_targets(b, split, order, first)
+    }
+
+    /// The float targets at `order[offset..]`, when the set has them.
+    fn gather_targets(
+        &mut self,
+        b: &B,
+        split: &DeviceSplit<B>,
+        order: &B::Indices,
+        offset: usize,
+    ) -> Result<()> {
+        match &mut self.t {
+            Some(t) => b.gather_targets(&split.set, order, offset, t),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// What the loss compares with for a model of `task`.

@@ -33,7 +33,7 @@ impl Stored {
             } => Arc::clone(floats.get_or_init(|| {
                 values
                     .iter()
-                    .map(|&p| f32::from(p) * scale + shift)
+                    .map(|&p| to_float(p, *scale, *shift))
                     .collect()
             })),
             Stored::Floats(v) => Arc::clone(v),
@@ -47,6 +47,13 @@ impl Stored {
             Stored::Floats(v) => Some(Arc::clone(v)),
         }
     }
+}
+
+/// A byte feature as a batch holds it: `byte·scale + shift`, rounded twice (never fused), the same
+/// bits wherever it is computed.
+#[inline(always)]
+fn to_float(byte: u8, scale: f32, shift: f32) -> f32 {
+    f32::from(byte) * scale + shift
 }
 
 pub(super) fn dataset(samples: &Samples<'_>) -> Result<CpuDataset> {
@@ -72,24 +79,19 @@ pub(super) fn dataset(samples: &Samples<'_>) -> Result<CpuDataset> {
     })
 }
 
-/// A batch's input tensor: a window on the set's first rows where the set has `rows` of `width` as
-/// floats already (nothing to allocate or zero: gathering replaces it), else zeros.
-pub(super) fn batch_buffer(set: &CpuDataset, rows: usize, width: usize) -> Result<CpuTensor> {
-    let len = rows
-        .checked_mul(width)
-        .ok_or_else(|| Error::shape(format!("{rows}×{width} overflows")))?;
-    let data = match set.features.floats_made() {
-        Some(floats) if len <= floats.len() => Elements::Window {
+/// A batch's input tensor as a window on the set's first `rows` samples, where the set has that many
+/// as floats already (nothing to allocate or zero: gathering replaces it); `None` otherwise.
+pub(super) fn window_buffer(set: &CpuDataset, rows: usize, width: usize) -> Option<CpuTensor> {
+    let floats = set.features.floats_made()?;
+    let len = rows.checked_mul(width).filter(|&len| len <= floats.len())?;
+    Some(CpuTensor {
+        rows,
+        cols: width,
+        data: Elements::Window {
             set: floats,
             start: 0,
             len,
         },
-        _ => Elements::Owned(vec![0.0; len]),
-    };
-    Ok(CpuTensor {
-        rows,
-        cols: width,
-        data,
     })
 }
 
@@ -151,7 +153,7 @@ pub(super) fn gather(
                     let (bytes, scale, shift) = (&values[s * f..(s + 1) * f], *scale, *shift);
                     simd::widest(|| {
                         for (v, &p) in row.iter_mut().zip(bytes) {
-                            *v = f32::from(p) * scale + shift;
+                            *v = to_float(p, scale, shift);
                         }
                     });
                 }

@@ -482,7 +482,7 @@ impl Backend for CpuBackend {
     }
 
     fn batch_buffer(&self, set: &CpuDataset, rows: usize, width: usize) -> Result<CpuTensor> {
-        data::batch_buffer(set, rows, width)
+        data::window_buffer(set, rows, width).map_or_else(|| self.zeros(rows, width), Ok)
     }
 
     fn gather(

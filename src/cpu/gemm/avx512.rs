@@ -219,7 +219,7 @@ unsafe fn block(
                         // Rows ir.. and columns jc+jr.. are inside the band.
                         let dst = c.ptr.add(ir * c.ld + jc + jr);
                         if mr == MR && nr == NR {
-                            strip.kernel(kc, b_strip, dst, c.ld, accumulate);
+                            strip.kernel::<2>(kc, b_strip, dst, c.ld, accumulate);
                         } else {
                             // An edge tile: computed in a scratch tile (its first 16 columns only
                             // where it has no more), of which the part inside C is read and
@@ -234,10 +234,11 @@ unsafe fn block(
                                 }
                             }
                             // At most 16 columns: the narrow kernel, half the work.
+                            let t = tile.as_mut_ptr();
                             if nr <= 16 {
-                                strip.narrow_kernel(kc, b_strip, tile.as_mut_ptr(), NR, accumulate);
+                                strip.kernel::<1>(kc, b_strip, t, NR, accumulate);
                             } else {
-                                strip.kernel(kc, b_strip, tile.as_mut_ptr(), NR, accumulate);
+                                strip.kernel::<2>(kc, b_strip, t, NR, accumulate);
                             }
                             for i in 0..mr {
                                 for j in 0..nr {
@@ -269,28 +270,13 @@ enum StripA {
 }
 
 impl StripA {
-    /// The micro-kernel on this strip.
+    /// The micro-kernel on this strip: the whole tile (`HALVES` 2), or its first 16 columns (1).
     ///
     /// # Safety
     /// As for [`kernel`].
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn kernel(self, kc: usize, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
-        unsafe {
-            match self {
-                StripA::AlongK(a, step) => kernel::<true, 2>(kc, a, step, b, c, ldc, accumulate),
-                StripA::Across(a, step) => kernel::<false, 2>(kc, a, step, b, c, ldc, accumulate),
-            }
-        }
-    }
-
-    /// The micro-kernel's narrow form on this strip: the tile's first 16 columns only.
-    ///
-    /// # Safety
-    /// As for [`kernel`].
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn narrow_kernel(
+    unsafe fn kernel<const HALVES: usize>(
         self,
         kc: usize,
         b: *const f32,
@@ -300,8 +286,12 @@ impl StripA {
     ) {
         unsafe {
             match self {
-                StripA::AlongK(a, step) => kernel::<true, 1>(kc, a, step, b, c, ldc, accumulate),
-                StripA::Across(a, step) => kernel::<false, 1>(kc, a, step, b, c, ldc, accumulate),
+                StripA::AlongK(a, step) => {
+                    kernel::<true, HALVES>(kc, a, step, b, c, ldc, accumulate)
+                }
+                StripA::Across(a, step) => {
+                    kernel::<false, HALVES>(kc, a, step, b, c, ldc, accumulate)
+                }
             }
         }
     }
